@@ -1,0 +1,52 @@
+"""Configuration: one place, read from `KMT_*` environment variables.
+
+Every service reads the same `Settings`; `docker-compose.yml` may only set variables named here
+(a test checks that).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KMT_", extra="ignore")
+
+    kafka_bootstrap: str = "localhost:9092"
+    """Kafka bootstrap servers, `host:port[,host:port]`."""
+    topic_prefix: str = ""
+    """Prefix for every topic and consumer group (tests isolate themselves with it)."""
+    opa_url: str = "http://localhost:8181"
+    """OPA server that routing asks for decisions."""
+    data_dir: Path = Path(".cache/data")
+    """Where the local SQLite stores live (intake idempotency keys, sharing outbox, ledger)."""
+    audit_db_url: str = ""
+    """Ledger database: empty for SQLite in `data_dir`, or a `postgresql://` URL."""
+    keys_dir: Path = Path(".cache/keys")
+    """KMT's private keys (signing, pseudonym and audit secrets); never committed."""
+    partners_file: Path = Path(".cache/partners.json")
+    """The partner registry."""
+    intake_port: int = 8001
+    sharing_port: int = 8002
+    audit_port: int = 8003
+    routing_port: int = 8004
+    """Port of the routing worker's own status page (faust web)."""
+    bind_host: str = "127.0.0.1"
+    max_body_bytes: int = 256 * 1024
+    """Largest melding body intake accepts; larger gets 413."""
+    opa_retry_max_seconds: float = 30.0
+    """Upper bound of routing's backoff while OPA is unreachable (it retries forever)."""
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, service: str) -> str:
+        return f"{self.topic_prefix}kmt-{service}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
