@@ -65,12 +65,44 @@ def derived_id(parent_event_id: str, *parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("kmt", parent_event_id, *parts))))
 
 
+# Dutch wording for the validation errors partners meet most; others keep pydantic's text.
+_DUTCH = {
+    "missing": "verplicht veld ontbreekt",
+    "extra_forbidden": "onbekend veld; dit veld bestaat niet in melding.v1",
+    "literal_error": "ongeldige waarde",
+    "bool_type": "moet true of false zijn",
+    "bool_parsing": "moet true of false zijn",
+    "string_type": "moet tekst zijn",
+    "list_type": "moet een lijst zijn",
+    "dict_type": "moet een object zijn",
+    "model_type": "moet een object zijn",
+    "date_from_datetime_parsing": "moet een datum zijn (JJJJ-MM-DD)",
+    "date_parsing": "moet een datum zijn (JJJJ-MM-DD)",
+    "date_type": "moet een datum zijn (JJJJ-MM-DD)",
+    "string_too_long": "tekst te lang",
+    "string_pattern_mismatch": "ongeldig formaat",
+    "too_short": "te weinig elementen",
+    "too_long": "te veel elementen",
+    "int_parsing": "moet een geheel getal zijn",
+    "greater_than_equal": "te klein",
+    "less_than_equal": "te groot",
+    "json_invalid": "geen geldige JSON",
+}
+
+
 def describe(error: ValidationError) -> list[dict[str, str]]:
     """The paths at fault and what is wrong, without echoing the (possibly personal) input."""
-    return [
-        {"path": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-        for e in error.errors(include_input=False, include_url=False)
-    ]
+    described = []
+    for e in error.errors(include_input=False, include_url=False):
+        message = _DUTCH.get(e["type"], e["msg"])
+        if e["type"] == "literal_error":
+            expected = str(e.get("ctx", {}).get("expected", "")).replace(" or ", " of ")
+            message = f"{message}; toegestaan: {expected}"
+        elif e["type"] == "value_error":
+            message = e["msg"].removeprefix("Value error, ")
+        path = ".".join(str(p) for p in e["loc"]) or "(body)"
+        described.append({"path": path, "message": message})
+    return described
 
 
 def parse_event(raw: bytes | None, expected_types: set[str]) -> CloudEvent:

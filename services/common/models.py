@@ -16,20 +16,45 @@ Recipient = Literal["riec", "gemeente_veiligheid", "veilig_thuis"]
 RECIPIENTS: tuple[Recipient, ...] = ("riec", "gemeente_veiligheid", "veilig_thuis")
 
 ReporterType = Literal[
-    "gemeente", "zorg_wijkteam", "politie", "slachtoffer_betrokkene",
-    "comensha", "riec", "veilig_thuis", "anders",
+    "gemeente",
+    "zorg_wijkteam",
+    "politie",
+    "slachtoffer_betrokkene",
+    "comensha",
+    "riec",
+    "veilig_thuis",
+    "anders",
 ]
 Municipality = Literal[
-    "almelo", "borne", "dinkelland", "enschede", "haaksbergen", "hellendoorn", "hengelo",
-    "hof_van_twente", "losser", "oldenzaal", "rijssen_holten", "tubbergen", "twenterand",
-    "wierden", "buiten_twente", "onbekend",
+    "almelo",
+    "borne",
+    "dinkelland",
+    "enschede",
+    "haaksbergen",
+    "hellendoorn",
+    "hengelo",
+    "hof_van_twente",
+    "losser",
+    "oldenzaal",
+    "rijssen_holten",
+    "tubbergen",
+    "twenterand",
+    "wierden",
+    "buiten_twente",
+    "onbekend",
 ]
 ExploitationForm = Literal[
-    "seksuele_uitbuiting", "criminele_uitbuiting", "arbeidsuitbuiting",
-    "orgaanverwijdering", "overig",
+    "seksuele_uitbuiting",
+    "criminele_uitbuiting",
+    "arbeidsuitbuiting",
+    "orgaanverwijdering",
+    "overig",
 ]
 UnderminingIndicator = Literal[
-    "crimineel_netwerk", "witwassen", "vastgoed", "bedrijfsstructuur",
+    "crimineel_netwerk",
+    "witwassen",
+    "vastgoed",
+    "bedrijfsstructuur",
     "andere_riec_partners_nodig",
 ]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
@@ -115,11 +140,27 @@ class Case(Strict):
 # Every dotted path a decision, a provenance entry or a scenario may name.
 MELDING_PATHS: frozenset[str] = frozenset(
     {
-        "melding_id", "received_at", "reporter", "reporter.type", "reporter.organisation",
-        "reporter.partner_id", "municipality", "exploitation_forms", "case",
-        "case.wgs_designated", "victim", "victim.pseudonym", "suspects", "location",
-        "location.description", "location.address", "location.business_name",
-        "location.kvk_number", "signals", "provenance", "police_involved",
+        "melding_id",
+        "received_at",
+        "reporter",
+        "reporter.type",
+        "reporter.organisation",
+        "reporter.partner_id",
+        "municipality",
+        "exploitation_forms",
+        "case",
+        "case.wgs_designated",
+        "victim",
+        "victim.pseudonym",
+        "suspects",
+        "location",
+        "location.description",
+        "location.address",
+        "location.business_name",
+        "location.kvk_number",
+        "signals",
+        "provenance",
+        "police_involved",
     }
     | {f"victim.{name}" for name in Victim.model_fields}
     | {f"signals.{name}" for name in Signals.model_fields}

@@ -1,0 +1,53 @@
+"""Kafka plumbing shared by the services: the idempotent producer and topic creation."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.common.events import CloudEvent
+from services.common.settings import Settings
+from services.common.topics import TOPICS
+
+
+def make_producer(settings: Settings, *, client_id: str = "kmt") -> AIOKafkaProducer:
+    """Idempotent producer, acks from all in-sync replicas: a send returns only once durable."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=10_000,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> None:
+    await producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+
+
+async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
+    """Create the missing topics; returns the names it created. Safe to run again."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=settings.topic(spec.name),
+                num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs={"retention.ms": str(spec.retention_ms)},
+            )
+            for spec in TOPICS
+            if settings.topic(spec.name) not in existing
+        ]
+        if wanted:
+            response = await admin.create_topics(wanted)
+            for name, code, *_ in response.topic_errors:
+                # 36: created concurrently by another instance, which is what we wanted
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise RuntimeError(f"topic {name} niet aangemaakt (Kafka-foutcode {code})")
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

@@ -1,0 +1,119 @@
+"""Intake: partners POST meldingen; each is validated, given its id and time, and published
+to `kmt.meldingen.v1`. 202 only after the broker acknowledged it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.common.events import MELDING_RECEIVED, CloudEvent
+from services.common.http import install_error_handlers, read_json_body, validation_problem
+from services.common.kafka import make_producer, publish
+from services.common.models import Melding, MeldingSubmission
+from services.common.settings import Settings
+from services.common.topics import MELDINGEN
+from services.intake.idempotency import IdempotencyStore, Reservation
+
+log = logging.getLogger(__name__)
+PUBLISH_TIMEOUT_S = 15.0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    store = IdempotencyStore(settings.data_dir / "intake.db")
+    producers: list[AIOKafkaProducer] = []  # made in the server's event loop, as aiokafka needs
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        producer = make_producer(settings, client_id="kmt-intake")
+        await producer.start()
+        producers.append(producer)
+        try:
+            yield
+        finally:
+            await producer.stop()
+            store.close()
+
+    app = FastAPI(title="KMT intake", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/meldingen", status_code=202, response_model=None)
+    async def submit_melding(
+        request: Request,
+        partner_id: Annotated[str, Header(alias="X-KMT-Partner", min_length=1, max_length=100)],
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        ] = None,
+    ) -> JSONResponse | dict[str, str]:
+        body = await read_json_body(request, settings.max_body_bytes)
+        try:
+            submission = MeldingSubmission.model_validate(body)
+        except ValidationError as exc:
+            return validation_problem("Melding ongeldig", exc)
+
+        request_sha256 = hashlib.sha256(submission.model_dump_json().encode()).hexdigest()
+        reservation = Reservation(
+            request_sha256=request_sha256,
+            melding_id=str(uuid.uuid4()),
+            event_id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC).isoformat(),
+            published=False,
+        )
+        if idempotency_key is not None:
+            reservation = store.reserve(partner_id, idempotency_key, reservation)
+            if reservation.request_sha256 != request_sha256:
+                raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
+            if reservation.published:
+                return {"melding_id": reservation.melding_id}
+
+        melding = Melding.model_validate(
+            {
+                **submission.model_dump(mode="json"),
+                "reporter": {**submission.reporter.model_dump(), "partner_id": partner_id},
+                "melding_id": reservation.melding_id,
+                "received_at": reservation.received_at,
+            }
+        )
+        event = CloudEvent(
+            id=reservation.event_id,
+            source=f"kmt/intake/{partner_id}",
+            type=MELDING_RECEIVED,
+            subject=reservation.melding_id,
+            time=datetime.fromisoformat(reservation.received_at),
+            data=melding.model_dump(mode="json"),
+        )
+        try:
+            await asyncio.wait_for(
+                publish(producers[0], settings.topic(MELDINGEN), event),
+                PUBLISH_TIMEOUT_S,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("melding %s niet gepubliceerd: %s", reservation.melding_id,
+                        type(exc).__name__)  # fmt: skip
+            raise HTTPException(
+                503,
+                "Melding niet aangenomen: de berichtenbus is niet bereikbaar. "
+                "Probeer het later opnieuw (met dezelfde Idempotency-Key).",
+                headers={"Retry-After": "10"},
+            ) from None
+        if idempotency_key is not None:
+            store.mark_published(partner_id, idempotency_key)
+        log.info("melding %s aangenomen van %s", reservation.melding_id, partner_id)
+        return {"melding_id": reservation.melding_id}
+
+    return app
