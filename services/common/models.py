@@ -262,6 +262,19 @@ class DisclosureCreated(Strict):
     jwe: str = Field(description="Compact JWE (ECDH-ES+A256KW, A256GCM) of the signed disclosure")
 
 
+class DisclosureLifecycle(Strict):
+    """Data of `disclosure.released`, `.reviewed` and `.acknowledged`: what happened to a
+    disclosure after it was created, and who did it."""
+
+    disclosure_id: UUID
+    melding_id: UUID
+    recipient: Recipient
+    partner_id: str
+    action: Literal["released", "approved", "rejected", "acknowledged"]
+    actor: str
+    at: datetime
+
+
 class AuditRecorded(Strict):
     """Data of `audit.recorded`: the receipt for one ledger entry."""
 
