@@ -1,0 +1,172 @@
+# METADATA
+# title: Gedeelde hulpregels voor alle ontvangers
+# description: >-
+#   Leeftijd op de meldingsdatum, herkomst (WPG/WGS), velden, verplichtingen, signaleringen
+#   en het opbouwen van een besluit. Beleidsgegevens staan in data.kmt.config, niet in code.
+package kmt.lib
+
+cfg := data.kmt.config
+
+melding := object.get(input, "melding", {})
+
+victim := object.get(melding, "victim", {})
+
+signals := object.get(melding, "signals", {})
+
+provenance := object.get(melding, "provenance", [])
+
+suspects := object.get(melding, "suspects", [])
+
+signal(name) if signals[name] == true
+
+acute_danger if signal("acute_danger")
+
+# Leeftijd in hele jaren op de datum (UTC) van received_at. Wie op die dag 18 wordt, is
+# volwassen; 29 februari telt in een niet-schrikkeljaar pas op 1 maart.
+age := years if {
+	[year, month, day] := time.date(time.parse_rfc3339_ns(melding.received_at))
+	[birth_year, birth_month, birth_day] := time.date(time.parse_ns("2006-01-02", victim.birth_date))
+	years := (year - birth_year) - birthday_pending([month, day], [birth_month, birth_day])
+}
+
+age := victim.age if {
+	not is_string(victim.birth_date)
+	is_number(victim.age)
+}
+
+birthday_pending(today, birthday) := 1 if today < birthday
+
+else := 0
+
+# METADATA
+# title: Minderjarig op de meldingsdatum
+# custom:
+#   legal:
+#     - Wmo 2015 art. 5.2.6
+minor if age < cfg.adult_age
+
+age_unknown if not is_number(age)
+
+# Paden die onder een WPG- of WGS-herkomst vallen zonder schriftelijke toestemming voor
+# verdere verstrekking.
+restricted_paths contains path if {
+	some entry in provenance
+	entry.regime in cfg.restricted_regimes
+	not entry.onward_consent == true
+	some path in entry.fields
+}
+
+# Een pad dekt alles eronder (victim dekt victim.name); een veld dat een beperkt pad bevat,
+# gaat als geheel niet mee.
+covers(path, field) if path == field
+
+covers(path, field) if startswith(field, concat("", [path, "."]))
+
+covers(path, field) if startswith(path, concat("", [field, "."]))
+
+# METADATA
+# title: Politie- en WGS-gegevens gaan niet door
+# description: >-
+#   Een veld onder een WPG- of WGS-herkomst zonder onward_consent wordt voor geen enkele
+#   ontvanger gedeeld; alleen police_involved gaat mee.
+# custom:
+#   legal:
+#     - Wpg art. 16-20
+#     - Besluit politiegegevens art. 4:3
+#     - WGS (Stb. 2024, 198)
+withheld(field) if {
+	some path in restricted_paths
+	covers(path, field)
+}
+
+withheld_fields(base) := [field | some field in base; withheld(field)]
+
+fields(base) := array.concat(kept, ["police_involved"]) if {
+	kept := [field | some field in base; not withheld(field)]
+	count(kept) < count(base)
+} else := base
+
+# UAVG art. 41: de betrokkene wordt later geïnformeerd bij politiebetrokkenheid of als een
+# ouder verdachte is.
+police_involved_case if {
+	some entry in provenance
+	entry.source == "politie"
+}
+
+police_involved_case if {
+	some entry in provenance
+	entry.regime == "WPG"
+}
+
+police_involved_case if melding.reporter.type == "politie"
+
+parent_suspect if {
+	some suspect in suspects
+	is_string(suspect.relation_to_victim)
+	lower(trim_space(suspect.relation_to_victim)) in cfg.parent_relations
+}
+
+notify_deferred if police_involved_case
+
+notify_deferred if parent_suspect
+
+notify_obligation := ["notify:deferred"] if notify_deferred
+
+else := []
+
+retention(recipient) := concat(":", ["retention", cfg.recipients[recipient].retention])
+
+alerts contains cfg.alerts.acute_danger if acute_danger
+
+# Opmerkingen die bij elke toestemming horen.
+general_reasons(base) := [reason | some reason in (withheld_reason(base) | deferred_reason)]
+
+withheld_reason(base) := {reason |
+	withheld_list := withheld_fields(base)
+	count(withheld_list) > 0
+	reason := {
+		"rule": "algemeen.herkomst_wpg_wgs",
+		"text": sprintf(
+			"Gegevens van de politie (WPG) of van een samenwerkingsverband (WGS) zonder schriftelijke toestemming voor verdere verstrekking gaan niet mee (Wpg art. 16-20, Besluit politiegegevens art. 4:3): %s. Alleen het feit dat de politie betrokken is (police_involved) wordt gedeeld.",
+			[concat(", ", withheld_list)],
+		),
+	}
+}
+
+deferred_reason contains {
+	"rule": "algemeen.informeren_uitgesteld",
+	"text": "Het informeren van de betrokkene wordt uitgesteld wegens politiebetrokkenheid of een ouder als verdachte (UAVG art. 41).",
+} if notify_deferred
+
+consent_reasons := [reason |
+	victim.consent == true
+	reason := {
+		"rule": "algemeen.toestemming",
+		"text": "De toestemming van het slachtoffer is vastgelegd, maar is voor een overheidsorgaan geen grondslag (AVG overweging 43) en heeft op dit besluit geen invloed.",
+	}
+]
+
+# Het besluit voor één ontvanger; bij weigeren blijven doel, grondslag, velden en
+# verplichtingen leeg.
+outcome(true, grant, reasons) := {
+	"allow": true,
+	"purpose": grant.purpose,
+	"legal_basis": grant.legal_basis,
+	"fields": grant.fields,
+	"obligations": grant.obligations,
+	"reasons": array.concat(
+		array.concat(sort_reasons(reasons), general_reasons(grant.base_fields)),
+		consent_reasons,
+	),
+}
+
+outcome(false, _, reasons) := {
+	"allow": false,
+	"purpose": null,
+	"legal_basis": [],
+	"fields": [],
+	"obligations": [],
+	"reasons": array.concat(sort_reasons(reasons), consent_reasons),
+}
+
+sort_reasons(reasons) := [reason | some reason in reasons]

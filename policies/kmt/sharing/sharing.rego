@@ -1,0 +1,48 @@
+# METADATA
+# title: KMT deelbesluit
+# description: >-
+#   Ingang data.kmt.sharing.decision: per melding en ontvanger het besluit of KMT mag
+#   delen, met doel, grondslag, velden, verplichtingen en redenen. Niets wordt gedeeld
+#   tenzij een regel van de ontvanger het toestaat.
+package kmt.sharing
+
+import data.kmt.gemeente_veiligheid
+import data.kmt.lib
+import data.kmt.riec
+import data.kmt.veilig_thuis
+
+default policy_revision := "unversioned"
+
+policy_revision := data.kmt_meta.policy_revision
+
+recipient := object.get(input, "recipient", null)
+
+common := {
+	"recipient": recipient,
+	"policy_revision": policy_revision,
+	"municipality": null,
+	"alerts": [alert | some alert in lib.alerts],
+}
+
+decision := object.union(common, riec.outcome) if recipient == "riec"
+
+decision := object.union(
+	common,
+	object.union(gemeente_veiligheid.outcome, {"municipality": gemeente_veiligheid.municipality}),
+) if recipient == "gemeente_veiligheid"
+
+decision := object.union(
+	common,
+	object.union(veilig_thuis.outcome, {"alerts": [alert | some alert in (lib.alerts | veilig_thuis.alerts)]}),
+) if recipient == "veilig_thuis"
+
+# METADATA
+# title: Onbekende ontvanger, niets delen
+# custom:
+#   rule: algemeen.onbekende_ontvanger
+#   legal:
+#     - AVG art. 5 lid 1 sub b
+decision := object.union(common, lib.outcome(false, {}, {{
+	"rule": "algemeen.onbekende_ontvanger",
+	"text": "Onbekende ontvanger: KMT deelt alleen met het RIEC, de veiligheidsmedewerker van de betrokken gemeente en Veilig Thuis Twente; er wordt niets gedeeld.",
+}})) if not recipient in object.keys(lib.cfg.recipients)

@@ -1,0 +1,175 @@
+"""Asking the sharing policies (`policies/`, package `kmt.sharing`) for decisions.
+
+One input builder, two engines with the same policies and the same answer:
+`PolicyEngine` asks a running OPA server (routing, and `kmt decide` with `KMT_OPA_URL`);
+`OneShotEngine` runs `opa eval` on a freshly built bundle (`kmt decide` without a server).
+Neither ever makes up a decision: whatever goes wrong raises `PolicyUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from opa_client.opa_async import AsyncOpaClient
+from pydantic import ValidationError
+
+from services.common.models import RECIPIENTS, Decision, Melding
+
+PACKAGE = "kmt/sharing"
+RULE = "decision"
+UNVERSIONED = "unversioned"
+
+
+class PolicyUnavailable(Exception):
+    """No decision could be had from the policy engine; try again later (never allow)."""
+
+
+class Engine(Protocol):
+    async def decide(self, melding: Melding, recipient: str) -> Decision: ...
+
+
+def _rfc3339(moment: datetime) -> str:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_input(
+    melding: Melding, recipient: str, requested_at: datetime | None = None
+) -> dict[str, Any]:
+    """The policy input; `received_at` is normalised to UTC, the reference date for ages."""
+    data = melding.model_dump(mode="json")
+    data["received_at"] = _rfc3339(melding.received_at)
+    moment = requested_at if requested_at is not None else datetime.now(UTC)
+    return {"melding": data, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
+
+
+def _to_decision(result: Any) -> Decision:
+    if result is None:
+        raise PolicyUnavailable("het beleid gaf geen besluit (undefined); is de bundel geladen?")
+    try:
+        return Decision.model_validate(result)
+    except ValidationError as exc:  # the policy broke its contract; never guess
+        raise PolicyUnavailable(
+            f"besluit van het beleid ongeldig ({exc.error_count()} fouten)"
+        ) from None
+
+
+async def decide_all(engine: Engine, melding: Melding) -> list[Decision]:
+    """The decisions for every recipient, in the order of `RECIPIENTS`."""
+    return list(await asyncio.gather(*(engine.decide(melding, r) for r in RECIPIENTS)))
+
+
+class PolicyEngine:
+    """Decisions from a running OPA server (e.g. `KMT_OPA_URL=http://127.0.0.1:8181`)."""
+
+    def __init__(self, url: str, timeout: float = 5.0, retries: int = 1) -> None:
+        parts = urlsplit(url)
+        if parts.hostname is None or parts.path.strip("/"):
+            raise ValueError("OPA-URL moet de vorm http(s)://host[:poort] hebben")
+        https = parts.scheme == "https"
+        self._client = AsyncOpaClient(
+            host=parts.hostname,
+            port=parts.port or (443 if https else 80),
+            ssl=https,
+            timeout=timeout,
+            retries=retries,
+        )
+        self._started = False
+
+    async def decide(self, melding: Melding, recipient: str) -> Decision:
+        if not self._started:
+            self._started = True
+            await self._client.__aenter__()  # opens the client's HTTP session
+        try:
+            answer = await self._client.query_rule(
+                input_data=build_input(melding, recipient), package_path=PACKAGE, rule_name=RULE
+            )
+        except aiohttp.ClientResponseError as exc:
+            raise PolicyUnavailable(f"OPA antwoordde met HTTP {exc.status}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PolicyUnavailable(f"OPA niet bereikbaar ({type(exc).__name__})") from None
+        return _to_decision(answer.get("result"))
+
+    async def close(self) -> None:
+        if self._started:
+            await self._client.close_connection()
+            self._started = False
+
+
+class OneShotEngine:
+    """Decisions from `opa eval` on a bundle built from `policies_dir`, one process each."""
+
+    def __init__(self, policies_dir: Path, opa_binary: str) -> None:
+        self._opa = opa_binary
+        self._tmp = tempfile.TemporaryDirectory(prefix="kmt-bundle-")
+        self._bundle = Path(self._tmp.name) / "bundle"
+        write_bundle(policies_dir, self._bundle)
+
+    async def decide(self, melding: Melding, recipient: str) -> Decision:
+        stdin = json.dumps(build_input(melding, recipient)).encode()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self._opa, "eval", "--format", "json", "--bundle", str(self._bundle),
+                "--stdin-input", f"data.{PACKAGE.replace('/', '.')}.{RULE}",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError as exc:
+            raise PolicyUnavailable(f"opa niet te starten ({type(exc).__name__})") from None
+        out, _ = await process.communicate(stdin)
+        if process.returncode != 0:
+            raise PolicyUnavailable(f"opa eval mislukte (exit {process.returncode})")
+        try:
+            results = json.loads(out).get("result") or [{}]
+        except ValueError:
+            raise PolicyUnavailable("opa eval gaf geen JSON") from None
+        expressions = results[0].get("expressions") or [{}]
+        return _to_decision(expressions[0].get("value"))
+
+    async def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def _policy_files(policies_dir: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in policies_dir.rglob("*")
+        if path.is_file()
+        and path.suffix in {".rego", ".json"}
+        and not path.name.endswith("_test.rego")
+    )
+
+
+def policy_revision(policies_dir: Path) -> str:
+    """`sha256:` + 16 hex of the sorted relative paths and contents of the served files."""
+    digest = hashlib.sha256()
+    for path in _policy_files(policies_dir):
+        digest.update(path.relative_to(policies_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def write_bundle(policies_dir: Path, out_dir: Path) -> str:
+    """(Re)create `out_dir` as the served bundle of `policies_dir`; returns its revision."""
+    revision = policy_revision(policies_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    for path in _policy_files(policies_dir):
+        target = out_dir / path.relative_to(policies_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    meta = out_dir / "kmt_meta" / "data.json"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"policy_revision": revision}) + "\n")
+    (out_dir / ".manifest").write_text(json.dumps({"revision": revision}) + "\n")
+    return revision
