@@ -1,0 +1,128 @@
+"""What one recipient may see of a melding: exactly the decision's `fields`, nothing else.
+
+Deny by default (DESIGN.md invariant 3): the output is built up from the listed dotted paths;
+nothing is copied and then removed, except the victim's direct identifiers, which
+`pseudonymise:victim` strips even when a path lists them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.common.models import Decision, Melding, Victim
+
+PSEUDONYM_PATH = "victim.pseudonym"
+POLICE_INVOLVED_PATH = "police_involved"
+PSEUDONYMISE_VICTIM = "pseudonymise:victim"
+RETENTION_PREFIX = "retention:"
+VICTIM_IDENTIFIERS = ("name", "birth_date", "bsn", "address", "phone")
+
+_COMPUTED_PATHS = frozenset({PSEUDONYM_PATH, POLICE_INVOLVED_PATH})
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+)
+
+
+def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict[str, Any]:
+    """The decision's `fields` of `melding`, projected by dotted path.
+
+    `decision` may be a `Decision` or a `SharingDecided` (a subclass). `pseudonym_key` is the
+    recipient's own secret, so one victim has one pseudonym per recipient.
+    """
+    source = melding.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for path in sorted(set(decision.fields) - _COMPUTED_PATHS):
+        value = _without_none(_lookup(source, path))
+        if value is not None:
+            _place(out, path, value)
+    if PSEUDONYMISE_VICTIM in decision.obligations and isinstance(out.get("victim"), dict):
+        for identifier in VICTIM_IDENTIFIERS:
+            out["victim"].pop(identifier, None)
+        if not out["victim"]:
+            del out["victim"]
+    if PSEUDONYM_PATH in decision.fields:
+        pseudonym = victim_pseudonym(melding.victim, pseudonym_key)
+        if pseudonym is not None:
+            _place(out, PSEUDONYM_PATH, pseudonym)
+    if POLICE_INVOLVED_PATH in decision.fields:
+        out[POLICE_INVOLVED_PATH] = True
+    return out
+
+
+def victim_pseudonym(victim: Victim, pseudonym_key: bytes) -> str | None:
+    """HMAC-SHA-256 (hex) of the victim's normalised identity; None if there is none."""
+    identity = _normalised_identity(victim)
+    if identity is None:
+        return None
+    return hmac.new(pseudonym_key, identity.encode(), hashlib.sha256).hexdigest()
+
+
+def expires_at(created_at: datetime, obligations: list[str]) -> datetime | None:
+    """`created_at` plus the shortest `retention:<ISO 8601 duration>`; None without one."""
+    ends = [
+        add_duration(created_at, obligation.removeprefix(RETENTION_PREFIX))
+        for obligation in obligations
+        if obligation.startswith(RETENTION_PREFIX)
+    ]
+    return min(ends, default=None)
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    """`start` plus an ISO 8601 duration `PnYnMnWnDTnHnMnS` (whole numbers, calendar-aware)."""
+    match = _DURATION.fullmatch(duration)
+    if match is None or not any(match.groups()):
+        raise ValueError(f"ongeldige ISO 8601-duur: {duration!r}")
+    parts = {name: int(value or 0) for name, value in match.groupdict().items()}
+    months = start.month - 1 + parts["months"] + 12 * parts["years"]
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day) + timedelta(
+        weeks=parts["weeks"],
+        days=parts["days"],
+        hours=parts["hours"],
+        minutes=parts["minutes"],
+        seconds=parts["seconds"],
+    )
+
+
+def _normalised_identity(victim: Victim) -> str | None:
+    if victim.bsn:
+        return f"bsn:{victim.bsn}"
+    if victim.name and victim.birth_date:
+        name = " ".join(unicodedata.normalize("NFKC", victim.name).casefold().split())
+        if name:
+            return f"name:{name}|{victim.birth_date.isoformat()}"
+    return None
+
+
+def _lookup(source: dict[str, Any], path: str) -> Any:
+    value: Any = source
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _without_none(value: Any) -> Any:
+    """The value with every None member dropped, at any depth (absent and None look alike)."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value if item is not None]
+    return value
+
+
+def _place(out: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = out
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value  # a listed parent path may have placed it already: same value

@@ -1,0 +1,251 @@
+"""minimise: only the decision's fields leave, pseudonyms are per recipient, retention dates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.common.models import (
+    MELDING_PATHS,
+    Address,
+    Decision,
+    Location,
+    Melding,
+    Reason,
+    Reporter,
+    Signals,
+    Suspect,
+    Victim,
+)
+from services.sharing.minimise import add_duration, expires_at, minimise, victim_pseudonym
+
+KEY_A = b"a" * 32
+KEY_B = b"b" * 32
+
+# Personal values: long enough and varied enough that finding one in the output is meaningful.
+personal = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "N", "Zs")), min_size=8, max_size=40
+).filter(str.strip)
+maybe = st.none().__or__
+
+
+def bsns() -> st.SearchStrategy[str]:
+    def complete(first8: str) -> str | None:
+        check = sum(int(d) * w for d, w in zip(first8, (9, 8, 7, 6, 5, 4, 3, 2), strict=True))
+        return first8 + str(check % 11) if check % 11 < 10 else None
+
+    digits = st.text(alphabet="0123456789", min_size=8, max_size=8)
+    return digits.map(complete).filter(lambda bsn: bsn is not None)  # type: ignore[return-value]
+
+
+addresses = st.builds(
+    Address,
+    street=personal,
+    house_number=st.text(alphabet="0123456789abc", min_size=1, max_size=5),
+    postal_code=personal.map(lambda s: s[:20]),
+    city=personal,
+)
+victims = st.builds(
+    Victim,
+    name=maybe(personal),
+    birth_date=maybe(st.dates(min_value=date(1920, 1, 1), max_value=date(2026, 1, 1))),
+    age=maybe(st.integers(0, 130)),
+    nationality=maybe(st.sampled_from(["NL", "PL", "RO", "NG"])),
+    bsn=maybe(bsns()),
+    address=maybe(addresses),
+    phone=maybe(personal.map(lambda s: s[:40])),
+    health_information=maybe(personal),
+    consent=maybe(st.booleans()),
+)
+suspects = st.builds(
+    Suspect,
+    name=maybe(personal),
+    birth_date=maybe(st.dates()),
+    relation_to_victim=maybe(personal),
+    description=maybe(personal),
+)
+locations = st.builds(
+    Location,
+    description=maybe(personal),
+    address=maybe(addresses),
+    business_name=maybe(personal),
+    kvk_number=maybe(st.from_regex(r"\A\d{8}\Z")),
+)
+meldingen = st.builds(
+    Melding,
+    melding_id=st.uuids(),
+    received_at=st.datetimes(timezones=st.just(UTC)),
+    reporter=st.builds(Reporter, organisation=personal, partner_id=maybe(personal)),
+    victim=victims,
+    suspects=st.lists(suspects, max_size=3),
+    location=maybe(locations),
+    signals=st.builds(Signals, narrative=personal, risk_summary=personal),
+)
+obligation_sets = st.lists(
+    st.sampled_from(["pseudonymise:victim", "minimise:health", "retention:P5Y"]), unique=True
+)
+
+
+def decision(fields: list[str], obligations: list[str] = ()) -> Decision:  # type: ignore[assignment]
+    return Decision(
+        recipient="riec",
+        allow=True,
+        fields=fields,
+        obligations=list(obligations),
+        reasons=[Reason(rule="test", text="test")],
+        policy_revision="test",
+    )
+
+
+def leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path without list indices, value) for every scalar in a JSON-like value."""
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item, path)]
+    return [(path, value)]
+
+
+def key_names(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [*value, *(k for item in value.values() for k in key_names(item))]
+    if isinstance(value, list):
+        return [k for item in value for k in key_names(item)]
+    return []
+
+
+def listed(path: tuple[str, ...], fields: list[str]) -> bool:
+    return any(path[: len(f.split("."))] == tuple(f.split(".")) for f in fields)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    melding=meldingen,
+    fields=st.lists(st.sampled_from(sorted(MELDING_PATHS)), unique=True),
+    obligations=obligation_sets,
+)
+def test_nothing_outside_fields_is_disclosed(
+    melding: Melding, fields: list[str], obligations: list[str]
+) -> None:
+    out = minimise(melding, decision(fields, obligations), KEY_A)
+    text = json.dumps(out, ensure_ascii=False)
+    out_leaves = leaves(out)
+
+    # Structure: every leaf in the output lies under a listed path.
+    for path, _ in out_leaves:
+        assert listed(path, fields), path
+
+    # Values: no string of the melding outside the listed paths turns up, unless the same
+    # value is also legitimately shared under a listed path.
+    source = leaves(melding.model_dump(mode="json"))
+    shared = {v for p, v in source if isinstance(v, str) and listed(p, fields)}
+    keys_text = " ".join(key_names(out))
+    for path, value in source:
+        if not isinstance(value, str) or listed(path, fields) or value in shared:
+            continue
+        assert value not in {v for _, v in out_leaves}, path
+        if len(value) >= 6 and not any(value in s for s in shared) and value not in keys_text:
+            assert value not in text, path
+
+
+@given(melding=meldingen, fields=st.lists(st.sampled_from(sorted(MELDING_PATHS)), unique=True))
+def test_pseudonymise_victim_drops_direct_identifiers(melding: Melding, fields: list[str]) -> None:
+    out = minimise(melding, decision([*fields, "victim"], ["pseudonymise:victim"]), KEY_A)
+    victim = out.get("victim", {})
+    for identifier in ("name", "birth_date", "bsn", "address", "phone"):
+        assert identifier not in victim
+
+
+def victim_melding(**victim: Any) -> Melding:
+    return Melding(
+        melding_id=uuid4(),
+        received_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+        reporter=Reporter(type="gemeente", organisation="Gemeente Almelo"),
+        municipality="almelo",
+        exploitation_forms=["seksuele_uitbuiting"],
+        victim=Victim(**victim),
+    )
+
+
+def test_pseudonym_stable_per_recipient_and_different_across_recipients() -> None:
+    first = victim_melding(name="Sanne  de Vries", birth_date=date(2001, 5, 14))
+    second = victim_melding(name="sanne de VRIES", birth_date=date(2001, 5, 14), gender="vrouw")
+    riec = decision(["victim.pseudonym"], ["pseudonymise:victim"])
+    assert minimise(first, riec, KEY_A) == minimise(second, riec, KEY_A)
+    assert minimise(first, riec, KEY_A) != minimise(first, riec, KEY_B)
+    assert len(minimise(first, riec, KEY_A)["victim"]["pseudonym"]) == 64
+
+
+def test_pseudonym_prefers_bsn_and_needs_an_identity() -> None:
+    with_bsn = Victim(name="A. Jansen", birth_date=date(2000, 1, 1), bsn="111222333")
+    other_name = Victim(name="B. Jansen", bsn="111222333")
+    assert victim_pseudonym(with_bsn, KEY_A) == victim_pseudonym(other_name, KEY_A)
+    assert victim_pseudonym(Victim(name="Alleen Naam"), KEY_A) is None
+    out = minimise(victim_melding(), decision(["victim.pseudonym"]), KEY_A)
+    assert out == {}
+
+
+def test_projection_covers_subpaths_omits_absent_and_adds_police_involved() -> None:
+    melding = victim_melding(name="Sanne", gender="vrouw", nationality="NL")
+    out = minimise(
+        melding,
+        decision(["victim.gender", "victim.address", "location", "police_involved", "signals"]),
+        KEY_A,
+    )
+    assert out["victim"] == {"gender": "vrouw"}
+    assert "location" not in out
+    assert out["police_involved"] is True
+    assert out["signals"]["acute_danger"] is False
+
+
+def test_pseudonymise_victim_keeps_allowed_victim_fields() -> None:
+    melding = victim_melding(name="Sanne", birth_date=date(2001, 5, 14), gender="vrouw")
+    out = minimise(
+        melding, decision(["victim", "victim.pseudonym"], ["pseudonymise:victim"]), KEY_A
+    )
+    assert set(out["victim"]) == {"gender", "pseudonym"}  # no None members either
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [
+        ("P5Y", datetime(2031, 2, 28, 12, tzinfo=UTC)),
+        ("P1M", datetime(2026, 3, 28, 12, tzinfo=UTC)),
+        ("P1Y1M1DT1H1M1S", datetime(2027, 3, 29, 13, 1, 1, tzinfo=UTC)),
+        ("P2W", datetime(2026, 3, 14, 12, tzinfo=UTC)),
+        ("PT36H", datetime(2026, 3, 2, 0, tzinfo=UTC)),
+    ],
+)
+def test_add_duration(duration: str, expected: datetime) -> None:
+    assert add_duration(datetime(2026, 2, 28, 12, tzinfo=UTC), duration) == expected
+
+
+def test_add_duration_clamps_month_end() -> None:
+    assert add_duration(datetime(2026, 1, 31, tzinfo=UTC), "P1M") == datetime(
+        2026, 2, 28, tzinfo=UTC
+    )
+    assert add_duration(datetime(2024, 2, 29, tzinfo=UTC), "P1Y") == datetime(
+        2025, 2, 28, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("duration", ["", "P", "PT", "P1DT", "5Y", "P-1D", "P1.5Y", "P1Y2", "p1y"])
+def test_malformed_duration_is_refused(duration: str) -> None:
+    with pytest.raises(ValueError):
+        add_duration(datetime(2026, 1, 1, tzinfo=UTC), duration)
+
+
+def test_expires_at_takes_the_shortest_retention() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    assert expires_at(created, ["pseudonymise:victim"]) is None
+    assert expires_at(created, ["retention:P5Y", "retention:P1Y"]) == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )
+    with pytest.raises(ValueError):
+        expires_at(created, ["retention:vijf jaar"])
