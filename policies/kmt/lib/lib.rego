@@ -30,7 +30,7 @@ age := years if {
 }
 
 age := victim.age if {
-	not is_string(victim.birth_date)
+	not is_string(object.get(victim, "birth_date", null))
 	is_number(victim.age)
 }
 
@@ -45,14 +45,16 @@ else := 0
 #     - Wmo 2015 art. 5.2.6
 minor if age < cfg.adult_age
 
-age_unknown if not is_number(age)
+age_known if is_number(age)
+
+age_unknown if not age_known
 
 # Paden die onder een WPG- of WGS-herkomst vallen zonder schriftelijke toestemming voor
 # verdere verstrekking.
 restricted_paths contains path if {
 	some entry in provenance
 	entry.regime in cfg.restricted_regimes
-	not entry.onward_consent == true
+	object.get(entry, "onward_consent", false) != true
 	some path in entry.fields
 }
 

@@ -24,17 +24,28 @@ common := {
 	"alerts": [alert | some alert in lib.alerts],
 }
 
-decision := object.union(common, riec.outcome) if recipient == "riec"
+melding_present if is_object(input.melding)
+
+decision := object.union(common, riec.outcome) if {
+	melding_present
+	recipient == "riec"
+}
 
 decision := object.union(
 	common,
 	object.union(gemeente_veiligheid.outcome, {"municipality": gemeente_veiligheid.municipality}),
-) if recipient == "gemeente_veiligheid"
+) if {
+	melding_present
+	recipient == "gemeente_veiligheid"
+}
 
 decision := object.union(
 	common,
 	object.union(veilig_thuis.outcome, {"alerts": [alert | some alert in (lib.alerts | veilig_thuis.alerts)]}),
-) if recipient == "veilig_thuis"
+) if {
+	melding_present
+	recipient == "veilig_thuis"
+}
 
 # METADATA
 # title: Onbekende ontvanger, niets delen
@@ -46,3 +57,17 @@ decision := object.union(common, lib.outcome(false, {}, {{
 	"rule": "algemeen.onbekende_ontvanger",
 	"text": "Onbekende ontvanger: KMT deelt alleen met het RIEC, de veiligheidsmedewerker van de betrokken gemeente en Veilig Thuis Twente; er wordt niets gedeeld.",
 }})) if not recipient in object.keys(lib.cfg.recipients)
+
+# METADATA
+# title: Geen melding, niets delen
+# custom:
+#   rule: algemeen.geen_melding
+#   legal:
+#     - AVG art. 5 lid 1 sub b
+decision := object.union(common, lib.outcome(false, {}, {{
+	"rule": "algemeen.geen_melding",
+	"text": "De vraag bevat geen melding: er is niets om over te beslissen en er wordt niets gedeeld.",
+}})) if {
+	recipient in object.keys(lib.cfg.recipients)
+	not melding_present
+}
