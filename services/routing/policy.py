@@ -36,6 +36,8 @@ class PolicyUnavailable(Exception):
 class Engine(Protocol):
     async def decide(self, melding: Melding, recipient: str) -> Decision: ...
 
+    async def close(self) -> None: ...
+
 
 def _rfc3339(moment: datetime) -> str:
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
