@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     intake_port: int = 8001
     sharing_port: int = 8002
     audit_port: int = 8003
-    routing_port: int = 8004
-    """Port of the routing worker's own status page (faust web)."""
     bind_host: str = "127.0.0.1"
     max_body_bytes: int = 256 * 1024
     """Largest melding body intake accepts; larger gets 413."""

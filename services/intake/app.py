@@ -4,6 +4,7 @@ to `kmt.meldingen.v1`. 202 only after the broker acknowledged it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -13,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from services.common.consumer import Backoff
 from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.http import install_error_handlers, read_json_body, validation_problem
 from services.common.kafka import make_producer, publish
@@ -34,22 +36,41 @@ def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore(settings.data_dir / "intake.db")
     producers: list[AIOKafkaProducer] = []  # made in the server's event loop, as aiokafka needs
 
+    async def connect() -> None:
+        """Keep trying until the broker answers; meanwhile intake answers 503."""
+        backoff = Backoff(cap=5.0)
+        while True:
+            producer = make_producer(settings, client_id="kmt-intake")
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                await producer.stop()
+                log.warning("broker niet bereikbaar (%s)", type(exc).__name__)
+                await asyncio.sleep(backoff.next())
+            else:
+                producers.append(producer)
+                return
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        producer = make_producer(settings, client_id="kmt-intake")
-        await producer.start()
-        producers.append(producer)
+        connecting = asyncio.create_task(connect())
         try:
             yield
         finally:
-            await producer.stop()
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            for producer in producers:
+                await producer.stop()
             store.close()
 
     app = FastAPI(title="KMT intake", version="1", lifespan=lifespan)
     install_error_handlers(app)
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
+    @app.get("/health", response_model=None)
+    async def health() -> JSONResponse | dict[str, str]:
+        if not producers:
+            return JSONResponse({"status": "broker niet bereikbaar"}, status_code=503)
         return {"status": "ok"}
 
     @app.post("/v1/meldingen", status_code=202, response_model=None)
@@ -98,6 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
             data=melding.model_dump(mode="json"),
         )
         try:
+            if not producers:
+                raise KafkaConnectionError()
             await asyncio.wait_for(
                 publish(producers[0], settings.topic(MELDINGEN), event),
                 PUBLISH_TIMEOUT_S,

@@ -1,0 +1,89 @@
+"""`kmt`: the one entry point for people — run the system or one service, and the tools
+operators, privacy officers and partners' developers use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from services.common.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="KMT signaaluitwisseling")
+topics_cli = typer.Typer(no_args_is_help=True, help="Kafka-topics")
+schemas_cli = typer.Typer(no_args_is_help=True, help="JSON Schemas van de events")
+app.add_typer(topics_cli, name="topics")
+app.add_typer(schemas_cli, name="schemas")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _logging() -> None:
+    # Ids and event positions only: the services never log melding content.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka, OPA en de vier services lokaal; Ctrl-C stopt alles."""
+    from services.devstack.up import run
+
+    run()
+
+
+@app.command()
+def intake() -> None:
+    """Start de intake-service (POST /v1/meldingen)."""
+    from services.common.runtime import serve
+    from services.intake.app import create_app
+
+    _logging()
+    settings = get_settings()
+    serve(create_app(settings), settings, settings.intake_port)
+
+
+@app.command()
+def routing() -> None:
+    """Start de routing-worker (beslissingen via OPA)."""
+    from services.routing.worker import run
+
+    _logging()
+    run(get_settings())
+
+
+@app.command()
+def sharing() -> None:
+    """Start de sharing-service (disclosures en partner-API)."""
+    from services.common.runtime import serve
+    from services.sharing.app import create_app
+
+    _logging()
+    settings = get_settings()
+    serve(create_app(settings), settings, settings.sharing_port)
+
+
+@topics_cli.command("ensure")
+def topics_ensure() -> None:
+    """Maak ontbrekende topics aan (met partities en retentie)."""
+    from services.common.kafka import ensure_topics
+
+    created = asyncio.run(ensure_topics(get_settings()))
+    typer.echo(f"aangemaakt: {', '.join(created)}" if created else "alle topics bestaan al")
+
+
+@schemas_cli.command("export")
+def schemas_export(
+    directory: Path = typer.Option(REPO / "schemas", help="doelmap"),
+) -> None:
+    """Schrijf de JSON Schemas van de event-data naar schemas/."""
+    from services.common.schemas import export
+
+    for path in export(directory):
+        typer.echo(str(path))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,42 @@
+"""JSON Schemas of the event data, generated from the pydantic contracts into `schemas/`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from services.common import models
+
+CONTRACTS: dict[str, type[BaseModel]] = {
+    "melding.v1.submission": models.MeldingSubmission,
+    "melding.received": models.Melding,
+    "sharing.decided": models.SharingDecided,
+    "disclosure.created": models.DisclosureCreated,
+    "disclosure.lifecycle": models.DisclosureLifecycle,
+    "audit.recorded": models.AuditRecorded,
+    "deadletter": models.DeadLetter,
+}
+
+
+def documents() -> dict[str, str]:
+    """File name → schema text, exactly as `kmt schemas export` writes it."""
+    return {
+        f"{name}.schema.json": json.dumps(
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": name,
+             **model.model_json_schema()},
+            indent=2, ensure_ascii=False, sort_keys=True,
+        ) + "\n"
+        for name, model in CONTRACTS.items()
+    }  # fmt: skip
+
+
+def export(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in documents().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,64 @@
+"""Starting the four services as processes, configured through their environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.common.settings import Settings
+from services.devstack.paths import REPO
+
+SERVICES = ("intake", "routing", "sharing", "audit")
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The process environment that makes a service read exactly `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMT_")}
+    for name, value in settings.model_dump().items():
+        env[f"KMT_{name.upper()}"] = str(value)
+    return env
+
+
+def start_service(
+    name: str, settings: Settings, log_file: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", name],
+        cwd=REPO,
+        env={**environment(settings), **(extra_env or {})},
+        stdout=log_file.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def http_port(name: str, settings: Settings) -> int | None:
+    ports = {"intake": settings.intake_port, "sharing": settings.sharing_port,
+             "audit": settings.audit_port}  # fmt: skip
+    return ports.get(name)
+
+
+def wait_healthy(name: str, settings: Settings, process: subprocess.Popen[bytes],
+                 timeout: float = 30.0) -> None:  # fmt: skip
+    """Wait for an HTTP service's /health; the routing worker has none and is not waited on."""
+    port = http_port(name, settings)
+    if port is None:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} stopte meteen (exit {process.returncode})")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} niet gezond binnen {timeout:.0f} s")
+        time.sleep(0.2)

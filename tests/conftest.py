@@ -1,0 +1,71 @@
+"""The real servers, started once per test session: Apache Kafka (KRaft) and OPA serving
+policies/. Tests isolate themselves by topic prefix and consumer group, never by restarting
+the servers."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from services.common.settings import Settings
+from services.devstack import kafka, opa
+from services.devstack.paths import free_port
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    opa_url: str
+    root: Path
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    root = tmp_path_factory.mktemp("infra")
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        kafka_port = free_port()
+        started.append(kafka.start_kafka(root / "kafka", kafka_port, free_port()))
+        opa_port = free_port()
+        started.append(opa.start_opa(root / "opa", opa_port))
+        yield Infra(f"127.0.0.1:{kafka_port}", f"http://127.0.0.1:{opa_port}", root)
+    finally:
+        for process in reversed(started):
+            kafka.stop(process)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infra: Infra) -> str:
+    return infra.kafka_bootstrap
+
+
+@pytest.fixture
+def settings_factory(
+    infra: Infra, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Settings]:
+    """Settings of an isolated deployment: own topics, groups, stores, keys and ports."""
+
+    def make(**overrides: object) -> Settings:
+        prefix = f"t{uuid.uuid4().hex[:10]}."
+        home = tmp_path_factory.mktemp(prefix.rstrip("."))
+        values: dict[str, object] = {
+            "kafka_bootstrap": infra.kafka_bootstrap,
+            "opa_url": infra.opa_url,
+            "topic_prefix": prefix,
+            "data_dir": home / "data",
+            "keys_dir": home / "keys",
+            "partners_file": home / "partners.json",
+            "intake_port": free_port(),
+            "sharing_port": free_port(),
+            "audit_port": free_port(),
+            "opa_retry_max_seconds": 2.0,
+            **overrides,
+        }
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make

@@ -1,0 +1,156 @@
+"""Intake against the real broker: what a partner gets back, and that bad input changes
+nothing on Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi.testclient import TestClient
+
+from services.common.kafka import ensure_topics
+from services.common.settings import Settings
+from services.common.topics import MELDINGEN
+from services.devstack.paths import free_port
+from services.intake.app import create_app
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def submission(name: str = "02.json") -> dict[str, Any]:
+    melding = json.loads((SCENARIOS / name).read_text())["melding"]
+    melding.pop("received_at")
+    return dict(melding)
+
+
+def read_topic(settings: Settings, topic: str, expect: int, timeout_ms: int = 3000) -> list[Any]:
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            settings.topic(topic), bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            records: list[Any] = []
+            while True:
+                batch = await consumer.getmany(timeout_ms=timeout_ms)
+                new = [r for rs in batch.values() for r in rs]
+                if not new:
+                    return records
+                records += new
+                if len(records) > expect:
+                    return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+@pytest.fixture
+def intake(settings_factory: Callable[..., Settings]) -> Iterator[tuple[TestClient, Settings]]:
+    settings = settings_factory()
+    asyncio.run(ensure_topics(settings))
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "intake kreeg geen verbinding met Kafka"
+            time.sleep(0.1)
+        yield client, settings
+
+
+HEADERS = {"X-KMT-Partner": "gemeente-almelo"}
+
+
+def test_accepted_melding_is_on_kafka_with_intake_fields(
+    intake: tuple[TestClient, Settings],
+) -> None:
+    client, settings = intake
+    response = client.post("/v1/meldingen", json=submission(), headers=HEADERS)
+    assert response.status_code == 202
+    melding_id = response.json()["melding_id"]
+    (record,) = read_topic(settings, MELDINGEN, expect=1)
+    event = json.loads(record.value)
+    assert record.key == melding_id.encode()
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "nl.kmt.melding.received"
+    assert event["subject"] == melding_id
+    assert event["data"]["melding_id"] == melding_id
+    assert event["data"]["reporter"]["partner_id"] == "gemeente-almelo"
+    assert event["data"]["received_at"]
+
+
+def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(
+    intake: tuple[TestClient, Settings],
+) -> None:
+    client, settings = intake
+    headers = {**HEADERS, "Idempotency-Key": "poging-1"}
+    first = client.post("/v1/meldingen", json=submission(), headers=headers)
+    second = client.post("/v1/meldingen", json=submission(), headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert len(read_topic(settings, MELDINGEN, expect=1)) == 1
+    other = client.post("/v1/meldingen", json=submission("03.json"), headers=headers)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "paths"),
+    [
+        (lambda m: m.pop("municipality"), ["municipality"]),
+        (lambda m: m.update(municipality="parijs"), ["municipality"]),
+        (lambda m: m.update(exploitation_forms=[]), ["exploitation_forms"]),
+        (lambda m: m["victim"].update(bsn="123456789"), ["victim.bsn"]),
+        (lambda m: m.update(received_at="2026-01-01T00:00:00Z"), ["received_at"]),
+        (lambda m: m.update(melding_id="x"), ["melding_id"]),
+        (lambda m: m["victim"].update(pseudonym="abc"), ["victim.pseudonym"]),
+        (lambda m: m["reporter"].update(partner_id="vals"), ["reporter"]),
+        (lambda m: m["signals"].update(acute_danger="misschien"), ["signals.acute_danger"]),
+        (lambda m: m.update(provenance=[{"source": "politie", "regime": "WPG",
+                                          "fields": ["victim.schoenmaat"]}]),
+         ["provenance.0.fields"]),
+    ],
+)  # fmt: skip
+def test_invalid_melding_gets_422_naming_the_paths_and_nothing_reaches_kafka(
+    intake: tuple[TestClient, Settings], mutate: Callable[[dict[str, Any]], Any], paths: list[str]
+) -> None:
+    client, settings = intake
+    body = copy.deepcopy(submission())
+    mutate(body)
+    response = client.post("/v1/meldingen", json=body, headers=HEADERS)
+    assert response.status_code == 422
+    assert sorted(e["path"] for e in response.json()["errors"]) == paths
+    assert "Sanne" not in response.text  # never echoes personal input
+    assert read_topic(settings, MELDINGEN, expect=0, timeout_ms=500) == []
+
+
+def test_not_json_and_too_large_are_refused(intake: tuple[TestClient, Settings]) -> None:
+    client, settings = intake
+    not_json = client.post("/v1/meldingen", content=b"{kapot", headers=HEADERS)
+    assert not_json.status_code == 422
+    big = submission()
+    big["signals"]["narrative"] = "x" * (settings.max_body_bytes + 1)
+    too_large = client.post("/v1/meldingen", json=big, headers=HEADERS)
+    assert too_large.status_code == 413
+    missing_partner = client.post("/v1/meldingen", json=submission())
+    assert missing_partner.status_code in (401, 422)
+    assert read_topic(settings, MELDINGEN, expect=0, timeout_ms=500) == []
+
+
+def test_broker_down_gives_503_not_a_silent_loss(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 503
+        response = client.post("/v1/meldingen", json=submission(), headers=HEADERS)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"]
+        assert "Probeer het later opnieuw" in response.json()["detail"]
