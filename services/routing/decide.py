@@ -84,7 +84,7 @@ def _read_melding(file: str) -> Melding:
         raise _fail(2, "Ongeldige melding:\n" + "\n".join(lines)) from None
 
 
-def _opa_binary() -> str | None:
+def find_opa_binary() -> str | None:
     explicit = os.environ.get("KMT_OPA_BIN")
     if explicit:
         return explicit
@@ -99,7 +99,7 @@ def _engine() -> PolicyEngine | OneShotEngine:
             return PolicyEngine(url)
         except ValueError:
             raise _fail(3, f"KMT_OPA_URL is ongeldig. {NO_ENGINE}") from None
-    binary = _opa_binary()
+    binary = find_opa_binary()
     if binary is None:
         raise _fail(3, NO_ENGINE)
     return OneShotEngine(POLICIES, binary)

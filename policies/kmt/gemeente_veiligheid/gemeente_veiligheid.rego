@@ -20,6 +20,7 @@ default allow := false
 # title: Veiligheidsrisico in een Twentse gemeente, geen acuut gevaar
 # custom:
 #   rule: gemeente.veiligheidsrisico
+#   effect: toestaan
 #   legal:
 #     - AVG art. 6 lid 1 sub e jo. Gemeentewet art. 172 (verify)
 #     - UAVG art. 33
@@ -41,6 +42,7 @@ reasons contains {
 # title: Geen veiligheidsrisico, geen veiligheidsmedewerker
 # custom:
 #   rule: gemeente.geen_veiligheidsrisico
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 reasons contains {
@@ -52,6 +54,7 @@ reasons contains {
 # title: Gemeente buiten Twente
 # custom:
 #   rule: gemeente.buiten_twente
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 reasons contains {
@@ -63,6 +66,7 @@ reasons contains {
 # title: Gemeente onbekend
 # custom:
 #   rule: gemeente.gemeente_onbekend
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 reasons contains {
@@ -78,6 +82,7 @@ reasons contains {
 # description: Bij acute onveiligheid gaat de melding niet via deze route naar de gemeente.
 # custom:
 #   rule: gemeente.acuut_gevaar
+#   effect: weigeren
 #   legal:
 #     - Aanpak Mensenhandel Twente, meldroute §6.1
 reasons contains {

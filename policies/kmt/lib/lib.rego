@@ -38,11 +38,7 @@ birthday_pending(today, birthday) := 1 if today < birthday
 
 else := 0
 
-# METADATA
-# title: Minderjarig op de meldingsdatum
-# custom:
-#   legal:
-#     - Wmo 2015 art. 5.2.6
+# Minderjarig: jonger dan data.kmt.config.adult_age op de meldingsdatum.
 minor if age < cfg.adult_age
 
 age_known if is_number(age)
@@ -72,6 +68,8 @@ covers(path, field) if startswith(path, concat("", [field, "."]))
 #   Een veld onder een WPG- of WGS-herkomst zonder onward_consent wordt voor geen enkele
 #   ontvanger gedeeld; alleen police_involved gaat mee.
 # custom:
+#   rule: algemeen.herkomst_wpg_wgs
+#   effect: beperken
 #   legal:
 #     - Wpg art. 16-20
 #     - Besluit politiegegevens art. 4:3
@@ -135,11 +133,28 @@ withheld_reason(base) := {reason |
 	}
 }
 
+# METADATA
+# title: Informeren van de betrokkene uitgesteld
+# description: Bij politiebetrokkenheid of een ouder als verdachte (notify:deferred).
+# custom:
+#   rule: algemeen.informeren_uitgesteld
+#   effect: aanvulling
+#   legal:
+#     - UAVG art. 41
+#     - AVG art. 14 en 23
 deferred_reason contains {
 	"rule": "algemeen.informeren_uitgesteld",
 	"text": "Het informeren van de betrokkene wordt uitgesteld wegens politiebetrokkenheid of een ouder als verdachte (UAVG art. 41).",
 } if notify_deferred
 
+# METADATA
+# title: Toestemming is geen grondslag
+# description: Vastgelegde toestemming van het slachtoffer verandert geen enkel besluit.
+# custom:
+#   rule: algemeen.toestemming
+#   effect: aanvulling
+#   legal:
+#     - AVG overweging 43
 consent_reasons := [reason |
 	victim.consent == true
 	reason := {

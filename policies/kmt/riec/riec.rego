@@ -21,6 +21,7 @@ default allow := false
 #   andere RIEC-partners nodig) is grond om het RIEC te informeren.
 # custom:
 #   rule: riec.ondermijning
+#   effect: toestaan
 #   legal:
 #     - AVG art. 6 lid 1 sub e
 #     - AVG art. 10 jo. UAVG art. 33
@@ -41,6 +42,7 @@ reasons contains {
 # description: Zonder ondermijningsindicator wordt het RIEC niet geïnformeerd (doelbinding).
 # custom:
 #   rule: riec.geen_ondermijning
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 reasons contains {

@@ -51,6 +51,7 @@ decision := object.union(
 # title: Onbekende ontvanger, niets delen
 # custom:
 #   rule: algemeen.onbekende_ontvanger
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 decision := object.union(common, lib.outcome(false, {}, {{
@@ -62,6 +63,7 @@ decision := object.union(common, lib.outcome(false, {}, {{
 # title: Geen melding, niets delen
 # custom:
 #   rule: algemeen.geen_melding
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 decision := object.union(common, lib.outcome(false, {}, {{

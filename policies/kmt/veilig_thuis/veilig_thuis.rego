@@ -17,6 +17,7 @@ default allow := false
 # title: Minderjarig slachtoffer
 # custom:
 #   rule: veilig_thuis.minderjarig
+#   effect: toestaan
 #   legal:
 #     - Wmo 2015 art. 5.2.6
 #     - AVG art. 6 lid 1 sub e
@@ -27,6 +28,7 @@ allow if lib.minor
 # title: Huiselijk geweld
 # custom:
 #   rule: veilig_thuis.huiselijk_geweld
+#   effect: toestaan
 #   legal:
 #     - Wmo 2015 art. 5.2.6
 #     - AVG art. 6 lid 1 sub e
@@ -37,6 +39,7 @@ allow if lib.signal("domestic_violence")
 # title: Minderjarigen in het huishouden
 # custom:
 #   rule: veilig_thuis.minderjarigen_in_huishouden
+#   effect: toestaan
 #   legal:
 #     - Wmo 2015 art. 5.2.6
 #     - AVG art. 6 lid 1 sub e
@@ -50,6 +53,7 @@ allow if lib.signal("minors_in_household")
 #   weg voordat een medewerker van KMT heeft bevestigd (review:human).
 # custom:
 #   rule: veilig_thuis.leeftijd_onbekend
+#   effect: toestaan
 #   legal:
 #     - Wmo 2015 art. 5.2.6
 #     - AVG art. 6 lid 1 sub e
@@ -79,6 +83,7 @@ reasons contains {
 # title: Minderjarige in acuut gevaar, Veilig Thuis direct
 # custom:
 #   rule: veilig_thuis.acuut_gevaar_minderjarige
+#   effect: toestaan
 #   legal:
 #     - AVG art. 6 lid 1 sub d
 #     - Wmo 2015 art. 5.2.6
@@ -94,6 +99,7 @@ reasons contains {
 # title: Volwassene zonder huiselijk geweld en zonder minderjarigen, geen Veilig Thuis
 # custom:
 #   rule: veilig_thuis.geen_meldcode_grond
+#   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
 #     - Meldcode huiselijk geweld en kindermishandeling
@@ -106,6 +112,7 @@ reasons contains {
 # title: Volwassene in acuut gevaar, politie eerst
 # custom:
 #   rule: veilig_thuis.acuut_gevaar_volwassene
+#   effect: weigeren
 #   legal:
 #     - Aanpak Mensenhandel Twente, meldroute §6.1
 reasons contains {
