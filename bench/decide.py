@@ -1,0 +1,128 @@
+"""Benchmark (not a test): decisions per second and p50/p99 latency through a running OPA
+server with the async client, one at a time and batched with asyncio.gather.
+
+    .venv/bin/python bench/decide.py [--url http://127.0.0.1:8181] [-n 2000] [--batch 10]
+
+Without --url (or KMT_OPA_URL) it starts its own OPA on a free port with a bundle of
+policies/ (decision logs off) and stops it afterwards. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from uuid import uuid4
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+
+from services.common.models import RECIPIENTS, Melding  # noqa: E402
+from services.routing.decide import POLICIES, find_opa_binary  # noqa: E402
+from services.routing.policy import PolicyEngine, write_bundle  # noqa: E402
+
+
+def start_opa(bundle: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = find_opa_binary()
+    if binary is None:
+        raise SystemExit("opa niet gevonden: make provision of zet KMT_OPA_BIN")
+    write_bundle(POLICIES, bundle)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    process = subprocess.Popen(
+        [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", str(bundle)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("OPA kwam niet op")
+
+
+def meldingen() -> list[Melding]:
+    scenarios = sorted((REPO / "tests" / "scenarios").glob("*.json"))
+    return [
+        Melding.model_validate(
+            {"melding_id": str(uuid4()), **json.loads(p.read_text(encoding="utf-8"))["melding"]}
+        )
+        for p in scenarios
+    ]
+
+
+async def timed(engine: PolicyEngine, melding: Melding, recipient: str) -> float:
+    start = time.perf_counter()
+    await engine.decide(melding, recipient)
+    return time.perf_counter() - start
+
+
+async def run(url: str, n: int, batch: int) -> list[str]:
+    cases = [(m, r) for m in meldingen() for r in RECIPIENTS]
+    work = [cases[i % len(cases)] for i in range(n)]
+    engine = PolicyEngine(url)
+    rows = []
+    try:
+        for m, r in work[:50]:  # warm-up: connection pool, OPA's caches
+            await engine.decide(m, r)
+        start = time.perf_counter()
+        sequential = [await timed(engine, m, r) for m, r in work]
+        rows.append(row("één tegelijk", sequential, time.perf_counter() - start))
+        start = time.perf_counter()
+        batched: list[float] = []
+        for i in range(0, n, batch):
+            chunk = work[i : i + batch]
+            batched += await asyncio.gather(*(timed(engine, m, r) for m, r in chunk))
+        rows.append(row(f"batches van {batch} (gather)", batched, time.perf_counter() - start))
+    finally:
+        await engine.close()
+    return rows
+
+
+def row(mode: str, latencies: list[float], elapsed: float) -> str:
+    cuts = statistics.quantiles(latencies, n=100)
+    return (
+        f"| {mode} | {len(latencies)} | {len(latencies) / elapsed:,.0f} "
+        f"| {cuts[49] * 1000:.2f} | {cuts[98] * 1000:.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get("KMT_OPA_URL"))
+    parser.add_argument("-n", type=int, default=2000, help="besluiten per meting")
+    parser.add_argument("--batch", type=int, default=10)
+    args = parser.parse_args()
+    process = None
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url
+        if url is None:
+            process, url = start_opa(Path(tmp) / "bundle")
+        try:
+            rows = asyncio.run(run(url, args.n, args.batch))
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+    print("| modus | besluiten | besluiten/s | p50 (ms) | p99 (ms) |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
