@@ -1,0 +1,34 @@
+"""Open the ledger the settings name: SQLite in `data_dir` by default, or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.audit.keys import checkpoint_key
+from services.audit.ledger import Ledger
+from services.audit.postgres_store import PostgresStore
+from services.audit.sqlite_store import SqliteStore
+from services.audit.store import Store
+from services.common.settings import Settings
+
+SQLITE_FILE = "audit.sqlite3"
+CHECKPOINT_EVERY = 1000
+"""Entries between signed checkpoints; the service also signs every `CHECKPOINT_SECONDS`."""
+CHECKPOINT_SECONDS = 60.0
+
+
+def open_store(settings: Settings) -> Store:
+    url = settings.audit_db_url
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    if url.startswith("sqlite:///"):
+        return SqliteStore(Path(url.removeprefix("sqlite:///")))
+    if url:
+        raise ValueError("KMT_AUDIT_DB_URL moet leeg zijn, sqlite:///pad of postgresql://...")
+    return SqliteStore(settings.data_dir / SQLITE_FILE)
+
+
+def open_ledger(settings: Settings, *, checkpoint_every: int = CHECKPOINT_EVERY) -> Ledger:
+    return Ledger(
+        open_store(settings), checkpoint_key(settings.keys_dir), checkpoint_every=checkpoint_every
+    )

@@ -1,0 +1,355 @@
+"""The audit ledger: append-only, hash-chained, checkpointed in a signed Merkle tree.
+
+One class over either store (`SqliteStore`, `PostgresStore`). Appends are serialised by the
+store's write lock, so several service instances can share one PostgreSQL ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit import checkpoint as notes
+from services.audit.entry import COLUMNS, GENESIS_HASH, LIST_FIELDS, Draft, Entry, dump_list, seal
+from services.audit.merkle import Frontier, Tree, leaf_hash
+from services.audit.store import Cursor, Row, Store
+from services.audit.verify import Verification, verify
+
+SELECT_ENTRIES = f"SELECT {', '.join(COLUMNS)} FROM entries"
+INSERT_ENTRY = (
+    f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+SCAN_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    entry_hash: str
+    created: bool
+    """False when the event was recorded before: redelivery changes nothing."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where the live tables start after pruning: the chain and tree state below `min_seq`."""
+
+    min_seq: int
+    prev_hash: str
+    frontier: Frontier
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search of the trail; every condition is optional, `after` is the cursor."""
+
+    melding_ids: Sequence[str] | None = None
+    recipient: str | None = None
+    legal_basis: str | None = None
+    since: str | None = None
+    until: str | None = None
+    after: int = -1
+    limit: int = 100
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def values_of(row: Row) -> dict[str, Any]:
+    """A stored row as the entry's field values (list fields still as canonical JSON text)."""
+    values = dict(zip(COLUMNS, row, strict=True))
+    if values["allow"] is not None:
+        values["allow"] = bool(values["allow"])
+    return values
+
+
+def entry_of(row: Row) -> Entry:
+    values = values_of(row)
+    for name in LIST_FIELDS:
+        values[name] = tuple(json.loads(values[name]))
+    return Entry(**values)
+
+
+def _params(entry: Entry) -> list[Any]:
+    values = entry.as_dict()
+    return [dump_list(values[c]) if c in LIST_FIELDS else values[c] for c in COLUMNS]
+
+
+class Ledger:
+    def __init__(
+        self, store: Store, signer: Ed25519PrivateKey, *, checkpoint_every: int = 1000
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+        self.verifier_key = notes.verifier_key(signer.public_key())
+
+    def _q(self, cursor: Cursor, query: str, params: Sequence[Any] = ()) -> Cursor:
+        cursor.execute(self.store.sql(query), params)
+        return cursor
+
+    # -- appending ----------------------------------------------------------------------
+
+    def append(self, draft: Draft) -> Appended:
+        return self.append_many([draft])[0]
+
+    def append_many(self, drafts: Sequence[Draft]) -> list[Appended]:
+        """Record the drafts in order, in one transaction; known event ids are skipped."""
+        with self.store.writing() as cursor:
+            condition, params = self.store.any_of("event_id", [d.event_id for d in drafts])
+            known = {
+                event_id: Appended(seq, digest, created=False)
+                for event_id, seq, digest in self._q(
+                    cursor,
+                    f"SELECT event_id, seq, entry_hash FROM entries WHERE {condition}",
+                    params,
+                ).fetchall()
+            }
+            head = self._q(
+                cursor, "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev_hash = (head[0] + 1, head[1]) if head else self._start(cursor)
+            recorded_at = now()
+            results, new_entries = [], []
+            for draft in drafts:
+                if draft.event_id in known:
+                    results.append(known[draft.event_id])
+                    continue
+                entry = seal(draft, seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
+                new_entries.append(entry)
+                known[draft.event_id] = Appended(entry.seq, entry.entry_hash, created=False)
+                results.append(Appended(entry.seq, entry.entry_hash, created=True))
+                seq, prev_hash = seq + 1, entry.entry_hash
+            if new_entries:
+                cursor.executemany(self.store.sql(INSERT_ENTRY), [_params(e) for e in new_entries])
+                subjects = [
+                    (p, e.melding_id, e.seq)
+                    for e in new_entries
+                    if e.melding_id
+                    for p in e.subject_pseudonyms
+                ]
+                if subjects:
+                    cursor.executemany(
+                        self.store.sql(
+                            "INSERT INTO subjects (pseudonym, melding_id, seq) VALUES (?, ?, ?)"
+                            " ON CONFLICT DO NOTHING"
+                        ),
+                        subjects,
+                    )
+        if new_entries and seq - self.checkpointed_size() >= self.checkpoint_every:
+            self.checkpoint()
+        return results
+
+    def _start(self, cursor: Cursor) -> tuple[int, str]:
+        anchor = self._anchor(cursor)
+        return (anchor.min_seq, anchor.prev_hash) if anchor else (0, GENESIS_HASH)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of entries ever appended (pruned ones included): the next seq."""
+        with self.store.reading() as cursor:
+            head = self._q(cursor, "SELECT MAX(seq) FROM entries").fetchone()
+            if head and head[0] is not None:
+                return int(head[0]) + 1
+            anchor = self._anchor(cursor)
+            return anchor.min_seq if anchor else 0
+
+    def entry(self, seq: int) -> Entry | None:
+        with self.store.reading() as cursor:
+            row = self._q(cursor, f"{SELECT_ENTRIES} WHERE seq = ?", [seq]).fetchone()
+        return entry_of(row) if row else None
+
+    def search(self, query: Query) -> list[Entry]:
+        conditions: list[str] = ["seq > ?"]
+        params: list[Any] = [query.after]
+        if query.melding_ids is not None:
+            if not query.melding_ids:
+                return []
+            condition, ids = self.store.any_of("melding_id", query.melding_ids)
+            conditions.append(condition)
+            params += ids
+        if query.recipient is not None:
+            conditions.append("recipient = ?")
+            params.append(query.recipient)
+        if query.legal_basis is not None:
+            conditions.append(self.store.contains("legal_basis"))
+            params.append(query.legal_basis)
+        if query.since is not None:
+            conditions.append("recorded_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            conditions.append("recorded_at < ?")
+            params.append(query.until)
+        sql = f"{SELECT_ENTRIES} WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
+        with self.store.reading() as cursor:
+            rows = self._q(cursor, sql, [*params, query.limit]).fetchall()
+        return [entry_of(r) for r in rows]
+
+    def seq_range(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """First and last seq recorded in [since, until); None when the period is empty."""
+        conditions, params = ["1 = 1"], []
+        if since is not None:
+            conditions.append("recorded_at >= ?")
+            params.append(since)
+        if until is not None:
+            conditions.append("recorded_at < ?")
+            params.append(until)
+        sql = f"SELECT MIN(seq), MAX(seq) FROM entries WHERE {' AND '.join(conditions)}"
+        with self.store.reading() as cursor:
+            row = self._q(cursor, sql, params).fetchone()
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+    def melding_ids_of(self, pseudonyms: Sequence[str]) -> list[str]:
+        if not pseudonyms:
+            return []
+        condition, params = self.store.any_of("pseudonym", pseudonyms)
+        with self.store.reading() as cursor:
+            rows = self._q(
+                cursor,
+                f"SELECT DISTINCT melding_id FROM subjects WHERE {condition} ORDER BY melding_id",
+                params,
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def scan(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every stored entry with `start <= seq < stop`, in seq order, as raw field values."""
+        while True:
+            high = start + SCAN_BATCH if stop is None else min(start + SCAN_BATCH, stop)
+            with self.store.reading() as cursor:
+                rows = self._q(
+                    cursor,
+                    f"{SELECT_ENTRIES} WHERE seq >= ? AND seq < ? ORDER BY seq",
+                    [start, high],
+                ).fetchall()
+                more = self._q(cursor, "SELECT 1 FROM entries WHERE seq >= ? LIMIT 1", [high])
+                beyond = more.fetchone() is not None
+            yield from (values_of(r) for r in rows)
+            if (stop is not None and high >= stop) or not beyond:
+                return
+            start = high
+
+    # -- checkpoints and proofs ---------------------------------------------------------
+
+    def checkpointed_size(self) -> int:
+        latest = self.latest_checkpoint()
+        return latest.size if latest else 0
+
+    def checkpoint(self) -> notes.Checkpoint | None:
+        """Sign a checkpoint over every entry so far; None when there is nothing new."""
+        with self.store.writing() as cursor:
+            last = self._q(
+                cursor, "SELECT size, frontier FROM checkpoints ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+            frontier = Frontier.from_json(json.loads(last[1])) if last else Frontier()
+            for (digest,) in self._q(
+                cursor,
+                "SELECT entry_hash FROM entries WHERE seq >= ? ORDER BY seq",
+                [frontier.size],
+            ).fetchall():
+                frontier.append(leaf_hash(bytes.fromhex(digest)))
+            if frontier.size == 0 or (last and frontier.size == last[0]):
+                return None
+            signed = notes.sign(self.signer, frontier.size, frontier.root())
+            self._q(
+                cursor,
+                "INSERT INTO checkpoints (size, root_hash, frontier, note, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    signed.size,
+                    signed.root.hex(),
+                    json.dumps(frontier.to_json()),
+                    signed.note,
+                    now(),
+                ],
+            )
+        return signed
+
+    def checkpoint_notes(self, since: int = 0) -> list[str]:
+        """The stored signed notes, unchecked (for `verify`, which checks them)."""
+        with self.store.reading() as cursor:
+            rows = self._q(
+                cursor, "SELECT note FROM checkpoints WHERE size >= ? ORDER BY size", [since]
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def checkpoints(self, since: int = 0) -> list[notes.Checkpoint]:
+        return [notes.open_note(n, self.verifier_key) for n in self.checkpoint_notes(since)]
+
+    def checkpoint_at(self, size: int) -> notes.Checkpoint | None:
+        with self.store.reading() as cursor:
+            row = self._q(cursor, "SELECT note FROM checkpoints WHERE size = ?", [size]).fetchone()
+        return notes.open_note(str(row[0]), self.verifier_key) if row else None
+
+    def latest_checkpoint(self) -> notes.Checkpoint | None:
+        with self.store.reading() as cursor:
+            row = self._q(
+                cursor, "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+        return notes.open_note(str(row[0]), self.verifier_key) if row else None
+
+    def tree(self, size: int) -> Tree:
+        """The Merkle tree of the first `size` entries, over the live entries and the anchor."""
+        anchor = self.anchor()
+        base = anchor.frontier if anchor else Frontier()
+        leaves = [
+            leaf_hash(bytes.fromhex(values["entry_hash"])) for values in self.scan(base.size, size)
+        ]
+        return Tree(leaves, base)
+
+    def verify(self) -> Verification:
+        """Recompute every live entry hash, the chain and every checkpoint root and signature."""
+        anchor = self.anchor()
+        return verify(
+            self.scan(anchor.min_seq if anchor else 0),
+            self.checkpoint_notes(),
+            self.verifier_key,
+            start_seq=anchor.min_seq if anchor else 0,
+            prev_hash=anchor.prev_hash if anchor else GENESIS_HASH,
+            frontier=anchor.frontier if anchor else None,
+        )
+
+    # -- retention ----------------------------------------------------------------------
+
+    def anchor(self) -> Anchor | None:
+        with self.store.reading() as cursor:
+            return self._anchor(cursor)
+
+    def _anchor(self, cursor: Cursor) -> Anchor | None:
+        row = self._q(
+            cursor, "SELECT min_seq, prev_hash, frontier FROM prunes ORDER BY min_seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return Anchor(int(row[0]), str(row[1]), Frontier.from_json(json.loads(row[2])))
+
+    def prune(self, min_seq: int, archive_sha256: str) -> None:
+        """Delete entries below `min_seq`, which must be a checkpoint size, once archived."""
+        with self.store.pruning() as cursor:
+            row = self._q(
+                cursor, "SELECT frontier FROM checkpoints WHERE size = ?", [min_seq]
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"geen checkpoint op grootte {min_seq}: kies een checkpoint")
+            last = self._q(
+                cursor, "SELECT entry_hash FROM entries WHERE seq = ?", [min_seq - 1]
+            ).fetchone()
+            if last is None:
+                raise ValueError(f"entry {min_seq - 1} ontbreekt al: niets om op te schonen")
+            self._q(
+                cursor,
+                "INSERT INTO prunes (min_seq, prev_hash, frontier, archive_sha256, pruned_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [min_seq, last[0], row[0], archive_sha256, now()],
+            )
+            self._q(cursor, "DELETE FROM subjects WHERE seq < ?", [min_seq])
+            self._q(cursor, "DELETE FROM entries WHERE seq < ?", [min_seq])
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,171 @@
+"""Verify a ledger: every entry's hash, the chain, and every signed checkpoint's root.
+
+Works on a live ledger (`kmt audit verify`) and, standalone, on an export with only the
+public verifier key: `python -m services.audit.verify export.jsonl --key KEY`. It uses the
+standard library and `cryptography` only.
+
+What it finds, and where it points:
+- an edited entry: its own hash no longer matches its content (that seq);
+- a deleted entry: a gap in seq, or the next entry's `prev_hash` no longer links;
+- an inserted or reordered entry: its hash binds its seq and predecessor, so it breaks there;
+- a rewritten stretch with recomputed hashes: the first signed checkpoint after it has
+  another root (the range since the previous checkpoint is named);
+- a truncated tail: a signed checkpoint covers entries that are no longer there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.audit.checkpoint import BadCheckpoint, open_note
+from services.audit.entry import entry_hash
+from services.audit.merkle import Frontier, leaf_hash
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int | None
+    message: str
+
+
+@dataclass
+class Verification:
+    entries: int = 0
+    checkpoints: int = 0
+    size: int = 0
+    """The tree size reached: the seq after the last entry checked."""
+    unsigned: int = 0
+    """Entries after the last checkpoint: chain-checked, not yet covered by a signature."""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(
+    entries: Iterable[Mapping[str, Any]],
+    notes: Iterable[str],
+    verifier_key: str,
+    *,
+    start_seq: int = 0,
+    prev_hash: str = "0" * 64,
+    frontier: Frontier | None = None,
+) -> Verification:
+    """Check `entries` (in seq order, from `start_seq`) against the signed checkpoint `notes`."""
+    result = Verification()
+    signed: dict[int, bytes] = {}
+    last_size = start_seq
+    for note in notes:
+        result.checkpoints += 1
+        try:
+            checkpoint = open_note(note, verifier_key)
+        except BadCheckpoint as exc:
+            result.problems.append(Problem(None, f"checkpoint: {exc}"))
+            continue
+        signed[checkpoint.size] = checkpoint.root
+    tree = frontier.copy() if frontier else Frontier()
+    if tree.size != start_seq:
+        result.problems.append(Problem(start_seq, "beginstand van de boom past niet bij start_seq"))
+    if start_seq in signed and tree.root() != signed[start_seq]:
+        result.problems.append(Problem(start_seq, "beginstand wijkt af van de checkpoint"))
+    expected, previous = start_seq, prev_hash
+    for values in entries:
+        seq = values["seq"]
+        if seq != expected:
+            what = (
+                f"seq {expected}..{seq - 1} ontbreken (verwijderd)"
+                if seq > expected
+                else f"seq {seq} staat niet op zijn plaats (ingevoegd of verplaatst)"
+            )
+            result.problems.append(Problem(expected, what))
+        stored = values["entry_hash"]
+        if entry_hash(values) != stored:
+            result.problems.append(Problem(seq, f"seq {seq}: inhoud past niet bij de entry_hash"))
+        if values["prev_hash"] != previous:
+            result.problems.append(
+                Problem(seq, f"seq {seq}: prev_hash sluit niet aan op de vorige entry")
+            )
+        previous, expected = stored, max(expected, seq) + 1
+        tree.append(leaf_hash(bytes.fromhex(stored)))
+        result.entries += 1
+        if tree.size in signed:
+            if tree.root() != signed[tree.size]:
+                result.problems.append(
+                    Problem(
+                        last_size,
+                        f"checkpoint {tree.size}: Merkle-root klopt niet; entries tussen seq "
+                        f"{last_size} en {tree.size - 1} zijn gewijzigd",
+                    )
+                )
+            last_size = tree.size
+    result.size = tree.size
+    result.unsigned = tree.size - last_size
+    beyond = sorted(s for s in signed if s > tree.size)
+    if beyond:
+        result.problems.append(
+            Problem(
+                tree.size,
+                f"checkpoint {beyond[-1]} dekt entries tot seq {beyond[-1] - 1}, maar de laatste "
+                f"entry is seq {tree.size - 1}: entries aan het eind ontbreken",
+            )
+        )
+    return result
+
+
+def verify_export(lines: Iterable[str], verifier_key: str) -> Verification:
+    """Verify an export (`kmt audit export`) with nothing but the public key."""
+    header: dict[str, Any] | None = None
+    entries: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item["kind"] == "header":
+            header = item
+        elif item["kind"] == "entry":
+            entries.append(item["entry"])
+        elif item["kind"] == "checkpoint":
+            notes.append(item["note"])
+    if header is None:
+        return Verification(problems=[Problem(None, "export heeft geen header")])
+    return verify(
+        entries,
+        notes,
+        verifier_key,
+        start_seq=int(header["start_seq"]),
+        prev_hash=str(header["prev_hash"]),
+        frontier=Frontier.from_json(header["frontier"]),
+    )
+
+
+def describe(result: Verification) -> str:
+    if result.ok:
+        return (
+            f"in orde: {result.entries} entries en {result.checkpoints} checkpoints gecontroleerd"
+            f" (boomgrootte {result.size}; {result.unsigned} entries nog zonder checkpoint)"
+        )
+    lines = [f"NIET IN ORDE: {len(result.problems)} probleem/problemen gevonden"]
+    lines += [f"  - {p.message}" for p in result.problems]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Controleer een export van de audittrail.")
+    parser.add_argument("export", help="JSON-lines-export (kmt audit export)")
+    parser.add_argument("--key", required=True, help="verifier key (kmt audit public-key)")
+    args = parser.parse_args(argv)
+    with open(args.export, encoding="utf-8") as handle:
+        result = verify_export(handle, args.key)
+    print(describe(result))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

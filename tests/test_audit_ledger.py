@@ -1,0 +1,374 @@
+"""The ledger on both backends: append-only, idempotent, tamper-evident, provable, prunable.
+
+Tampering goes around the database's own guards (SQLite: dropping the triggers;
+PostgreSQL: `session_replication_role = replica` as superuser), as an attacker with file or
+superuser access would, and `verify` must then name the damaged seq.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.checkpoint import open_note, verifier_key
+from services.audit.entry import Draft, dump_list, entry_hash, seal
+from services.audit.export import export_lines
+from services.audit.ledger import Ledger, Query
+from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from services.audit.postgres_store import PostgresStore, init_schema
+from services.audit.sqlite_store import SqliteStore
+from services.audit.verify import verify_export
+from tests.postgres_server import fresh_database, postgres_url  # noqa: F401  (fixture)
+
+EVERY = 4  # a checkpoint every 4 entries keeps the trees small and the cases many
+
+
+@dataclass
+class Backend:
+    ledger: Ledger
+    tamper: Callable[[str], None]
+    """Run SQL on the ledger's database with the append-only guards bypassed."""
+    attempt: Callable[[str], None]
+    """Run SQL on the ledger's database with the guards in place (as the owner)."""
+
+
+def decision(n: int, melding: str = "00000000-0000-4000-8000-000000000001") -> Draft:
+    return Draft(
+        type="decision",
+        event_id=f"event-{n}",
+        actor="kmt/routing",
+        event_type="nl.kmt.sharing.decided",
+        melding_id=melding,
+        recipient="riec",
+        allow=n % 2 == 0,
+        purpose="aanpak ondermijning",
+        legal_basis=("AVG art. 6 lid 1 sub e",),
+        fields=("exploitation_forms", "victim.pseudonym"),
+        obligations=("pseudonymise:victim", "retention:P5Y"),
+        reasons=("riec.ondermijning",),
+        policy_revision="rev-1",
+        trace_id=f"event-{n}",
+    )
+
+
+def _sqlite(path: Path) -> Backend:
+    ledger = Ledger(SqliteStore(path), Ed25519PrivateKey.generate(), checkpoint_every=EVERY)
+
+    def run(sql: str, *, guarded: bool) -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            if not guarded:
+                for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type='trigger'"
+                ):
+                    connection.execute(f"DROP TRIGGER {name}")
+            connection.executescript(sql)
+        finally:
+            connection.close()
+
+    return Backend(ledger, lambda s: run(s, guarded=False), lambda s: run(s, guarded=True))
+
+
+def _postgres(url: str) -> Backend:
+    init_schema(url)
+    ledger = Ledger(PostgresStore(url), Ed25519PrivateKey.generate(), checkpoint_every=EVERY)
+
+    def run(sql: str, *, guarded: bool) -> None:
+        with psycopg.connect(url, autocommit=True) as connection:
+            if not guarded:
+                connection.execute("SET session_replication_role = replica")
+            connection.execute(sql)  # type: ignore[arg-type]
+
+    return Backend(ledger, lambda s: run(s, guarded=False), lambda s: run(s, guarded=True))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        made = _sqlite(tmp_path / "audit.sqlite3")
+    else:
+        made = _postgres(fresh_database(request.getfixturevalue("postgres_url")))
+    yield made
+    made.ledger.close()
+
+
+def filled(backend: Backend, n: int) -> Ledger:
+    for i in range(n):  # one by one, as the consumer records them
+        backend.ledger.append(decision(i))
+    return backend.ledger
+
+
+def problem_seqs(ledger: Ledger) -> set[int | None]:
+    result = ledger.verify()
+    assert not result.ok
+    return {p.seq for p in result.problems}
+
+
+# -- appending ----------------------------------------------------------------------------
+
+
+def test_appends_are_numbered_and_chained(backend: Backend) -> None:
+    ledger = filled(backend, 6)
+    entries = ledger.search(Query())
+    assert [e.seq for e in entries] == list(range(6))
+    assert entries[0].prev_hash == "0" * 64
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.entry_hash
+    for entry in entries:
+        assert entry_hash(entry.as_dict()) == entry.entry_hash
+    assert ledger.verify().ok
+
+
+def test_redelivered_event_gives_no_second_entry(backend: Backend) -> None:
+    ledger = backend.ledger
+    first = ledger.append(decision(1))
+    again = ledger.append(decision(1))
+    batch = ledger.append_many([decision(2), decision(1), decision(2)])
+    assert first.created and not again.created
+    assert (again.seq, again.entry_hash) == (first.seq, first.entry_hash)
+    assert [a.seq for a in batch] == [1, 0, 1]
+    assert [a.created for a in batch] == [True, False, False]
+    assert ledger.size() == 2
+
+
+def test_checkpoints_are_signed_every_n_entries(backend: Backend) -> None:
+    ledger = filled(backend, 2 * EVERY + 1)
+    sizes = [c.size for c in ledger.checkpoints()]
+    assert sizes == [EVERY, 2 * EVERY]
+    for signed in ledger.checkpoints():
+        assert open_note(signed.note, ledger.verifier_key).root == ledger.tree(signed.size).root(
+            signed.size
+        )
+    assert ledger.checkpoint() is not None  # the odd one out, as the timer would sign it
+    assert ledger.checkpoint() is None  # nothing new
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE entries SET purpose = 'anders' WHERE seq = 1",
+        "DELETE FROM entries WHERE seq = 1",
+        "UPDATE checkpoints SET note = 'x'",
+        "DELETE FROM checkpoints",
+        "DELETE FROM subjects",
+    ],
+)
+def test_database_refuses_changes(backend: Backend, statement: str) -> None:
+    filled(backend, EVERY)
+    backend.ledger.append(
+        Draft(
+            type="melding",
+            event_id="melding-1",
+            actor="kmt/intake",
+            melding_id="00000000-0000-4000-8000-000000000001",
+            subject_pseudonyms=("a" * 64,),
+        )
+    )
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error), match="append-only"):
+        backend.attempt(statement)
+    assert backend.ledger.verify().ok
+
+
+def test_postgres_writer_role_may_only_insert_and_select(postgres_url: str) -> None:  # noqa: F811
+    url = fresh_database(postgres_url)
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute(
+            "DO $$ BEGIN CREATE ROLE kmt_audit_writer LOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    init_schema(url, writer_role="kmt_audit_writer")
+    writer_url = url.replace("postgres@", "kmt_audit_writer@")
+    ledger = Ledger(PostgresStore(writer_url), Ed25519PrivateKey.generate(), checkpoint_every=EVERY)
+    try:
+        ledger.append_many([decision(i) for i in range(EVERY)])
+        assert ledger.verify().ok
+        with psycopg.connect(writer_url, autocommit=True) as writer:
+            for statement in (
+                "UPDATE entries SET purpose = 'x'",
+                "DELETE FROM entries",
+                "TRUNCATE entries",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    writer.execute(statement)  # type: ignore[arg-type]
+    finally:
+        ledger.close()
+
+
+# -- tamper evidence ----------------------------------------------------------------------
+
+
+def test_edited_entry_is_named(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    backend.tamper("UPDATE entries SET recipient = 'veilig_thuis' WHERE seq = 5")
+    assert 5 in problem_seqs(ledger)
+
+
+def test_edited_entry_with_recomputed_hash_breaks_the_next_link(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    original = ledger.entry(5)
+    assert original is not None
+    rehashed = entry_hash({**original.as_dict(), "recipient": "veilig_thuis"})
+    backend.tamper(
+        f"UPDATE entries SET recipient = 'veilig_thuis', entry_hash = '{rehashed}' WHERE seq = 5"
+    )
+    seqs = problem_seqs(ledger)
+    assert 6 in seqs  # its prev_hash no longer links
+    assert EVERY in seqs  # and the checkpoint over seq 4..7 has another root
+
+
+def test_deleted_entry_is_named(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    backend.tamper("DELETE FROM entries WHERE seq = 3")
+    assert 3 in problem_seqs(ledger)
+
+
+def test_truncated_tail_is_found(backend: Backend) -> None:
+    ledger = filled(backend, 10)  # checkpoints at 4 and 8
+    backend.tamper("DELETE FROM entries WHERE seq >= 6")
+    result = ledger.verify()
+    assert not result.ok
+    assert any("ontbreken" in p.message for p in result.problems)
+
+
+def test_inserted_entry_is_found(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    backend.tamper(
+        "UPDATE entries SET seq = seq + 1000 WHERE seq >= 3;"
+        " UPDATE entries SET seq = seq - 999 WHERE seq >= 1000;"
+    )
+    before = ledger.entry(2)
+    assert before is not None
+    forged = seal(decision(99), seq=3, recorded_at=before.recorded_at, prev_hash=before.entry_hash)
+    values = forged.as_dict()
+    columns = ", ".join(values)
+    literals = ", ".join(_literal(v) for v in values.values())
+    backend.tamper(f"INSERT INTO entries ({columns}) VALUES ({literals})")
+    seqs = problem_seqs(ledger)
+    assert 4 in seqs  # the entry that was at 3 no longer fits at 4
+    assert 0 in seqs or EVERY in seqs or 3 in seqs
+
+
+def test_reordered_entries_are_named(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    backend.tamper(
+        "UPDATE entries SET seq = 1000 WHERE seq = 2;"
+        " UPDATE entries SET seq = 2 WHERE seq = 6;"
+        " UPDATE entries SET seq = 6 WHERE seq = 1000;"
+    )
+    seqs = problem_seqs(ledger)
+    assert {2, 6} <= seqs
+
+
+def test_forged_checkpoint_is_found(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    backend.tamper("UPDATE checkpoints SET note = replace(note, '\n4\n', '\n5\n') WHERE size = 4")
+    result = ledger.verify()
+    assert not result.ok
+    assert any("handtekening" in p.message for p in result.problems)
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        value = dump_list(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+# -- proofs -------------------------------------------------------------------------------
+
+
+def test_inclusion_proofs_verify_and_fail_when_wrong(backend: Backend) -> None:
+    ledger = filled(backend, 11)
+    signed = ledger.latest_checkpoint()
+    assert signed is not None and signed.size == 8
+    tree = ledger.tree(signed.size)
+    for seq in range(signed.size):
+        leaf = leaf_hash(bytes.fromhex(ledger.entry(seq).entry_hash))  # type: ignore[union-attr]
+        proof = tree.inclusion_proof(seq, signed.size)
+        assert verify_inclusion(seq, signed.size, leaf, proof, signed.root)
+        assert not verify_inclusion((seq + 1) % signed.size, signed.size, leaf, proof, signed.root)
+        if proof:
+            bad = [bytes(32), *proof[1:]]
+            assert not verify_inclusion(seq, signed.size, leaf, bad, signed.root)
+
+
+def test_consistency_proofs_between_checkpoints(backend: Backend) -> None:
+    ledger = filled(backend, 4 * EVERY)
+    checkpoints = ledger.checkpoints()
+    tree = ledger.tree(checkpoints[-1].size)
+    for old in checkpoints:
+        for new in checkpoints:
+            if old.size > new.size:
+                continue
+            proof = tree.consistency_proof(old.size, new.size)
+            assert verify_consistency(old.size, new.size, old.root, new.root, proof)
+            if proof:
+                assert not verify_consistency(
+                    old.size, new.size, old.root, new.root, [*proof[::-1], bytes(32)]
+                )
+
+
+# -- export and retention -----------------------------------------------------------------
+
+
+def test_export_verifies_offline_and_shows_tampering(backend: Backend) -> None:
+    ledger = filled(backend, 10)
+    lines = list(export_lines(ledger))
+    assert verify_export(lines, ledger.verifier_key).ok
+    other_key = verifier_key(Ed25519PrivateKey.generate().public_key())
+    assert not verify_export(lines, other_key).ok
+    edited = [
+        line.replace('"recipient":"riec"', '"recipient":"veilig_thuis"', 1)
+        if '"seq":2,' in line
+        else line
+        for line in lines
+    ]
+    assert edited != lines
+    result = verify_export(edited, ledger.verifier_key)
+    assert 2 in {p.seq for p in result.problems}
+
+
+def test_pruning_keeps_the_rest_verifiable(backend: Backend) -> None:
+    ledger = filled(backend, 5 * EVERY + 1)
+    with pytest.raises(ValueError, match="checkpoint"):
+        ledger.prune(EVERY + 1, "0" * 64)
+    ledger.prune(2 * EVERY, "0" * 64)
+    assert ledger.entry(2 * EVERY - 1) is None and ledger.entry(2 * EVERY) is not None
+    assert ledger.verify().ok
+    assert ledger.size() == 5 * EVERY + 1
+    # proofs for what remains still hold against the signed roots
+    signed = ledger.latest_checkpoint()
+    assert signed is not None
+    tree = ledger.tree(signed.size)
+    leaf = leaf_hash(bytes.fromhex(ledger.entry(2 * EVERY + 1).entry_hash))  # type: ignore[union-attr]
+    assert verify_inclusion(
+        2 * EVERY + 1,
+        signed.size,
+        leaf,
+        tree.inclusion_proof(2 * EVERY + 1, signed.size),
+        signed.root,
+    )
+    old = ledger.checkpoint_at(3 * EVERY)
+    assert old is not None
+    proof = tree.consistency_proof(old.size, signed.size)
+    assert verify_consistency(old.size, signed.size, old.root, signed.root, proof)
+    # appending goes on from the right place, and deleting above the horizon is still refused
+    ledger.append(decision(1000))
+    assert ledger.verify().ok
+    with pytest.raises((sqlite3.DatabaseError, psycopg.Error), match="append-only"):
+        backend.attempt(f"DELETE FROM entries WHERE seq = {2 * EVERY}")
+    # and an edit after pruning is still named
+    backend.tamper(f"UPDATE entries SET purpose = 'x' WHERE seq = {2 * EVERY + 2}")
+    assert 2 * EVERY + 2 in problem_seqs(ledger)
