@@ -42,7 +42,7 @@ def melding_of(scenario: Path) -> dict[str, Any]:
 
 
 def check_expectations(decisions: list[Decision], expect: dict[str, Any]) -> None:
-    by_recipient = {d.recipient: d for d in decisions}
+    by_recipient: dict[str, Decision] = {d.recipient: d for d in decisions}
     for recipient, wanted in expect.items():
         decision = by_recipient[recipient]
         assert decision.allow is wanted["allow"], (recipient, decision.reasons)

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from services.routing.decide import POLICIES, find_opa_binary
 from services.routing.policy import policy_revision, write_bundle
@@ -43,17 +44,13 @@ def test_opa_tests_pass_with_coverage() -> None:
     assert all(o.get("fail") is not True and not o.get("error") for o in outcomes)
 
 
-def _annotations() -> list[dict[str, object]]:
+def _annotations() -> list[dict[str, Any]]:
     out = run_opa("inspect", "--annotations", "--format", "json", str(POLICIES)).stdout
     return [entry["annotations"] for entry in json.loads(out)["annotations"]]
 
 
 def test_every_reason_rule_is_annotated_with_title_and_law() -> None:
-    annotated = {
-        a["custom"]["rule"]: a  # type: ignore[index]
-        for a in _annotations()
-        if "rule" in a.get("custom", {})  # type: ignore[operator]
-    }
+    annotated = {a["custom"]["rule"]: a for a in _annotations() if "rule" in a.get("custom", {})}
     emitted = {
         match
         for path in POLICIES.rglob("*.rego")
@@ -63,7 +60,7 @@ def test_every_reason_rule_is_annotated_with_title_and_law() -> None:
     assert emitted and emitted <= set(annotated), emitted - set(annotated)
     for rule, note in annotated.items():
         assert note.get("title"), rule
-        legal = note["custom"]["legal"]  # type: ignore[index]
+        legal = note["custom"]["legal"]
         assert legal, rule
         for citation in legal:
             if citation.startswith(UNVERIFIED):

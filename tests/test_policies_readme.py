@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from services.common.models import RECIPIENTS, Decision, Melding
@@ -117,7 +118,7 @@ def sharing_table() -> list[str]:
         ]
         return [item for item in dict.fromkeys(found) if item not in seen]
 
-    rows = {
+    rows: dict[str, Callable[[str], str]] = {
         "Doel": lambda r: base[r].purpose or "—",
         "Grondslag": lambda r: "<br>".join(base[r].legal_basis),
         "Soms ook grondslag": lambda r: "<br>".join(extra(r, "legal_basis")) or "—",
@@ -157,7 +158,8 @@ def test_readme_tables_are_in_step_with_the_policies() -> None:
     fresh = render()
     if os.environ.get("KMT_UPDATE_README") == "1":
         README.write_text(pattern.sub(lambda _: fresh, text), encoding="utf-8")
-    assert pattern.search(README.read_text(encoding="utf-8")).group(0) == fresh, (  # type: ignore[union-attr]
+    current = pattern.search(README.read_text(encoding="utf-8"))
+    assert current is not None and current.group(0) == fresh, (
         "policies/README.md loopt achter op het beleid: KMT_UPDATE_README=1 .venv/bin/pytest "
         "tests/test_policies_readme.py"
     )

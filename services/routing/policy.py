@@ -26,7 +26,6 @@ from services.common.models import RECIPIENTS, Decision, Melding
 
 PACKAGE = "kmt/sharing"
 RULE = "decision"
-UNVERSIONED = "unversioned"
 
 
 class PolicyUnavailable(Exception):
