@@ -1,0 +1,162 @@
+"""`kmt keys ...` and `kmt partners ...`: KMT's key material and the partner registry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from joserfc.jwk import ECKey, OKPKey
+
+from services.common import keys
+from services.common.partners import (
+    KeyRole,
+    PartnerRegistry,
+    PartnerRegistryError,
+    add_partner,
+    new_partner,
+    rotate_partner_key,
+)
+from services.common.settings import get_settings
+from services.partner_client.cli import read_json_object
+
+keys_cli = typer.Typer(
+    no_args_is_help=True, help="KMT's sleutels (ondertekening, tokens, pseudoniemen)"
+)
+partners_cli = typer.Typer(no_args_is_help=True, help="Het partnerregister")
+
+GenerateInto = Annotated[
+    Path | None,
+    typer.Option(help="Maak een nieuw sleutelpaar; de privé-sleutel komt in deze map (test/demo)"),
+]
+
+
+@keys_cli.command("generate")
+def generate() -> None:
+    """Maak de ontbrekende sleutels aan; bestaande blijven ongemoeid."""
+    directory = get_settings().keys_dir
+    created = keys.generate_keys(directory)
+    typer.echo(
+        f"aangemaakt in {directory}: {', '.join(created)}" if created else "alles bestond al"
+    )
+
+
+@keys_cli.command("rotate")
+def rotate(
+    token_key: Annotated[
+        bool,
+        typer.Option(
+            "--token-key", help="Vervang de tokensleutel in plaats van de ondertekensleutel"
+        ),
+    ] = False,
+) -> None:
+    """Nieuwe ondertekensleutel; oude publieke sleutels blijven gepubliceerd (kid)."""
+    directory = get_settings().keys_dir
+    key = keys.generate_token_key(directory) if token_key else keys.generate_signing_key(directory)
+    typer.echo(f"nieuwe {'tokensleutel' if token_key else 'ondertekensleutel'}: kid {key.kid}")
+
+
+@keys_cli.command("public")
+def public() -> None:
+    """Print de publieke ondertekensleutels (JWKS) die partners nodig hebben om te verifiëren."""
+    typer.echo(json.dumps(keys.public_keyset(get_settings().keys_dir).as_dict(), indent=2))
+
+
+@partners_cli.command("list")
+def list_partners() -> None:
+    """Toon de geregistreerde partners en de kid van hun sleutels."""
+    for p in PartnerRegistry.load(get_settings().partners_file).partners:
+        encryption = p.encryption_key["kid"] if p.encryption_key else "-"
+        place = f" ({p.municipality})" if p.municipality else ""
+        typer.echo(f"{p.id}\t{p.kind}{place}\t{p.name}\tenc={encryption}\tauth={p.auth_key['kid']}")
+
+
+@partners_cli.command("add")
+def add(
+    partner_id: Annotated[str, typer.Argument(help="Korte id, bijv. gemeente-almelo")],
+    name: Annotated[str, typer.Option(help="Naam van de organisatie")],
+    kind: Annotated[str, typer.Option(help="riec, gemeente, veilig_thuis, zorg_wijkteam, ...")],
+    municipality: Annotated[str | None, typer.Option(help="Alleen voor een gemeente")] = None,
+    encryption_key: Annotated[Path | None, typer.Option(help="Publieke JWK (EC P-256)")] = None,
+    auth_key: Annotated[Path | None, typer.Option(help="Publieke JWK (Ed25519/P-256)")] = None,
+    generate_into: GenerateInto = None,
+) -> None:
+    """Registreer een partner met zijn publieke sleutels (of laat er een paar maken)."""
+    is_recipient = kind in ("riec", "gemeente", "veilig_thuis")
+    if generate_into is not None:
+        auth_key_jwk = _generated(generate_into, partner_id, "auth")
+        encryption_jwk = (
+            _generated(generate_into, partner_id, "encryption") if is_recipient else None
+        )
+    else:
+        auth_key_jwk = _read_jwk(auth_key, "--auth-key")
+        encryption_jwk = _read_jwk(encryption_key, "--encryption-key") if is_recipient else None
+    with _clear_errors():
+        partner = new_partner(
+            id=partner_id,
+            name=name,
+            kind=kind,
+            municipality=municipality,
+            encryption_key=encryption_jwk,
+            auth_key=auth_key_jwk,
+        )
+        add_partner(get_settings().partners_file, partner)
+    typer.echo(f"partner {partner_id} toegevoegd")
+
+
+@partners_cli.command("rotate-key")
+def rotate_key(
+    partner_id: str,
+    which: Annotated[str, typer.Option(help="encryption of auth")],
+    key: Annotated[Path | None, typer.Option(help="Nieuwe publieke JWK")] = None,
+    generate_into: GenerateInto = None,
+) -> None:
+    """Vervang de versleutel- of authenticatiesleutel van een partner."""
+    if which not in ("encryption", "auth"):
+        raise typer.BadParameter("kies encryption of auth", param_hint="--which")
+    role: KeyRole = "encryption" if which == "encryption" else "auth"
+    jwk = _generated(generate_into, partner_id, role) if generate_into else _read_jwk(key, "--key")
+    with _clear_errors():
+        rotate_partner_key(get_settings().partners_file, partner_id, role, jwk)
+    typer.echo(f"{which}-sleutel van {partner_id} vervangen")
+
+
+def new_partner_key(role: KeyRole) -> ECKey | OKPKey:
+    """A partner's key pair: P-256 for encryption (ECDH-ES), Ed25519 for authentication."""
+    key: ECKey | OKPKey = (
+        ECKey.generate_key("P-256") if role == "encryption" else OKPKey.generate_key("Ed25519")
+    )
+    key.ensure_kid()
+    return key
+
+
+def private_key_file(directory: Path, partner_id: str, role: KeyRole) -> Path:
+    return directory / f"{partner_id}.{role}.private.jwk.json"
+
+
+def _generated(directory: Path, partner_id: str, role: KeyRole) -> dict[str, Any]:
+    """Make a key pair, keep the private half in `directory` (0600), return the public half."""
+    key = new_partner_key(role)
+    keys.write_private_json(
+        private_key_file(directory, partner_id, role), key.as_dict(private=True)
+    )
+    return dict(key.as_dict(private=False))
+
+
+def _read_jwk(path: Path | None, option: str) -> dict[str, Any]:
+    if path is None:
+        raise typer.BadParameter("nodig (of gebruik --generate-into)", param_hint=option)
+    return read_json_object(path)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Registry errors become a one-line message and exit code 1, not a traceback."""
+    try:
+        yield
+    except PartnerRegistryError as error:
+        typer.echo(f"fout: {error}", err=True)
+        raise typer.Exit(1) from None
