@@ -1,0 +1,235 @@
+"""The audit HTTP API: the trail for privacy officers, proofs and checkpoints for everyone.
+
+Reading entries needs the privacy-officer role and is itself recorded as an `audit_access`
+entry before anything is returned (no record, no answer). Proofs, checkpoints and the public
+key carry only hashes and sizes, so anyone may fetch them to check a receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+
+from services.audit.checkpoint import Checkpoint
+from services.audit.entry import Draft, Entry
+from services.audit.export import export_lines
+from services.audit.ledger import Ledger
+from services.audit.ledger import Query as LedgerQuery
+from services.audit.report import SubjectQuery, access_report, render_html
+from services.common.models import Recipient
+from services.common.staff import require_role
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+PrivacyOfficer = Annotated[str, Depends(require_role("privacy_officer"))]
+MAX_PAGE = 500
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {"size": checkpoint.size, "root_hash": _b64(checkpoint.root), "note": checkpoint.note}
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise HTTPException(
+            422, "tijdstip zonder tijdzone; schrijf bijvoorbeeld 2026-01-01T00:00:00Z"
+        )
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create_app(
+    ledger: Ledger, subject_key: bytes, staff_file: Path, lifespan: Lifespan | None = None
+) -> FastAPI:
+    app = FastAPI(title="KMT audit", version="1", lifespan=lifespan)
+    app.state.staff_file = staff_file
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": "ongeldig verzoek", "errors": problems}, status_code=422)
+
+    async def record_access(actor: str, what: str, **scope: Any) -> None:
+        draft = Draft(
+            type="audit_access",
+            event_id=str(uuid.uuid4()),
+            event_type=what,
+            actor=f"staff:{actor}",
+            **scope,
+        )
+        await asyncio.to_thread(ledger.append, draft)
+
+    async def entries(query: LedgerQuery) -> dict[str, Any]:
+        found: list[Entry] = await asyncio.to_thread(ledger.search, query)
+        cursor = str(found[-1].seq) if len(found) == query.limit else None
+        return {"entries": [e.as_dict() for e in found], "next_cursor": cursor}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/audit/meldingen/{melding_id}")
+    async def melding_entries(melding_id: UUID, officer: PrivacyOfficer) -> dict[str, Any]:
+        await record_access(officer, "audit.melding", melding_id=str(melding_id))
+        found = await asyncio.to_thread(
+            ledger.search, LedgerQuery(melding_ids=[str(melding_id)], limit=10_000)
+        )
+        return {"melding_id": str(melding_id), "entries": [e.as_dict() for e in found]}
+
+    @app.get("/v1/audit/entries")
+    async def search(
+        officer: PrivacyOfficer,
+        melding_id: UUID | None = None,
+        recipient: Recipient | None = None,
+        legal_basis: Annotated[str | None, Query(max_length=200)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: Annotated[int, Query(ge=-1)] = -1,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> dict[str, Any]:
+        query = LedgerQuery(
+            melding_ids=[str(melding_id)] if melding_id else None,
+            recipient=recipient,
+            legal_basis=legal_basis,
+            since=_timestamp(since),
+            until=_timestamp(until),
+            after=cursor,
+            limit=limit,
+        )
+        await record_access(
+            officer,
+            "audit.search",
+            melding_id=query.melding_ids[0] if query.melding_ids else None,
+            recipient=recipient,
+        )
+        return await entries(query)
+
+    @app.post("/v1/audit/subjects/search")
+    async def subject_search(
+        subject: SubjectQuery,
+        officer: PrivacyOfficer,
+        cursor: Annotated[int, Query(ge=-1)] = -1,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> dict[str, Any]:
+        pseudonyms = subject.pseudonyms(subject_key)
+        await record_access(officer, "audit.subject_search", subject_pseudonyms=pseudonyms)
+        ids = await asyncio.to_thread(ledger.melding_ids_of, pseudonyms)
+        return await entries(LedgerQuery(melding_ids=ids, after=cursor, limit=limit))
+
+    @app.post("/v1/audit/subjects/report")
+    async def subject_report(subject: SubjectQuery, officer: PrivacyOfficer) -> dict[str, Any]:
+        pseudonyms = subject.pseudonyms(subject_key)
+        await record_access(officer, "audit.access_report", subject_pseudonyms=pseudonyms)
+        return await asyncio.to_thread(access_report, ledger, pseudonyms)
+
+    @app.post("/v1/audit/subjects/report.html", response_class=HTMLResponse)
+    async def subject_report_html(subject: SubjectQuery, officer: PrivacyOfficer) -> str:
+        pseudonyms = subject.pseudonyms(subject_key)
+        await record_access(officer, "audit.access_report", subject_pseudonyms=pseudonyms)
+        return render_html(await asyncio.to_thread(access_report, ledger, pseudonyms))
+
+    @app.get("/v1/audit/export")
+    async def export(
+        officer: PrivacyOfficer, since: datetime | None = None, until: datetime | None = None
+    ) -> StreamingResponse:
+        await record_access(officer, "audit.export")
+        lines = await asyncio.to_thread(
+            lambda: list(export_lines(ledger, since=_timestamp(since), until=_timestamp(until)))
+        )
+
+        async def body() -> AsyncIterator[bytes]:
+            for line in lines:
+                yield line.encode() + b"\n"
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+    @app.get("/v1/audit/public-key", response_class=PlainTextResponse)
+    async def public_key() -> str:
+        return ledger.verifier_key + "\n"
+
+    @app.get("/v1/audit/checkpoints/latest")
+    async def latest_checkpoint() -> dict[str, Any]:
+        found = await asyncio.to_thread(ledger.latest_checkpoint)
+        if found is None:
+            raise HTTPException(404, "nog geen checkpoint")
+        return _checkpoint_json(found)
+
+    @app.get("/v1/audit/checkpoints/{size}")
+    async def checkpoint(size: int) -> dict[str, Any]:
+        found = await asyncio.to_thread(ledger.checkpoint_at, size)
+        if found is None:
+            raise HTTPException(404, f"geen checkpoint met grootte {size}")
+        return _checkpoint_json(found)
+
+    @app.get("/v1/audit/checkpoints/{old}/consistency/{new}")
+    async def consistency(old: int, new: int) -> dict[str, Any]:
+        old_cp, new_cp = await asyncio.gather(
+            asyncio.to_thread(ledger.checkpoint_at, old),
+            asyncio.to_thread(ledger.checkpoint_at, new),
+        )
+        if old_cp is None or new_cp is None:
+            raise HTTPException(
+                404, f"geen checkpoint met grootte {old if old_cp is None else new}"
+            )
+        if old > new:
+            raise HTTPException(422, "de eerste checkpoint moet de kleinste zijn")
+        tree = await asyncio.to_thread(ledger.tree, new)
+        try:
+            proof = tree.consistency_proof(old, new)
+        except ValueError as exc:
+            raise HTTPException(410, str(exc)) from None
+        return {
+            "old": _checkpoint_json(old_cp),
+            "new": _checkpoint_json(new_cp),
+            "proof": [_b64(p) for p in proof],
+        }
+
+    @app.get("/v1/audit/entries/{seq}/proof")
+    async def inclusion(seq: int, tree_size: int | None = None) -> dict[str, Any]:
+        entry = await asyncio.to_thread(ledger.entry, seq)
+        if entry is None:
+            raise HTTPException(404, f"geen entry met seq {seq}")
+        signed = await asyncio.to_thread(
+            ledger.latest_checkpoint
+            if tree_size is None
+            else lambda: ledger.checkpoint_at(tree_size)
+        )
+        if signed is None:
+            raise HTTPException(
+                404,
+                "nog geen checkpoint"
+                if tree_size is None
+                else f"geen checkpoint met grootte {tree_size}",
+            )
+        if signed.size <= seq:
+            raise HTTPException(
+                409, f"entry {seq} valt nog niet onder een checkpoint; probeer het straks opnieuw"
+            )
+        tree = await asyncio.to_thread(ledger.tree, signed.size)
+        return {
+            "seq": seq,
+            "entry_hash": entry.entry_hash,
+            "leaf_index": seq,
+            "checkpoint": _checkpoint_json(signed),
+            "proof": [_b64(p) for p in tree.inclusion_proof(seq, signed.size)],
+        }
+
+    return app

@@ -1,0 +1,150 @@
+"""`kmt audit ...`: run the service, verify the trail, export, archive, manage staff."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.audit.backends import open_ledger
+from services.audit.export import export_lines
+from services.audit.postgres_store import init_schema
+from services.audit.verify import describe, verify_export
+from services.common.settings import get_settings
+from services.common.staff import ROLES, add_member
+
+cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
+
+
+@cli.command()
+def serve() -> None:
+    """Start de auditservice (consumer en API) tot Ctrl-C."""
+    from services.audit.main import run
+
+    run(get_settings())
+
+
+@cli.command()
+def verify() -> None:
+    """Controleer de hele trail: hashes, keten, Merkle-roots en handtekeningen."""
+    ledger = open_ledger(get_settings())
+    try:
+        result = ledger.verify()
+    finally:
+        ledger.close()
+    typer.echo(describe(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@cli.command("verify-export")
+def verify_export_command(
+    export: Path, key: Annotated[str, typer.Option(help="verifier key (kmt audit public-key)")]
+) -> None:
+    """Controleer een export met alleen de publieke sleutel."""
+    with export.open(encoding="utf-8") as handle:
+        result = verify_export(handle, key)
+    typer.echo(describe(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@cli.command("public-key")
+def public_key() -> None:
+    """Toon de verifier key waarmee iedereen de checkpoints kan controleren."""
+    ledger = open_ledger(get_settings())
+    typer.echo(ledger.verifier_key)
+    ledger.close()
+
+
+@cli.command()
+def checkpoint() -> None:
+    """Onderteken nu een checkpoint over alle entries."""
+    ledger = open_ledger(get_settings())
+    try:
+        signed = ledger.checkpoint()
+    finally:
+        ledger.close()
+    typer.echo(signed.note if signed else "geen nieuwe entries sinds de laatste checkpoint")
+
+
+def _utc(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+
+
+@cli.command()
+def export(
+    output: Path,
+    since: Annotated[datetime | None, typer.Option(help="vanaf (UTC)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="tot (UTC)")] = None,
+) -> None:
+    """Exporteer een periode als JSON lines, met checkpoints, offline te controleren."""
+    ledger = open_ledger(get_settings())
+    try:
+        with output.open("w", encoding="utf-8") as handle:
+            for line in export_lines(ledger, since=_utc(since), until=_utc(until)):
+                handle.write(line + "\n")
+    finally:
+        ledger.close()
+    typer.echo(f"geëxporteerd naar {output}")
+
+
+@cli.command()
+def archive(
+    directory: Path,
+    older_than_days: Annotated[int, typer.Option(min=1, help="bewaartermijn in dagen")] = 5 * 365,
+) -> None:
+    """Archiveer entries ouder dan de bewaartermijn (export met bewijzen) en schoon ze op.
+
+    Opschonen gebeurt tot de laatste checkpoint vóór de grens, zodat de rest controleerbaar
+    blijft. In PostgreSQL is hiervoor de URL van de eigenaar nodig (de schrijfrol mag niet
+    verwijderen).
+    """
+    ledger = open_ledger(get_settings())
+    try:
+        limit = _utc(datetime.now(UTC).replace(tzinfo=None) - timedelta(days=older_than_days))
+        span = ledger.seq_range(None, limit)
+        candidates = [c.size for c in ledger.checkpoints() if span and c.size <= span[1] + 1]
+        anchor = ledger.anchor()
+        if not candidates or (anchor and candidates[-1] <= anchor.min_seq):
+            typer.echo("niets te archiveren")
+            return
+        min_seq = candidates[-1]
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"audit-archive-{min_seq}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for line in export_lines(ledger, until=limit):
+                handle.write(line + "\n")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        check = verify_export(path.read_text(encoding="utf-8").splitlines(), ledger.verifier_key)
+        if not check.ok:
+            typer.echo(f"archief {path} is niet controleerbaar; er is niets opgeschoond")
+            raise typer.Exit(1)
+        ledger.prune(min_seq, digest)
+    finally:
+        ledger.close()
+    typer.echo(
+        f"gearchiveerd in {path} (sha256 {digest}); live tabellen beginnen bij seq {min_seq}"
+    )
+
+
+@cli.command("init-db")
+def init_db(
+    owner_url: Annotated[str, typer.Argument(help="postgresql://-URL van de eigenaar")],
+    writer_role: Annotated[
+        str | None, typer.Option(help="rol die alleen mag lezen en toevoegen")
+    ] = None,
+) -> None:
+    """Maak de ledger-tabellen en triggers in PostgreSQL en geef de schrijfrol rechten."""
+    init_schema(owner_url, writer_role)
+    typer.echo("ledger-schema aangemaakt")
+
+
+@cli.command("add-staff")
+def add_staff(staff_id: str, role: str) -> None:
+    """Voeg een medewerker toe (of geef een nieuw token); het token wordt één keer getoond."""
+    if role not in ROLES:
+        typer.echo(f"onbekende rol; kies uit: {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+    typer.echo(add_member(staff_id, role))

@@ -1,0 +1,101 @@
+"""From an event on the path to the ledger entry that records it, and its receipt.
+
+What is recorded is what a privacy officer needs to know who received what and why: ids,
+recipient, purpose, legal basis, data-category paths, obligations, rule ids, policy
+revision, ciphertext hash. The melding itself is only read to compute the subject
+pseudonyms; none of its values reach the ledger.
+"""
+
+from __future__ import annotations
+
+from services.audit.entry import Draft
+from services.audit.ledger import Appended
+from services.audit.pseudonym import pseudonyms
+from services.common.events import (
+    AUDIT_RECORDED,
+    DISCLOSURE_CREATED,
+    MELDING_RECEIVED,
+    SHARING_DECIDED,
+    CloudEvent,
+    derived_id,
+    new_event,
+    parse_data,
+)
+from services.common.models import AuditRecorded, DisclosureCreated, Melding, SharingDecided
+
+SOURCE = "kmt/audit"
+RECORDED_TYPES = {MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED}
+
+
+def draft_of(event: CloudEvent, subject_key: bytes) -> Draft:
+    """The entry for `event`; `MalformedEvent` when its data does not fit its type."""
+    if event.type == MELDING_RECEIVED:
+        melding = parse_data(event, Melding)
+        victim = melding.victim
+        return Draft(
+            type="melding",
+            event_id=event.id,
+            event_type=event.type,
+            actor=event.source,
+            melding_id=str(melding.melding_id),
+            subject_pseudonyms=pseudonyms(
+                subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date
+            ),
+            trace_id=event.id,
+        )
+    if event.type == SHARING_DECIDED:
+        decision = parse_data(event, SharingDecided)
+        return Draft(
+            type="decision",
+            event_id=event.id,
+            event_type=event.type,
+            actor=event.source,
+            melding_id=str(decision.melding_id),
+            recipient=decision.recipient,
+            municipality=decision.municipality,
+            allow=decision.allow,
+            purpose=decision.purpose,
+            legal_basis=tuple(decision.legal_basis),
+            fields=tuple(decision.fields),
+            obligations=tuple(decision.obligations),
+            reasons=tuple(r.rule for r in decision.reasons),
+            policy_revision=decision.policy_revision,
+            trace_id=event.id,
+        )
+    disclosure = parse_data(event, DisclosureCreated)
+    return Draft(
+        type="disclosure",
+        event_id=event.id,
+        event_type=event.type,
+        actor=event.source,
+        melding_id=str(disclosure.melding_id),
+        recipient=disclosure.recipient,
+        municipality=disclosure.municipality,
+        allow=True,
+        purpose=disclosure.purpose,
+        legal_basis=tuple(disclosure.legal_basis),
+        fields=tuple(disclosure.fields),
+        obligations=tuple(disclosure.obligations),
+        policy_revision=disclosure.policy_revision,
+        disclosure_id=str(disclosure.disclosure_id),
+        ciphertext_sha256=disclosure.ciphertext_sha256,
+        trace_id=disclosure.decision_event_id,
+    )
+
+
+def receipt_of(event: CloudEvent, draft: Draft, appended: Appended) -> CloudEvent:
+    """The `audit.recorded` receipt; the same input always gives the same receipt id."""
+    return new_event(
+        id=derived_id(event.id, "receipt"),
+        type=AUDIT_RECORDED,
+        source=SOURCE,
+        subject=draft.melding_id or event.subject or event.id,
+        data=AuditRecorded(
+            event_id=event.id,
+            event_type=event.type,
+            melding_id=draft.melding_id,  # pydantic parses the UUID
+            disclosure_id=draft.disclosure_id,
+            seq=appended.seq,
+            entry_hash=appended.entry_hash,
+        ),
+    )

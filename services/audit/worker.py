@@ -1,0 +1,38 @@
+"""The audit consumer: record each event, then publish its receipt (never the other way round).
+
+If the entry cannot be committed the handler raises, the consumer loop retries the same
+record and commits no offset: no receipt goes out, so sharing releases nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from services.audit.ledger import Ledger
+from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
+from services.common import topics
+from services.common.consumer import Record
+from services.common.events import parse_event
+from services.common.kafka import publish
+from services.common.settings import Settings
+
+SERVICE = "audit"
+CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES)
+
+
+class Recorder:
+    def __init__(
+        self, settings: Settings, ledger: Ledger, subject_key: bytes, producer: AIOKafkaProducer
+    ) -> None:
+        self.ledger = ledger
+        self.subject_key = subject_key
+        self.producer = producer
+        self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
+
+    async def handle(self, record: Record) -> None:
+        event = parse_event(record.value, RECORDED_TYPES)
+        draft = draft_of(event, self.subject_key)
+        appended = await asyncio.to_thread(self.ledger.append, draft)
+        await publish(self.producer, self.receipts_topic, receipt_of(event, draft, appended))

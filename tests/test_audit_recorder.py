@@ -1,0 +1,176 @@
+"""From events to ledger entries: what is recorded, and that no personal data ever is."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.entry import Draft
+from services.audit.ledger import Ledger, Query
+from services.audit.pseudonym import pseudonyms
+from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
+from services.audit.sqlite_store import SqliteStore
+from services.common.events import (
+    DISCLOSURE_CREATED,
+    MELDING_RECEIVED,
+    SHARING_DECIDED,
+    CloudEvent,
+    MalformedEvent,
+    derived_id,
+    new_event,
+    parse_event,
+)
+from services.common.models import (
+    AuditRecorded,
+    DisclosureCreated,
+    Melding,
+    Reason,
+    SharingDecided,
+)
+
+SCENARIO = Path(__file__).parent / "scenarios" / "01.json"
+KEY = b"k" * 32
+
+
+def melding() -> Melding:
+    body = json.loads(SCENARIO.read_text())["melding"]
+    return Melding.model_validate({**body, "melding_id": str(uuid.uuid4())})
+
+
+def events(m: Melding) -> list[CloudEvent]:
+    subject = str(m.melding_id)
+    decided = SharingDecided(
+        melding_id=m.melding_id,
+        decided_at=datetime.now(UTC),
+        recipient="veilig_thuis",
+        allow=True,
+        purpose="veiligheidsbeoordeling",
+        legal_basis=["Wmo 2015 art. 5.2.6"],
+        fields=["victim.name", "victim.bsn", "signals.narrative"],
+        obligations=["retention:P2Y", "notify:deferred"],
+        reasons=[Reason(rule="vt.minor", text="Slachtoffer is minderjarig.")],
+        policy_revision="rev-7",
+    )
+    decision_event = new_event(
+        type=SHARING_DECIDED, source="kmt/routing", subject=subject, data=decided
+    )
+    disclosure = DisclosureCreated(
+        disclosure_id=uuid.uuid4(),
+        decision_event_id=decision_event.id,
+        melding_id=m.melding_id,
+        recipient="veilig_thuis",
+        purpose="veiligheidsbeoordeling",
+        legal_basis=["Wmo 2015 art. 5.2.6"],
+        fields=["victim.name", "victim.bsn", "signals.narrative"],
+        obligations=["retention:P2Y", "notify:deferred"],
+        policy_revision="rev-7",
+        created_at=datetime.now(UTC),
+        ciphertext_sha256="ab" * 32,
+        jwe="eyJhbGciOi.J9.x.y.z",
+    )
+    return [
+        new_event(type=MELDING_RECEIVED, source="kmt/intake", subject=subject, data=m),
+        decision_event,
+        new_event(type=DISCLOSURE_CREATED, source="kmt/sharing", subject=subject, data=disclosure),
+    ]
+
+
+def record(ledger: Ledger, event: CloudEvent) -> Draft:
+    parsed = parse_event(event.to_bytes(), RECORDED_TYPES)
+    draft = draft_of(parsed, KEY)
+    ledger.append(draft)
+    return draft
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    made = Ledger(SqliteStore(tmp_path / "audit.sqlite3"), Ed25519PrivateKey.generate())
+    yield made
+    made.close()
+
+
+def test_entries_say_who_got_what_and_why(ledger: Ledger) -> None:
+    m = melding()
+    for event in events(m):
+        record(ledger, event)
+    kinds = {e.type: e for e in ledger.search(Query(melding_ids=[str(m.melding_id)]))}
+    assert set(kinds) == {"melding", "decision", "disclosure"}
+    assert kinds["melding"].subject_pseudonyms == pseudonyms(
+        KEY, bsn="111222333", name="Sanne de Vries", birth_date=date(2001, 5, 14)
+    )
+    assert kinds["decision"].reasons == ("vt.minor",)
+    assert kinds["decision"].allow is True
+    assert kinds["disclosure"].fields == ("victim.name", "victim.bsn", "signals.narrative")
+    assert kinds["disclosure"].ciphertext_sha256 == "ab" * 32
+    assert kinds["disclosure"].trace_id == kinds["decision"].event_id
+
+
+def test_no_personal_data_reaches_the_database(ledger: Ledger, tmp_path: Path) -> None:
+    m = melding()
+    for event in events(m):
+        record(ledger, event)
+    ledger.checkpoint()
+    ledger.close()
+    with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
+        db.execute("PRAGMA wal_checkpoint(FULL)")
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    victim, suspect = m.victim, m.suspects[0]
+    for value in (
+        victim.name, victim.bsn, "2001-05-14", victim.phone, "Grotestraat", "7607 CK",
+        suspect.name, "advertenties", m.signals.narrative, "vakantiepark",
+        "Wijkcoach ziet signalen", "eyJhbGciOi.J9",
+    ):  # fmt: skip
+        assert str(value).encode() not in stored, "persoonsgegeven in de ledger"
+
+
+def test_pseudonyms_ignore_spelling_but_need_the_key() -> None:
+    same = pseudonyms(KEY, bsn=None, name="  JOSÉ de   Vries", birth_date=date(2000, 1, 2))
+    assert same == pseudonyms(KEY, bsn=None, name="jose de vries", birth_date=date(2000, 1, 2))
+    assert same != pseudonyms(KEY, bsn=None, name="jose de vries", birth_date=date(2000, 1, 3))
+    assert same != pseudonyms(
+        b"x" * 32, bsn=None, name="jose de vries", birth_date=date(2000, 1, 2)
+    )
+    assert pseudonyms(KEY, bsn=None, name="jose", birth_date=None) == ()
+
+
+def test_receipt_is_deterministic_and_carries_seq_and_hash(ledger: Ledger) -> None:
+    event = events(melding())[2]
+    draft = draft_of(event, KEY)
+    appended = ledger.append(draft)
+    receipt = receipt_of(event, draft, appended)
+    again = receipt_of(event, draft, ledger.append(draft))
+    assert receipt.id == again.id == derived_id(event.id, "receipt")
+    data = AuditRecorded.model_validate(receipt.data)
+    assert (data.seq, data.entry_hash) == (appended.seq, appended.entry_hash)
+    assert str(data.disclosure_id) == draft.disclosure_id
+    assert receipt.subject == draft.melding_id
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"not json",
+        b'{"id": "x"}',
+        new_event(
+            type="nl.kmt.disclosure.released",
+            source="kmt/sharing",
+            subject="m",
+            data=Reason(rule="r", text="t"),
+        ).to_bytes(),
+        new_event(
+            type=SHARING_DECIDED, source="kmt/routing", subject="m", data=Reason(rule="r", text="t")
+        ).to_bytes(),
+    ],
+)
+def test_malformed_events_are_refused_with_a_reason(raw: bytes | None) -> None:
+    with pytest.raises(MalformedEvent) as refused:
+        draft_of(parse_event(raw, RECORDED_TYPES), KEY)
+    assert str(refused.value)
