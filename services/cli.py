@@ -14,8 +14,10 @@ from services.common.settings import get_settings
 app = typer.Typer(no_args_is_help=True, help="KMT signaaluitwisseling")
 topics_cli = typer.Typer(no_args_is_help=True, help="Kafka-topics")
 schemas_cli = typer.Typer(no_args_is_help=True, help="JSON Schemas van de events")
+policies_cli = typer.Typer(no_args_is_help=True, help="Het deelbeleid (Rego)")
 app.add_typer(topics_cli, name="topics")
 app.add_typer(schemas_cli, name="schemas")
+app.add_typer(policies_cli, name="policies")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,13 +67,39 @@ def sharing() -> None:
     serve(create_app(settings), settings, settings.sharing_port)
 
 
+def _register_audit() -> None:
+    """`kmt audit` runs the service; `kmt audit verify` etc. are the audit tools."""
+    from services.audit.cli import cli as audit_cli
+    from services.audit.cli import serve
+
+    @audit_cli.callback(invoke_without_command=True)
+    def audit(ctx: typer.Context) -> None:
+        """Start de audit-service, of gebruik een van de audit-commando's."""
+        if ctx.invoked_subcommand is None:
+            _logging()
+            serve()
+
+    app.add_typer(audit_cli, name="audit")
+
+
+_register_audit()
+
+
 @topics_cli.command("ensure")
 def topics_ensure() -> None:
     """Maak ontbrekende topics aan (met partities en retentie)."""
     from services.common.kafka import ensure_topics
 
-    created = asyncio.run(ensure_topics(get_settings()))
+    created = asyncio.run(ensure_topics(get_settings(), wait_seconds=120))
     typer.echo(f"aangemaakt: {', '.join(created)}" if created else "alle topics bestaan al")
+
+
+@policies_cli.command("bundle")
+def policies_bundle(directory: Path) -> None:
+    """Schrijf de OPA-bundle (beleid + revisie) naar DIRECTORY."""
+    from services.routing.policy import write_bundle
+
+    typer.echo(write_bundle(REPO / "policies", directory))
 
 
 @schemas_cli.command("export")

@@ -44,7 +44,7 @@ def kafka_bootstrap(infra: Infra) -> str:
     return infra.kafka_bootstrap
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings_factory(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., Settings]:
@@ -60,6 +60,7 @@ def settings_factory(
             "data_dir": home / "data",
             "keys_dir": home / "keys",
             "partners_file": home / "partners.json",
+            "staff_file": home / "staff.json",
             "intake_port": free_port(),
             "sharing_port": free_port(),
             "audit_port": free_port(),

@@ -65,7 +65,7 @@ async def handle_reliably(
             await handler(record)
             return
         except MalformedEvent as exc:
-            await dead_letter(producer, settings, record, str(exc))
+            await dead_letter(producer, settings, record, service, str(exc))
             log.warning(
                 "%s: %s[%d]@%d naar dead-letter: %s",
                 service,
@@ -90,10 +90,11 @@ async def handle_reliably(
 
 
 async def dead_letter(
-    producer: AIOKafkaProducer, settings: Settings, record: Record, reason: str
+    producer: AIOKafkaProducer, settings: Settings, record: Record, service: str, reason: str
 ) -> None:
     """Send the record's position and the reason, never its payload (it may be personal)."""
     data = DeadLetter(
+        consumer=service,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
@@ -106,7 +107,7 @@ async def dead_letter(
         source=f"kmt/{record.topic}",
         subject=data.key or f"{record.topic}/{record.partition}/{record.offset}",
         data=data,
-        id=f"dlq:{record.topic}:{record.partition}:{record.offset}",
+        id=f"dlq:{service}:{record.topic}:{record.partition}:{record.offset}",
     )
     await publish(producer, settings.topic(DEAD_LETTER), event)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from services.common.events import CloudEvent
 from services.common.settings import Settings
@@ -26,10 +28,23 @@ async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> 
     await producer.send_and_wait(topic, event.to_bytes(), key=event.key)
 
 
-async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
-    """Create the missing topics; returns the names it created. Safe to run again."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+async def ensure_topics(
+    settings: Settings, replication_factor: int = 1, wait_seconds: float = 0
+) -> list[str]:
+    """Create the missing topics; returns the names it created. Safe to run again.
+
+    `wait_seconds` allows for a broker that is still starting (as in docker compose)."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            await admin.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1)
     try:
         existing = set(await admin.list_topics())
         wanted = [

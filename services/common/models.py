@@ -287,8 +287,10 @@ class AuditRecorded(Strict):
 
 
 class DeadLetter(Strict):
-    """Data of a dead-letter event: where it came from and why; never the payload itself."""
+    """Data of a dead-letter event: where it came from, which consumer refused it and why;
+    never the payload itself (it may be personal: its hash identifies it)."""
 
+    consumer: str
     topic: str
     partition: int
     offset: int

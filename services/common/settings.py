@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     """KMT's private keys (signing, pseudonym and audit secrets); never committed."""
     partners_file: Path = Path(".cache/partners.json")
     """The partner registry."""
+    staff_file: Path = Path(".cache/staff.json")
+    """The staff registry: privacy officers, operators and KMT workers (token hashes only)."""
     intake_port: int = 8001
     sharing_port: int = 8002
     audit_port: int = 8003

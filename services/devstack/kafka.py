@@ -44,10 +44,17 @@ log4j.logger.kafka.server.BrokerServer=INFO
 
 def _java(main: str, *args: str, data_dir: Path) -> list[str]:
     return [
-        "java", "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+        "java",
+        "-Xms256m",
+        "-Xmx768m",
+        "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j.configuration=file:{data_dir}/log4j.properties",
-        "-cp", f"{kafka_libs()}/*", main, *args,
-    ]  # fmt: skip
+        "-cp",
+        f"{kafka_libs()}/*",
+        main,
+        *args,
+    ]
 
 
 def start_kafka(data_dir: Path, port: int, controller_port: int) -> subprocess.Popen[bytes]:
@@ -63,15 +70,25 @@ def start_kafka(data_dir: Path, port: int, controller_port: int) -> subprocess.P
     if not (data_dir / "logs" / "meta.properties").exists():
         cluster_id = uuid.uuid4().hex[:22]
         subprocess.run(
-            _java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                  data_dir=data_dir),
-            check=True, capture_output=True,
-        )  # fmt: skip
+            _java(
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                data_dir=data_dir,
+            ),
+            check=True,
+            capture_output=True,
+        )
     out = (data_dir / "stdout.log").open("ab")
     process = subprocess.Popen(
         _java("kafka.Kafka", str(props), data_dir=data_dir),
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         asyncio.run(wait_until_ready(f"127.0.0.1:{port}", process))
     except BaseException:

@@ -21,13 +21,22 @@ def start_opa(run_dir: Path, port: int) -> subprocess.Popen[bytes]:
     log = (run_dir / "opa.log").open("ab")
     process = subprocess.Popen(
         [
-            opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}",
-            "--bundle", str(bundle),
-            "--set", "decision_logs.console=true",
-            "--log-format", "json",
+            opa_binary(),
+            "run",
+            "--server",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--bundle",
+            str(bundle),
+            "--set",
+            "decision_logs.console=true",
+            "--log-format",
+            "json",
         ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", process)
     except BaseException:

@@ -39,13 +39,17 @@ def start_service(
 
 
 def http_port(name: str, settings: Settings) -> int | None:
-    ports = {"intake": settings.intake_port, "sharing": settings.sharing_port,
-             "audit": settings.audit_port}  # fmt: skip
+    ports = {
+        "intake": settings.intake_port,
+        "sharing": settings.sharing_port,
+        "audit": settings.audit_port,
+    }
     return ports.get(name)
 
 
-def wait_healthy(name: str, settings: Settings, process: subprocess.Popen[bytes],
-                 timeout: float = 30.0) -> None:  # fmt: skip
+def wait_healthy(
+    name: str, settings: Settings, process: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
     """Wait for an HTTP service's /health; the routing worker has none and is not waited on."""
     port = http_port(name, settings)
     if port is None:

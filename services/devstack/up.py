@@ -50,8 +50,12 @@ def run() -> None:
 
 def prepare_demo() -> None:
     """Keys and a demo partner registry, so the README's example works on a fresh clone."""
-    subprocess.run([sys.executable, "-m", "services.cli", "demo", "prepare"], cwd=REPO,
-                   check=True, env=os.environ.copy())  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "demo", "prepare"],
+        cwd=REPO,
+        check=True,
+        env=os.environ.copy(),
+    )
 
 
 def print_welcome(intake_port: int, sharing_port: int, audit_port: int) -> None:

@@ -1,7 +1,8 @@
 """Intake: partners POST meldingen; each is validated, given its id and time, and published
-to `kmt.meldingen.v1`. 202 only after the broker acknowledged it."""
+to `kmt.meldingen.v1`. 202 only after the broker acknowledged it.
 
-from __future__ import annotations
+Partners authenticate with OAuth2 client credentials and `private_key_jwt` (`/oauth/token`);
+the authenticated partner becomes `reporter.partner_id`."""
 
 import asyncio
 import contextlib
@@ -15,7 +16,7 @@ from typing import Annotated
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -24,6 +25,8 @@ from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.http import install_error_handlers, read_json_body, validation_problem
 from services.common.kafka import make_producer, publish
 from services.common.models import Melding, MeldingSubmission
+from services.common.partner_auth import partner_authenticated, token_router
+from services.common.partners import Partner
 from services.common.settings import Settings
 from services.common.topics import MELDINGEN
 from services.intake.idempotency import IdempotencyStore, Reservation
@@ -73,14 +76,18 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse({"status": "broker niet bereikbaar"}, status_code=503)
         return {"status": "ok"}
 
+    app.include_router(token_router("intake", settings))
+    as_partner = partner_authenticated("intake", settings)
+
     @app.post("/v1/meldingen", status_code=202, response_model=None)
     async def submit_melding(
         request: Request,
-        partner_id: Annotated[str, Header(alias="X-KMT-Partner", min_length=1, max_length=100)],
+        partner: Annotated[Partner, Depends(as_partner)],
         idempotency_key: Annotated[
             str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
     ) -> JSONResponse | dict[str, str]:
+        partner_id = partner.id
         body = await read_json_body(request, settings.max_body_bytes)
         try:
             submission = MeldingSubmission.model_validate(body)
@@ -126,8 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
                 PUBLISH_TIMEOUT_S,
             )
         except (KafkaError, TimeoutError) as exc:
-            log.warning("melding %s niet gepubliceerd: %s", reservation.melding_id,
-                        type(exc).__name__)  # fmt: skip
+            log.warning(
+                "melding %s niet gepubliceerd: %s", reservation.melding_id, type(exc).__name__
+            )
             raise HTTPException(
                 503,
                 "Melding niet aangenomen: de berichtenbus is niet bereikbaar. "

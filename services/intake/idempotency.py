@@ -39,9 +39,15 @@ class IdempotencyStore:
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?, 0)",
-                (partner_id, key, candidate.request_sha256, candidate.melding_id,
-                 candidate.event_id, candidate.received_at),
-            )  # fmt: skip
+                (
+                    partner_id,
+                    key,
+                    candidate.request_sha256,
+                    candidate.melding_id,
+                    candidate.event_id,
+                    candidate.received_at,
+                ),
+            )
             row = self._db.execute(
                 "SELECT request_sha256, melding_id, event_id, received_at, published "
                 "FROM idempotency_keys WHERE partner_id = ? AND key = ?",

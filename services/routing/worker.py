@@ -1,0 +1,126 @@
+"""Routing: a faust-streaming worker that asks the policy engine about every melding, once
+per recipient, and publishes one `sharing.decided` per recipient.
+
+Acks are manual (`noack`): an event is acked only after its decisions were published, so a
+crash or a stop mid-way redelivers it. Decision event ids derive from the melding event id,
+so redelivery republishes the same events and consumers dedupe them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from services.common.consumer import Record, handle_reliably
+from services.common.events import (
+    MELDING_RECEIVED,
+    SHARING_DECIDED,
+    derived_id,
+    new_event,
+    parse_data,
+    parse_event,
+)
+from services.common.kafka import make_producer, publish
+from services.common.models import Melding, SharingDecided
+from services.common.settings import Settings
+from services.common.topics import DECISIONS, MELDINGEN
+from services.routing.policy import PolicyEngine, decide_all
+
+log = logging.getLogger(__name__)
+SOURCE = "kmt/routing"
+
+
+class Router:
+    """The handler: melding event in, three decision events out."""
+
+    def __init__(self, settings: Settings, engine: PolicyEngine, producer: AIOKafkaProducer):
+        self.settings = settings
+        self.engine = engine
+        self.producer = producer
+
+    async def __call__(self, record: Record) -> None:
+        event = parse_event(record.value, {MELDING_RECEIVED})
+        melding = parse_data(event, Melding)
+        decisions = await decide_all(self.engine, melding)  # all three, or none published
+        decided_at = datetime.now(UTC)
+        for decision in decisions:
+            data = SharingDecided(
+                **decision.model_dump(), melding_id=melding.melding_id, decided_at=decided_at
+            )
+            out = new_event(
+                type=SHARING_DECIDED,
+                source=SOURCE,
+                subject=str(melding.melding_id),
+                data=data,
+                id=derived_id(event.id, decision.recipient),
+            )
+            await publish(self.producer, self.settings.topic(DECISIONS), out)
+        log.info(
+            "melding %s: %s",
+            melding.melding_id,
+            ", ".join(f"{d.recipient}={'ja' if d.allow else 'nee'}" for d in decisions),
+        )
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.group("routing"),
+        broker=f"kafka://{settings.kafka_bootstrap.replace(',', ';kafka://')}",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,  # topics are created by `kmt topics ensure`
+        topic_disable_leader=True,  # no leader-only tasks; avoids an internal topic
+        web_enabled=False,
+        datadir=str(settings.data_dir / "routing"),  # faust's own state, not the repo root
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    meldingen = app.topic(settings.topic(MELDINGEN), key_type=bytes, value_type=bytes)
+
+    class Resources(Service):
+        """Owns the producer and the OPA client for the worker's lifetime."""
+
+        router: Router | None = None
+        ready = asyncio.Event()
+
+        async def on_start(self) -> None:
+            producer = make_producer(settings, client_id="kmt-routing")
+            await producer.start()
+            engine = PolicyEngine(settings.opa_url)
+            Resources.router = Router(settings, engine, producer)
+            Resources.ready.set()
+
+        async def on_stop(self) -> None:
+            if Resources.router is not None:
+                await Resources.router.engine.close()
+                await Resources.router.producer.stop()
+
+    app.service(Resources)
+
+    @app.agent(meldingen)
+    async def route(stream: Any) -> None:
+        await Resources.ready.wait()
+        router = Resources.router
+        assert router is not None
+        unacked = stream.noack()
+        async for event in unacked.events():
+            message = event.message
+            record = Record(
+                message.topic, message.partition, message.offset, message.key, message.value
+            )
+            await handle_reliably(record, router, router.producer, settings, "routing")
+            await unacked.ack(event)
+
+    return app
+
+
+def run(settings: Settings) -> None:
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()

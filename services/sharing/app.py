@@ -1,0 +1,124 @@
+"""Sharing's HTTP side: the partner API (fetch own released disclosures, acknowledge) and
+the review queue where KMT workers approve or reject `review:human` disclosures."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
+
+from services.common.events import DISCLOSURE_ACKNOWLEDGED
+from services.common.http import install_error_handlers
+from services.common.partner_auth import partner_authenticated, token_router
+from services.common.partners import Partner
+from services.common.runtime import running_consumer
+from services.common.settings import Settings
+from services.common.staff import require_role
+from services.sharing.outbox import Outbox, StoredDisclosure
+from services.sharing.worker import Sharing, consumed_topics
+
+PAGE_SIZE = 50
+NOT_FOUND = "Onbekende disclosure"  # the same answer for unknown, not yours, not released
+
+
+class ReviewVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["approve", "reject"]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    outbox = Outbox(settings.data_dir / "sharing.db")
+    sharing: list[Sharing] = []  # set in the lifespan, where the event loop runs
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        def make_handler(producer: Any) -> Sharing:
+            sharing.append(Sharing(settings, outbox, producer))
+            return sharing[0]
+
+        topics = consumed_topics(settings)
+        async with running_consumer(settings, "sharing", topics, make_handler):
+            yield
+        outbox.close()
+
+    app = FastAPI(title="KMT sharing — partner-API", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(token_router("sharing", settings))
+    as_partner = partner_authenticated("sharing", settings)
+    as_kmt_worker = require_role("kmt_worker")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/disclosures")
+    async def list_disclosures(
+        partner: Annotated[Partner, Depends(as_partner)],
+        cursor: Annotated[int, Query(ge=0, description="next_cursor van de vorige pagina")] = 0,
+    ) -> dict[str, Any]:
+        items = outbox.released_for(partner.id, cursor, datetime.now(UTC), PAGE_SIZE)
+        return {
+            "items": [partner_view(d) for d in items],
+            "next_cursor": items[-1].seq if items else cursor,
+        }
+
+    @app.post("/v1/disclosures/{disclosure_id}/ack", status_code=204)
+    async def acknowledge(
+        disclosure_id: str, partner: Annotated[Partner, Depends(as_partner)]
+    ) -> None:
+        stored = outbox.disclosure(disclosure_id)
+        if stored is None or stored.partner_id != partner.id or stored.released_at is None:
+            raise HTTPException(404, NOT_FOUND)
+        if stored.acked_at is None:
+            outbox.acknowledge(disclosure_id, datetime.now(UTC))
+            await sharing[0].announce(stored, "acknowledged", partner.id, DISCLOSURE_ACKNOWLEDGED)
+
+    @app.get("/v1/reviews")
+    async def awaiting_review(
+        _: Annotated[str, Depends(as_kmt_worker)],
+    ) -> list[dict[str, Any]]:
+        return [review_view(d) for d in outbox.awaiting_review()]
+
+    @app.post("/v1/reviews/{disclosure_id}", status_code=204)
+    async def review(
+        disclosure_id: str,
+        verdict: ReviewVerdict,
+        reviewer: Annotated[str, Depends(as_kmt_worker)],
+    ) -> None:
+        stored = outbox.disclosure(disclosure_id)
+        if stored is None or not stored.needs_review:
+            raise HTTPException(404, "Geen disclosure die op beoordeling wacht")
+        if stored.review is not None:
+            raise HTTPException(409, "Deze disclosure is al beoordeeld")
+        await sharing[0].review(stored, verdict.verdict == "approve", reviewer)
+
+    return app
+
+
+def partner_view(d: StoredDisclosure) -> dict[str, Any]:
+    data = d.event["data"]
+    return {
+        "disclosure_id": d.disclosure_id,
+        "melding_id": d.melding_id,
+        "recipient": d.recipient,
+        "created_at": d.created_at,
+        "expires_at": d.expires_at,
+        "audit_seq": d.audit_seq,
+        "jwe": data["jwe"],
+    }
+
+
+def review_view(d: StoredDisclosure) -> dict[str, Any]:
+    """What a KMT worker sees before deciding: metadata, never the content."""
+    data = d.event["data"]
+    return {
+        "disclosure_id": d.disclosure_id,
+        "melding_id": d.melding_id,
+        "recipient": d.recipient,
+        "partner_id": d.partner_id,
+        "fields": data["fields"],
+        "obligations": data["obligations"],
+        "audit_recorded": d.audit_seq is not None,
+    }

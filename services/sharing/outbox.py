@@ -1,0 +1,246 @@
+"""The sharing service's own state: meldingen waiting for their decisions, processed
+decisions, and the outbox of sealed disclosures with their release status.
+
+A melding's plaintext is kept only until its three decisions are processed, then deleted.
+Disclosures hold only the JWE and non-personal metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meldingen (
+    melding_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meldingen_done (melding_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS decisions (
+    event_id TEXT PRIMARY KEY, melding_id TEXT NOT NULL, recipient TEXT NOT NULL,
+    body TEXT NOT NULL, processed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS decisions_by_melding ON decisions (melding_id, processed);
+CREATE TABLE IF NOT EXISTS disclosures (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    disclosure_id TEXT NOT NULL UNIQUE,
+    decision_event_id TEXT NOT NULL,
+    melding_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    partner_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    needs_review INTEGER NOT NULL,
+    audit_seq INTEGER,
+    review TEXT,
+    reviewer TEXT,
+    released_at TEXT,
+    acked_at TEXT);
+CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, released_at, seq);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDisclosure:
+    seq: int
+    disclosure_id: str
+    melding_id: str
+    recipient: str
+    partner_id: str
+    event: dict[str, Any]
+    created_at: str
+    expires_at: str | None
+    needs_review: bool
+    audit_seq: int | None
+    review: str | None
+    released_at: str | None
+    acked_at: str | None
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # meldingen and decisions -------------------------------------------------------------
+
+    def keep_melding(self, melding_id: str, body: str) -> bool:
+        """Keep a melding until its decisions are processed; False if it was done already."""
+        with self.transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM meldingen_done WHERE melding_id = ?", (melding_id,)
+            ).fetchone():
+                return False
+            db.execute("INSERT OR IGNORE INTO meldingen VALUES (?, ?)", (melding_id, body))
+            return True
+
+    def melding(self, melding_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM meldingen WHERE melding_id = ?", (melding_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def keep_decision(self, event_id: str, melding_id: str, recipient: str, body: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO decisions (event_id, melding_id, recipient, body) "
+                "VALUES (?, ?, ?, ?)",
+                (event_id, melding_id, recipient, body),
+            )
+
+    def unprocessed_decisions(self, melding_id: str) -> list[tuple[str, str]]:
+        """(event id, body) of the decisions for this melding still to be processed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, body FROM decisions WHERE melding_id = ? AND processed = 0 "
+                "ORDER BY recipient",
+                (melding_id,),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def is_processed(self, event_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT processed FROM decisions WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        return bool(row and row[0])
+
+    def finish_decision(
+        self, event_id: str, melding_id: str, disclosures: list[StoredDisclosure], recipients: int
+    ) -> None:
+        """Store the decision's disclosures and mark it processed, in one transaction; once
+        all `recipients` decisions of the melding are processed its plaintext is deleted."""
+        with self.transaction() as db:
+            for d in disclosures:
+                db.execute(
+                    "INSERT OR IGNORE INTO disclosures (disclosure_id, decision_event_id, "
+                    "melding_id, recipient, partner_id, event, created_at, expires_at, "
+                    "needs_review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        d.disclosure_id,
+                        event_id,
+                        d.melding_id,
+                        d.recipient,
+                        d.partner_id,
+                        json.dumps(d.event),
+                        d.created_at,
+                        d.expires_at,
+                        int(d.needs_review),
+                    ),
+                )
+            db.execute(
+                "UPDATE decisions SET processed = 1, body = '' WHERE event_id = ?", (event_id,)
+            )
+            (done,) = db.execute(
+                "SELECT COUNT(*) FROM decisions WHERE melding_id = ? AND processed = 1",
+                (melding_id,),
+            ).fetchone()
+            if done >= recipients:
+                db.execute("DELETE FROM meldingen WHERE melding_id = ?", (melding_id,))
+                db.execute("INSERT OR IGNORE INTO meldingen_done VALUES (?)", (melding_id,))
+
+    # disclosures -------------------------------------------------------------------------
+
+    def disclosures_of_decision(self, event_id: str) -> list[StoredDisclosure]:
+        return self._select("decision_event_id = ?", (event_id,))
+
+    def disclosure(self, disclosure_id: str) -> StoredDisclosure | None:
+        found = self._select("disclosure_id = ?", (disclosure_id,))
+        return found[0] if found else None
+
+    def record_receipt(self, disclosure_id: str, audit_seq: int) -> StoredDisclosure | None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE disclosures SET audit_seq = ? WHERE disclosure_id = ? "
+                "AND audit_seq IS NULL",
+                (audit_seq, disclosure_id),
+            )
+        return self.disclosure(disclosure_id)
+
+    def record_review(self, disclosure_id: str, review: str, reviewer: str) -> bool:
+        """Record the first review only; False if it was reviewed already."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE disclosures SET review = ?, reviewer = ? WHERE disclosure_id = ? "
+                "AND review IS NULL",
+                (review, reviewer, disclosure_id),
+            ).rowcount
+        return changed == 1
+
+    def release(self, disclosure_id: str, at: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE disclosures SET released_at = ? WHERE disclosure_id = ? "
+                "AND released_at IS NULL",
+                (at.isoformat(), disclosure_id),
+            )
+
+    def acknowledge(self, disclosure_id: str, at: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE disclosures SET acked_at = ? WHERE disclosure_id = ? AND acked_at IS NULL",
+                (at.isoformat(), disclosure_id),
+            )
+
+    def released_for(
+        self, partner_id: str, after_seq: int, now: datetime, limit: int
+    ) -> list[StoredDisclosure]:
+        return self._select(
+            "partner_id = ? AND released_at IS NOT NULL AND seq > ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?",
+            (partner_id, after_seq, now.isoformat(), limit),
+        )
+
+    def awaiting_review(self) -> list[StoredDisclosure]:
+        return self._select("needs_review = 1 AND review IS NULL ORDER BY seq", ())
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[StoredDisclosure]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, disclosure_id, melding_id, recipient, partner_id, event, "
+                "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at "
+                f"FROM disclosures WHERE {where}",
+                params,
+            ).fetchall()
+        return [_disclosure(r) for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _disclosure(r: Any) -> StoredDisclosure:
+    return StoredDisclosure(
+        seq=r[0],
+        disclosure_id=r[1],
+        melding_id=r[2],
+        recipient=r[3],
+        partner_id=r[4],
+        event=json.loads(r[5]),
+        created_at=r[6],
+        expires_at=r[7],
+        needs_review=bool(r[8]),
+        audit_seq=r[9],
+        review=r[10],
+        released_at=r[11],
+        acked_at=r[12],
+    )

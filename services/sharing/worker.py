@@ -1,0 +1,230 @@
+"""Sharing's event handler: meldingen and decisions in, sealed disclosures out; audit
+receipts in, releases out.
+
+A disclosure is created for every allowed decision and every partner registered for its
+recipient, minimised to the decision's fields, signed by KMT and encrypted for that partner.
+It is released to the partner only after the audit service's receipt for it (and, with
+`review:human`, after a KMT worker approved it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from services.common import keys
+from services.common.consumer import Record
+from services.common.events import (
+    AUDIT_RECORDED,
+    DISCLOSURE_CREATED,
+    DISCLOSURE_RELEASED,
+    DISCLOSURE_REVIEWED,
+    MELDING_RECEIVED,
+    SHARING_DECIDED,
+    CloudEvent,
+    derived_id,
+    new_event,
+    parse_data,
+    parse_event,
+)
+from services.common.kafka import publish
+from services.common.models import (
+    RECIPIENTS,
+    AuditRecorded,
+    DisclosureCreated,
+    DisclosureLifecycle,
+    Melding,
+    SharingDecided,
+)
+from services.common.partners import Partner, PartnerRegistry
+from services.common.settings import Settings
+from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
+from services.sharing.minimise import expires_at, minimise
+from services.sharing.outbox import Outbox, StoredDisclosure
+from services.sharing.sealing import seal
+
+log = logging.getLogger(__name__)
+SOURCE = "kmt/sharing"
+REVIEW_HUMAN = "review:human"
+
+
+def consumed_topics(settings: Settings) -> list[str]:
+    return [settings.topic(t) for t in (MELDINGEN, DECISIONS, AUDIT_RECEIPTS)]
+
+
+class Sharing:
+    def __init__(self, settings: Settings, outbox: Outbox, producer: AIOKafkaProducer) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.producer = producer
+
+    async def __call__(self, record: Record) -> None:
+        event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
+        if event.type == MELDING_RECEIVED:
+            await self.on_melding(event)
+        elif event.type == SHARING_DECIDED:
+            await self.on_decision(event)
+        else:
+            await self.on_receipt(parse_data(event, AuditRecorded))
+
+    async def on_melding(self, event: CloudEvent) -> None:
+        melding = parse_data(event, Melding)
+        if self.outbox.keep_melding(str(melding.melding_id), melding.model_dump_json()):
+            for event_id, body in self.outbox.unprocessed_decisions(str(melding.melding_id)):
+                await self.process_decision(event_id, SharingDecided.model_validate_json(body))
+
+    async def on_decision(self, event: CloudEvent) -> None:
+        decision = parse_data(event, SharingDecided)
+        if self.outbox.is_processed(event.id):
+            # Redelivered: publish again what we made of it (same event ids, so harmless).
+            for stored in self.outbox.disclosures_of_decision(event.id):
+                await self.publish_created(stored)
+            return
+        melding_id = str(decision.melding_id)
+        self.outbox.keep_decision(
+            event.id, melding_id, decision.recipient, decision.model_dump_json()
+        )
+        if self.outbox.melding(melding_id) is not None:
+            await self.process_decision(event.id, decision)
+        # else: the melding arrives later on its own topic; on_melding processes this then.
+
+    async def process_decision(self, event_id: str, decision: SharingDecided) -> None:
+        body = self.outbox.melding(str(decision.melding_id))
+        assert body is not None
+        melding = Melding.model_validate_json(body)
+        made = []
+        if decision.allow:
+            for partner in self.partners().recipient_partners(
+                decision.recipient, decision.municipality
+            ):
+                made.append(self.make_disclosure(event_id, decision, melding, partner))
+            if not made:
+                log.warning(
+                    "melding %s: %s toegestaan maar geen partner geregistreerd",
+                    decision.melding_id,
+                    decision.recipient,
+                )
+        self.outbox.finish_decision(event_id, str(decision.melding_id), made, len(RECIPIENTS))
+        for stored in made:
+            await self.publish_created(stored)
+
+    def make_disclosure(
+        self, event_id: str, decision: SharingDecided, melding: Melding, partner: Partner
+    ) -> StoredDisclosure:
+        disclosure_id = derived_id(event_id, "disclosure", partner.id)
+        created_at = datetime.now(UTC)
+        expiry = expires_at(created_at, decision.obligations)
+        envelope = {
+            "disclosure_id": disclosure_id,
+            "melding_id": str(decision.melding_id),
+            "recipient": decision.recipient,
+            "purpose": decision.purpose,
+            "legal_basis": decision.legal_basis,
+            "obligations": decision.obligations,
+            "policy_revision": decision.policy_revision,
+            "created_at": created_at.isoformat(),
+            "expires_at": expiry.isoformat() if expiry else None,
+        }
+        data = minimise(
+            melding, decision, keys.pseudonym_key(decision.recipient, self.settings.keys_dir)
+        )
+        jwe = seal(
+            {**envelope, "data": data},
+            signing_key=keys.load_signing_key(self.settings.keys_dir),
+            recipient_public_key=partner.encryption_public_key(),
+        )
+        created = DisclosureCreated(
+            disclosure_id=disclosure_id,
+            decision_event_id=event_id,
+            melding_id=decision.melding_id,
+            recipient=decision.recipient,
+            recipient_partner=partner.id,
+            municipality=decision.municipality,
+            purpose=decision.purpose or "",
+            legal_basis=decision.legal_basis,
+            fields=decision.fields,
+            obligations=decision.obligations,
+            policy_revision=decision.policy_revision,
+            created_at=created_at,
+            expires_at=expiry,
+            ciphertext_sha256=sha256_hex(jwe),
+            jwe=jwe,
+        )
+        event = new_event(
+            type=DISCLOSURE_CREATED,
+            source=SOURCE,
+            subject=str(decision.melding_id),
+            data=created,
+            id=derived_id(disclosure_id, "created"),
+        )
+        return StoredDisclosure(
+            seq=0,
+            disclosure_id=disclosure_id,
+            melding_id=str(decision.melding_id),
+            recipient=decision.recipient,
+            partner_id=partner.id,
+            event=event.model_dump(mode="json"),
+            created_at=created_at.isoformat(),
+            expires_at=expiry.isoformat() if expiry else None,
+            needs_review=REVIEW_HUMAN in decision.obligations,
+            audit_seq=None,
+            review=None,
+            released_at=None,
+            acked_at=None,
+        )
+
+    async def publish_created(self, stored: StoredDisclosure) -> None:
+        event = CloudEvent.model_validate(stored.event)
+        await publish(self.producer, self.settings.topic(DISCLOSURES), event)
+
+    async def on_receipt(self, receipt: AuditRecorded) -> None:
+        if receipt.event_type != DISCLOSURE_CREATED or receipt.disclosure_id is None:
+            return
+        stored = self.outbox.record_receipt(str(receipt.disclosure_id), receipt.seq)
+        if stored is None:
+            return  # a disclosure of another sharing instance's store; not ours to release
+        if not stored.needs_review or stored.review == "approved":
+            await self.release(stored, actor="kmt-sharing")
+
+    async def release(self, stored: StoredDisclosure, actor: str) -> None:
+        self.outbox.release(stored.disclosure_id, datetime.now(UTC))
+        await self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
+
+    async def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
+        """A KMT worker's verdict on a `review:human` disclosure; only approval releases."""
+        action = "approved" if approve else "rejected"
+        if self.outbox.record_review(stored.disclosure_id, action, reviewer):
+            await self.announce(stored, action, reviewer, DISCLOSURE_REVIEWED)
+        if approve and stored.audit_seq is not None:
+            await self.release(stored, actor=reviewer)
+
+    async def announce(
+        self, stored: StoredDisclosure, action: str, actor: str, event_type: str
+    ) -> None:
+        data = DisclosureLifecycle(
+            disclosure_id=stored.disclosure_id,
+            melding_id=stored.melding_id,
+            recipient=stored.recipient,
+            partner_id=stored.partner_id,
+            action=action,
+            actor=actor,
+            at=datetime.now(UTC),
+        )
+        event = new_event(
+            type=event_type,
+            source=SOURCE,
+            subject=stored.melding_id,
+            data=data,
+            id=derived_id(stored.disclosure_id, action),
+        )
+        await publish(self.producer, self.settings.topic(DISCLOSURES), event)
+
+    def partners(self) -> PartnerRegistry:
+        return PartnerRegistry.load(self.settings.partners_file)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
