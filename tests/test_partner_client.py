@@ -220,3 +220,29 @@ def test_fetch_command_with_unknown_partner_exits_2(
     result = run_fetch(kit, monkeypatch)
     assert result.exit_code == 2
     assert "invalid_client" in result.stderr
+
+
+def test_client_with_old_and_new_encryption_key_opens_across_a_rotation(
+    kit: dict[str, Any],
+) -> None:
+    sharing, old_client = kit["sharing"], kit["client"]
+    sharing.publish(kit["partner"], {"disclosure_id": "d-old"})
+    new_key = ECKey.generate_key("P-256")
+    rotated = kit["partner"].model_copy(
+        update={
+            "encryption_key": dict(new_key.as_dict(private=False)) | {"kid": new_key.thumbprint()}
+        }
+    )
+    sharing.publish(rotated, {"disclosure_id": "d-new"})
+    client = PartnerClient(
+        base_url=old_client.base_url,
+        partner_id="riec-on",
+        auth_private_jwk=old_client.auth_private_jwk,
+        encryption_private_jwk={
+            "keys": [old_client.encryption_private_jwk, dict(new_key.as_dict(private=True))]
+        },
+        kmt_public_jwks=old_client.kmt_public_jwks,
+        http=old_client.http,
+    )
+    opened = [client.open(item)["disclosure_id"] for item in client.fetch(0).items]
+    assert opened == ["d-old", "d-new"]

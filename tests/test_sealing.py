@@ -136,3 +136,14 @@ def test_garbage_is_refused_without_echoing_it(recipient: ECKey) -> None:
 def test_canonical_json_is_order_independent() -> None:
     assert canonical_json({"b": 1, "a": "é"}) == canonical_json({"a": "é", "b": 1})
     assert json.loads(canonical_json({"a": "é"})) == {"a": "é"}
+
+
+def test_partner_keeping_old_and_new_key_opens_both(recipient: ECKey, keys_dir: Path) -> None:
+    rotated = ECKey.generate_key("P-256")
+    rotated.ensure_kid()
+    before = sealed_for(recipient, keys_dir)
+    after = sealed_for(rotated, keys_dir)
+    both = KeySet([recipient, rotated])
+    published = keys.public_keyset(keys_dir)
+    for token in (before, after):
+        assert open_sealed(token, recipient_private_key=both, kmt_public_keys=published) == PAYLOAD

@@ -59,6 +59,9 @@ def client_assertion(partner_id: str, auth_key: OKPKey | ECKey, audience: str) -
 
 @dataclass
 class PartnerClient:
+    """`encryption_private_jwk` is one private JWK, or a JWKS holding the current and the
+    previous ones after a rotation (each disclosure's JWE names its key by `kid`)."""
+
     base_url: str
     partner_id: str
     auth_private_jwk: dict[str, Any]
@@ -68,7 +71,11 @@ class PartnerClient:
     _tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._encryption_key = ECKey.import_key(self.encryption_private_jwk)
+        self._encryption_keys = (
+            KeySet.import_key_set(cast(KeySetSerialization, self.encryption_private_jwk))
+            if "keys" in self.encryption_private_jwk
+            else ECKey.import_key(self.encryption_private_jwk)
+        )
         self._kmt_keys = KeySet.import_key_set(cast(KeySetSerialization, self.kmt_public_jwks))
 
     def token(self, base_url: str | None = None) -> str:
@@ -108,7 +115,7 @@ class PartnerClient:
         """Decrypt and verify an item; refuses one whose content names another disclosure."""
         payload = open_sealed(
             item["jwe"],
-            recipient_private_key=self._encryption_key,
+            recipient_private_key=self._encryption_keys,
             kmt_public_keys=self._kmt_keys,
         )
         if payload.get("disclosure_id") != item["disclosure_id"]:

@@ -52,9 +52,12 @@ def seal(payload: dict[str, Any], *, signing_key: OKPKey, recipient_public_key: 
 
 
 def open_sealed(
-    sealed: str, *, recipient_private_key: ECKey, kmt_public_keys: KeySet
+    sealed: str, *, recipient_private_key: ECKey | KeySet, kmt_public_keys: KeySet
 ) -> dict[str, Any]:
-    """Decrypt, verify KMT's signature with the key its `kid` names, return the payload."""
+    """Decrypt, verify KMT's signature with the key its `kid` names, return the payload.
+
+    `recipient_private_key` may be a set: after rotating its encryption key a partner keeps
+    the old one too, for disclosures sealed before; the JWE's `kid` picks the key."""
     try:
         signed = jwe.decrypt_compact(
             sealed, recipient_private_key, algorithms=[KEY_ALG, CONTENT_ENC]
