@@ -44,8 +44,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Only the type: the message of an unexpected error may quote personal data.
-        log.error("onverwachte fout bij %s %s: %s", request.method, request.url.path,
-                  type(exc).__name__)  # fmt: skip
+        log.error(
+            "onverwachte fout bij %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
         return problem(500, "Interne fout; de melding is niet verwerkt")
 
 

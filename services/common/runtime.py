@@ -40,23 +40,30 @@ async def running_consumer(
 
 
 async def _supervise(
-    settings: Settings, service: str, topics: list[str], handler: Handler,
+    settings: Settings,
+    service: str,
+    topics: list[str],
+    handler: Handler,
     producer: AIOKafkaProducer,
-) -> None:  # fmt: skip
+) -> None:
     """Keep the consumer running: if it fails (broker gone), start it again after a pause."""
     backoff = Backoff(cap=10.0)
     while True:
         try:
-            await consume_forever(settings, service=service, topics=topics, handler=handler,
-                                  producer=producer)  # fmt: skip
+            await consume_forever(
+                settings, service=service, topics=topics, handler=handler, producer=producer
+            )
         except Exception as exc:
             delay = backoff.next()
-            log.warning("%s: consumer gestopt (%s); herstart over %.1f s", service,
-                        type(exc).__name__, delay)  # fmt: skip
+            log.warning(
+                "%s: consumer gestopt (%s); herstart over %.1f s",
+                service,
+                type(exc).__name__,
+                delay,
+            )
             await asyncio.sleep(delay)
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn then runs the lifespan's shutdown."""
-    uvicorn.run(app, host=settings.bind_host, port=port, log_level="warning",
-                access_log=False)  # fmt: skip
+    uvicorn.run(app, host=settings.bind_host, port=port, log_level="warning", access_log=False)

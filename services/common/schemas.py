@@ -24,12 +24,18 @@ def documents() -> dict[str, str]:
     """File name → schema text, exactly as `kmt schemas export` writes it."""
     return {
         f"{name}.schema.json": json.dumps(
-            {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": name,
-             **model.model_json_schema()},
-            indent=2, ensure_ascii=False, sort_keys=True,
-        ) + "\n"
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": name,
+                **model.model_json_schema(),
+            },
+            indent=2,
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        + "\n"
         for name, model in CONTRACTS.items()
-    }  # fmt: skip
+    }
 
 
 def export(directory: Path) -> list[Path]:
