@@ -63,6 +63,8 @@ def generate_signing_key(keys_dir: Path | None = None) -> OKPKey:
     """A new current signing key; its public half joins the published set (rotation)."""
     directory = _directory(keys_dir)
     key = new_ed25519_key()
+    # Publish before use: a crash in between leaves an unused public key, never a signature
+    # that nobody can verify.
     published = _read_json(directory / SIGNING_PUBLIC_FILE, default={"keys": []})
     write_private_json(
         directory / SIGNING_PUBLIC_FILE, {"keys": [public_jwk(key), *published["keys"]]}
