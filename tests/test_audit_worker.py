@@ -1,0 +1,135 @@
+"""The audit service against the real broker: records, receipts after commit, redelivery,
+dead letters, and fail-closed when the ledger cannot commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi.testclient import TestClient
+
+from services.audit.backends import SQLITE_FILE
+from services.audit.main import build_app
+from services.common import topics
+from services.common.events import CloudEvent, new_event
+from services.common.kafka import ensure_topics, make_producer
+from services.common.models import Reason
+from services.common.settings import Settings
+from services.common.staff import add_member
+from tests.test_audit_recorder import events, melding
+
+pytestmark = pytest.mark.integration
+
+
+async def _send(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for key, value in payloads:
+            await producer.send_and_wait(settings.topic(topic), value, key=key)
+    finally:
+        await producer.stop()
+
+
+def send(settings: Settings, topic: str, *items: CloudEvent | bytes) -> None:
+    payloads = [
+        (b"poison", item) if isinstance(item, bytes) else (item.key, item.to_bytes())
+        for item in items
+    ]
+    asyncio.run(_send(settings, topic, payloads))
+
+
+async def _read(settings: Settings, topic: str, want: int, seconds: float) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while len(found) < want and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            found += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def read(settings: Settings, topic: str, want: int, seconds: float = 20) -> list[dict[str, Any]]:
+    return asyncio.run(_read(settings, topic, want, seconds))
+
+
+@pytest.fixture
+def service(settings_factory: Callable[..., Settings]) -> Iterator[tuple[Settings, TestClient]]:
+    settings = settings_factory()
+    asyncio.run(ensure_topics(settings))
+    with TestClient(build_app(settings, checkpoint_seconds=0.5)) as client:
+        yield settings, client
+
+
+def test_records_then_receipts_each_event_once(service: tuple[Settings, TestClient]) -> None:
+    settings, client = service
+    m = melding()
+    received, decided, disclosed = events(m)
+    send(settings, topics.MELDINGEN, received)
+    send(settings, topics.DECISIONS, decided, decided)  # redelivered
+    send(settings, topics.DISCLOSURES, disclosed)
+    receipts = read(settings, topics.AUDIT_RECEIPTS, 4)
+    assert len(receipts) == 4
+    assert len({r["id"] for r in receipts}) == 3  # the redelivery repeats the same receipt
+    by_event = {r["data"]["event_id"]: r["data"] for r in receipts}
+    assert set(by_event) == {received.id, decided.id, disclosed.id}
+    assert by_event[disclosed.id]["disclosure_id"] == disclosed.data["disclosure_id"]
+    token = add_member("fg", "privacy_officer", settings.staff_file)
+    listed = client.get(
+        f"/v1/audit/meldingen/{m.melding_id}", headers={"Authorization": f"Bearer {token}"}
+    ).json()["entries"]
+    recorded = {e["event_id"]: e for e in listed if e["type"] != "audit_access"}
+    assert len(recorded) == 3
+    for event_id, receipt in by_event.items():
+        assert (recorded[event_id]["seq"], recorded[event_id]["entry_hash"]) == (
+            receipt["seq"], receipt["entry_hash"])  # fmt: skip
+    time.sleep(1.5)  # the timer signs a checkpoint: the receipt's seq becomes provable
+    proof = client.get(f"/v1/audit/entries/{by_event[disclosed.id]['seq']}/proof")
+    assert proof.status_code == 200
+
+
+def test_malformed_and_unknown_events_go_to_dead_letter_and_the_stream_goes_on(
+    service: tuple[Settings, TestClient],
+) -> None:
+    settings, _ = service
+    unknown = new_event(
+        type="nl.kmt.disclosure.released", source="kmt/sharing", subject="x",
+        data=Reason(rule="r", text="t"))  # fmt: skip
+    _, decided, _ = events(melding())
+    send(settings, topics.DECISIONS, b"{not json", unknown, decided)
+    dead = read(settings, topics.DEAD_LETTER, 2)
+    assert sorted(d["data"]["reason"][:20] for d in dead) == sorted(
+        ["geen geldige JSON (J", "onverwacht eventtype"])  # fmt: skip
+    receipts = read(settings, topics.AUDIT_RECEIPTS, 1)
+    assert [r["data"]["event_id"] for r in receipts] == [decided.id]
+
+
+def test_no_receipt_while_the_ledger_cannot_commit(service: tuple[Settings, TestClient]) -> None:
+    settings, _ = service
+    database = sqlite3.connect(settings.data_dir / SQLITE_FILE, isolation_level=None)
+    database.execute(
+        "CREATE TRIGGER outage BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'down'); END"
+    )
+    _, decided, _ = events(melding())
+    send(settings, topics.DECISIONS, decided)
+    assert read(settings, topics.AUDIT_RECEIPTS, 1, seconds=4) == []
+    database.execute("DROP TRIGGER outage")
+    database.close()
+    receipts = read(settings, topics.AUDIT_RECEIPTS, 1)
+    assert [r["data"]["event_id"] for r in receipts] == [decided.id]
+    assert receipts[0]["data"]["seq"] == 0
