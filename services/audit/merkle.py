@@ -81,10 +81,10 @@ class Tree:
         """MTH(D[lo:hi]); `ValueError` when it needs leaves that were pruned."""
         if (lo, hi) in self._blocks:
             return self._blocks[(lo, hi)]
-        if hi - lo == 1 and lo >= self.base.size:
+        if hi - lo == 1:
+            if lo < self.base.size:
+                raise ValueError(f"blad {lo} is gearchiveerd")
             return self.leaves[lo - self.base.size]
-        if hi <= self.base.size:
-            raise ValueError(f"bladeren {lo}..{hi - 1} zijn gearchiveerd")
         k = split(hi - lo)
         return node_hash(self.hash(lo, lo + k), self.hash(lo + k, hi))
 
