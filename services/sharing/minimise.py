@@ -82,14 +82,17 @@ def add_duration(start: datetime, duration: str) -> datetime:
     parts = {name: int(value or 0) for name, value in match.groupdict().items()}
     months = start.month - 1 + parts["months"] + 12 * parts["years"]
     year, month = start.year + months // 12, months % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day) + timedelta(
-        weeks=parts["weeks"],
-        days=parts["days"],
-        hours=parts["hours"],
-        minutes=parts["minutes"],
-        seconds=parts["seconds"],
-    )
+    try:
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day) + timedelta(
+            weeks=parts["weeks"],
+            days=parts["days"],
+            hours=parts["hours"],
+            minutes=parts["minutes"],
+            seconds=parts["seconds"],
+        )
+    except (ValueError, OverflowError):
+        raise ValueError(f"ISO 8601-duur reikt voorbij het jaar 9999: {duration!r}") from None
 
 
 def _normalised_identity(victim: Victim) -> str | None:
