@@ -50,6 +50,27 @@ INVALID_TOKEN = "Niet aangemeld: vraag een nieuw toegangstoken aan bij /oauth/to
 
 
 _bearer = HTTPBearer(auto_error=False)
+# The form is parsed by hand (no python-multipart dependency); this documents it in OpenAPI.
+_TOKEN_REQUEST_DOC = {
+    "summary": "Toegangstoken met een ondertekende client assertion (RFC 7523)",
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                    "properties": {
+                        "grant_type": {"const": GRANT_TYPE},
+                        "client_assertion_type": {"const": ASSERTION_TYPE},
+                        "client_assertion": {"type": "string"},
+                        "client_id": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+}
 
 
 class _Refused(Exception):
@@ -66,7 +87,7 @@ def token_router(service: str, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["authenticatie"])
     replay_guard = ReplayGuard(settings.data_dir / f"{service}-client-assertions.sqlite3")
 
-    @router.post(TOKEN_PATH, response_model=None)
+    @router.post(TOKEN_PATH, response_model=None, openapi_extra=_TOKEN_REQUEST_DOC)
     async def issue_token(request: Request) -> JSONResponse:
         form = await _read_form(request)
         if form is None or not {"grant_type", "client_assertion_type", "client_assertion"} <= set(
