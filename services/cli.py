@@ -15,9 +15,11 @@ app = typer.Typer(no_args_is_help=True, help="KMT signaaluitwisseling")
 topics_cli = typer.Typer(no_args_is_help=True, help="Kafka-topics")
 schemas_cli = typer.Typer(no_args_is_help=True, help="JSON Schemas van de events")
 policies_cli = typer.Typer(no_args_is_help=True, help="Het deelbeleid (Rego)")
+demo_cli = typer.Typer(no_args_is_help=True, help="De lokale demo (kmt up)")
 app.add_typer(topics_cli, name="topics")
 app.add_typer(schemas_cli, name="schemas")
 app.add_typer(policies_cli, name="policies")
+app.add_typer(demo_cli, name="demo")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,6 +87,22 @@ def _register_audit() -> None:
 _register_audit()
 
 
+def _register_tools() -> None:
+    from services.partner_client.cli import fetch_command
+    from services.routing.decide import decide_command
+    from services.sharing.admin_cli import keys_cli, partners_cli
+
+    app.command("decide")(decide_command)
+    app.add_typer(keys_cli, name="keys")
+    app.add_typer(partners_cli, name="partners")
+    partner_cli = typer.Typer(no_args_is_help=True, help="Referentieclient voor partners")
+    partner_cli.command("fetch")(fetch_command)
+    app.add_typer(partner_cli, name="partner")
+
+
+_register_tools()
+
+
 @topics_cli.command("ensure")
 def topics_ensure() -> None:
     """Maak ontbrekende topics aan (met partities en retentie)."""
@@ -100,6 +118,28 @@ def policies_bundle(directory: Path) -> None:
     from services.routing.policy import write_bundle
 
     typer.echo(write_bundle(REPO / "policies", directory))
+
+
+@demo_cli.command("prepare")
+def demo_prepare() -> None:
+    """Maak KMT-sleutels, demo-partners en een demo-privacy officer aan (wat ontbreekt)."""
+    from services.devstack.demo import prepare
+
+    for line in prepare(get_settings()):
+        typer.echo(f"aangemaakt: {line}")
+
+
+@demo_cli.command("token")
+def demo_token(
+    service: str = typer.Argument("intake", help="intake of sharing"),
+    partner: str = typer.Option("wijkteam-almelo", help="demo-partner"),
+) -> None:
+    """Vraag als demo-partner een toegangstoken aan (private_key_jwt) en print het."""
+    from services.devstack.demo import DEMO, demo_client
+
+    settings = get_settings()
+    port = {"intake": settings.intake_port, "sharing": settings.sharing_port}[service]
+    typer.echo(demo_client(partner, DEMO).token(f"http://127.0.0.1:{port}"))
 
 
 @schemas_cli.command("export")

@@ -26,8 +26,8 @@ def stack(
 ) -> Iterator[Stack]:
     deployment = Stack(settings_factory(), tmp_path_factory.mktemp("logs"))
     deployment.prepare()
-    deployment.start()
     try:
+        deployment.start()
         yield deployment
     finally:
         deployment.stop()

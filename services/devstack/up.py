@@ -71,7 +71,7 @@ Een melding insturen als demo-partner (gemeente Almelo):
   TOKEN=$(.venv/bin/kmt demo token intake)
   curl -s -X POST http://127.0.0.1:{intake_port}/v1/meldingen \\
        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-       -H 'Idempotency-Key: demo-1' --data @tests/scenarios/examples/melding.json
+       -H 'Idempotency-Key: demo-1' --data @examples/melding.json
 
 Ctrl-C stopt alles.""",
         flush=True,

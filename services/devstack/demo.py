@@ -1,0 +1,102 @@
+"""A local demo deployment's identities: KMT's keys, one partner per recipient (the RIEC,
+Veilig Thuis, the 14 municipalities) plus a reporting wijkteam, and a privacy officer.
+
+The partners' private keys are written under `.cache/demo/` because on a laptop the demo
+plays every partner; in production each partner keeps its own and registers the public half.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import get_args
+
+from joserfc.jwk import ECKey, OKPKey
+
+from services.common import keys
+from services.common.models import Municipality
+from services.common.partners import PartnerRegistry, new_partner
+from services.common.settings import Settings, get_settings
+from services.common.staff import add_member
+from services.devstack.paths import CACHE
+from services.partner_client.client import PartnerClient
+
+DEMO = CACHE / "demo"
+REPORTER = "wijkteam-almelo"
+OFFICER_TOKEN = DEMO / "privacy-officer.token"
+WORKER_TOKEN = DEMO / "kmt-worker.token"
+TWENTE = [m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")]
+
+
+def demo_partners() -> list[tuple[str, str, str, str | None]]:
+    """(id, name, kind, municipality) of every demo partner."""
+    partners: list[tuple[str, str, str, str | None]] = [
+        ("riec-oost", "RIEC Oost-Nederland", "riec", None),
+        ("veilig-thuis-twente", "Veilig Thuis Twente", "veilig_thuis", None),
+        (REPORTER, "Wijkteam Almelo", "zorg_wijkteam", None),
+    ]
+    partners += [
+        (f"gemeente-{m.replace('_', '-')}", f"Gemeente {m.replace('_', ' ').title()}",
+         "gemeente", m)
+        for m in TWENTE
+    ]  # fmt: skip
+    return partners
+
+
+def prepare(settings: Settings, directory: Path = DEMO) -> list[str]:
+    """Create what is missing; never replaces existing keys or registrations."""
+    done = [f"sleutel {name}" for name in keys.generate_keys(settings.keys_dir)]
+    registry = PartnerRegistry.load(settings.partners_file)
+    for partner_id, name, kind, municipality in demo_partners():
+        if registry.get(partner_id) is not None:
+            continue
+        auth = OKPKey.generate_key("Ed25519")
+        encryption = ECKey.generate_key("P-256") if kind != "zorg_wijkteam" else None
+        _write(directory / partner_id / "auth.jwk.json", auth.as_dict(private=True))
+        if encryption is not None:
+            _write(directory / partner_id / "encryption.jwk.json", encryption.as_dict(private=True))
+        registry = registry.with_partner(
+            new_partner(
+                id=partner_id,
+                name=name,
+                kind=kind,
+                municipality=municipality,
+                auth_key=auth.as_dict(private=False),
+                encryption_key=encryption.as_dict(private=False) if encryption else None,
+            )
+        )
+        done.append(f"partner {partner_id}")
+    registry.save(settings.partners_file)
+    _write(directory / "kmt-public.jwks.json", keys.public_keyset(settings.keys_dir).as_dict())
+    for token_file, staff_id, role in (
+        (OFFICER_TOKEN, "demo-privacy-officer", "privacy_officer"),
+        (WORKER_TOKEN, "demo-kmt-medewerker", "kmt_worker"),
+    ):
+        if not token_file.exists():
+            token_file.write_text(add_member(staff_id, role, settings.staff_file))  # type: ignore[arg-type]
+            token_file.chmod(0o600)
+            done.append(f"medewerker {staff_id}")
+    return done
+
+
+def _write(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))
+    path.chmod(0o600)
+
+
+def demo_client(partner_id: str, directory: Path = DEMO) -> PartnerClient:
+    """The reference client for a demo partner (its sharing URL from the settings)."""
+    settings = get_settings()
+    home = directory / partner_id
+    encryption = home / "encryption.jwk.json"
+    return PartnerClient(
+        base_url=f"http://127.0.0.1:{settings.sharing_port}",
+        partner_id=partner_id,
+        auth_private_jwk=json.loads((home / "auth.jwk.json").read_text()),
+        # A reporter receives nothing, but the client wants a key: a throwaway one then.
+        encryption_private_jwk=json.loads(encryption.read_text())
+        if encryption.exists()
+        else ECKey.generate_key("P-256").as_dict(private=True),
+        kmt_public_jwks=json.loads((directory / "kmt-public.jwks.json").read_text()),
+    )
