@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -11,8 +12,10 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.audit.entry import Draft
+from services.audit.entry import Draft, canonical_bytes, seal
 from services.audit.ledger import Ledger, Query
 from services.audit.pseudonym import pseudonyms
 from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
@@ -174,3 +177,25 @@ def test_malformed_events_are_refused_with_a_reason(raw: bytes | None) -> None:
     with pytest.raises(MalformedEvent) as refused:
         draft_of(parse_event(raw, RECORDED_TYPES), KEY)
     assert str(refused.value)
+
+
+@given(
+    st.builds(
+        Draft,
+        type=st.sampled_from(["decision", "disclosure", "audit_access"]),
+        event_id=st.text(),
+        actor=st.text(),
+        purpose=st.none() | st.text(),
+        allow=st.none() | st.booleans(),
+        legal_basis=st.lists(st.text()).map(tuple),
+        reasons=st.lists(st.text()).map(tuple),
+    ),
+    st.integers(min_value=0, max_value=2**62),
+)
+def test_canonical_form_is_sorted_compact_json(draft: Draft, seq: int) -> None:
+    entry = seal(draft, seq=seq, recorded_at="2026-01-01T00:00:00.000000Z", prev_hash="0" * 64)
+    values = entry.as_dict()
+    del values["entry_hash"]
+    reference = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_bytes(values) == reference.encode()
+    assert entry.entry_hash == hashlib.sha256(reference.encode()).hexdigest()

@@ -93,7 +93,7 @@ def export(
 @cli.command()
 def archive(
     directory: Path,
-    older_than_days: Annotated[int, typer.Option(min=1, help="bewaartermijn in dagen")] = 5 * 365,
+    older_than_days: Annotated[int, typer.Option(min=0, help="bewaartermijn in dagen")] = 5 * 365,
 ) -> None:
     """Archiveer entries ouder dan de bewaartermijn (export met bewijzen) en schoon ze op.
 

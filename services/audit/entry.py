@@ -12,9 +12,10 @@ use it with nothing but an export and a public key.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 EntryType = Literal[
@@ -60,36 +61,60 @@ class Entry(Draft):
     entry_hash: str = field(default="")
 
     def as_dict(self) -> dict[str, Any]:
-        values = asdict(self)
+        values = {name: getattr(self, name) for name in COLUMNS}
         for name in LIST_FIELDS:
             values[name] = list(values[name])
         return values
 
 
-COLUMNS: tuple[str, ...] = tuple(Entry.__dataclass_fields__)
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Entry))
 """Column order of the stores: the dataclass field order."""
+DRAFT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Draft))
 HASHED: tuple[str, ...] = tuple(sorted(c for c in COLUMNS if c != "entry_hash"))
+_INTEGERS = frozenset({"seq"})
+_BOOLEANS = frozenset({"allow"})
+_PLAN = tuple(
+    (
+        name,
+        f'"{name}":',
+        "list"
+        if name in LIST_FIELDS
+        else "int"
+        if name in _INTEGERS
+        else "bool"
+        if name in _BOOLEANS
+        else "str",
+    )
+    for name in HASHED
+)
 
 
 def dump_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+    """Canonical JSON of a list of strings (what `json.dumps` gives, faster)."""
+    return "[" + ",".join(map(encode_basestring, values)) + "]"
 
 
 def canonical_bytes(values: Mapping[str, Any]) -> bytes:
     """Canonical JSON of the hashed fields; list fields may be given as canonical JSON text.
 
-    Building the object by hand (keys in sorted order, list text spliced in) equals
-    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` of the
-    dict with real lists, and is several times faster, which `verify` needs.
+    Equal to `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` of
+    the entry with real lists, built by hand because `verify` does it a million times.
+    `TypeError` when a field holds a value of the wrong type (a tampered row).
     """
     parts = []
-    for name in HASHED:
+    for name, prefix, kind in _PLAN:
         value = values[name]
-        if name in LIST_FIELDS:
+        if value is None:
+            text = "null"
+        elif kind == "str":
+            text = encode_basestring(value)
+        elif kind == "list":
             text = value if isinstance(value, str) else dump_list(value)
+        elif kind == "bool":
+            text = "true" if value else "false"
         else:
-            text = json.dumps(value, ensure_ascii=False)
-        parts.append(f'"{name}":{text}')
+            text = str(int(value))
+        parts.append(prefix + text)
     return ("{" + ",".join(parts) + "}").encode()
 
 
@@ -98,5 +123,6 @@ def entry_hash(values: Mapping[str, Any]) -> str:
 
 
 def seal(draft: Draft, *, seq: int, recorded_at: str, prev_hash: str) -> Entry:
-    unsealed = Entry(**asdict(draft), seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
-    return Entry(**{**asdict(unsealed), "entry_hash": entry_hash(unsealed.as_dict())})
+    values = {name: getattr(draft, name) for name in DRAFT_FIELDS}
+    values.update(seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
+    return Entry(**values, entry_hash=entry_hash(values))

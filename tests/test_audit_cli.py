@@ -1,0 +1,79 @@
+"""`kmt audit ...` as a privacy officer uses it: verify, export, verify offline, archive."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.audit.backends import SQLITE_FILE, open_ledger
+from services.audit.cli import cli
+from services.common.settings import Settings, get_settings
+from services.common.staff import load_staff
+from tests.test_audit_ledger import decision
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("KMT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KMT_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("KMT_STAFF_FILE", str(tmp_path / "staff.json"))
+    get_settings.cache_clear()
+    ledger = open_ledger(get_settings(), checkpoint_every=4)
+    for n in range(10):
+        ledger.append(decision(n))
+    ledger.close()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def test_verify_says_in_orde_and_names_the_damage(settings: Settings) -> None:
+    result = runner.invoke(cli, ["verify"])
+    assert result.exit_code == 0 and "in orde" in result.output
+    database = sqlite3.connect(settings.data_dir / SQLITE_FILE)
+    database.execute("DROP TRIGGER entries_no_update")
+    database.execute("UPDATE entries SET allow = 1 - allow WHERE seq = 7")
+    database.commit()
+    database.close()
+    result = runner.invoke(cli, ["verify"])
+    assert result.exit_code == 1
+    assert "NIET IN ORDE" in result.output and "seq 7" in result.output
+
+
+def test_export_verifies_offline_with_the_public_key(settings: Settings, tmp_path: Path) -> None:
+    assert runner.invoke(cli, ["checkpoint"]).exit_code == 0
+    key = runner.invoke(cli, ["public-key"]).output.strip()
+    export = tmp_path / "export.jsonl"
+    assert runner.invoke(cli, ["export", str(export)]).exit_code == 0
+    result = runner.invoke(cli, ["verify-export", str(export), "--key", key])
+    assert result.exit_code == 0, result.output
+    export.write_text(export.read_text().replace('"recipient":"riec"', '"recipient":"x"', 1))
+    assert runner.invoke(cli, ["verify-export", str(export), "--key", key]).exit_code == 1
+
+
+def test_archive_prunes_and_the_rest_still_verifies(settings: Settings, tmp_path: Path) -> None:
+    key = runner.invoke(cli, ["public-key"]).output.strip()
+    result = runner.invoke(cli, ["archive", str(tmp_path / "archief"), "--older-than-days", "0"])
+    assert result.exit_code == 0, result.output
+    assert "live tabellen beginnen bij seq 8" in result.output
+    (archive,) = (tmp_path / "archief").iterdir()
+    assert runner.invoke(cli, ["verify-export", str(archive), "--key", key]).exit_code == 0
+    assert runner.invoke(cli, ["verify"]).exit_code == 0
+    ledger = open_ledger(settings)
+    assert ledger.entry(7) is None and ledger.entry(8) is not None
+    ledger.close()
+    again = runner.invoke(cli, ["archive", str(tmp_path / "archief"), "--older-than-days", "0"])
+    assert "niets te archiveren" in again.output
+
+
+def test_add_staff_shows_the_token_once(settings: Settings) -> None:
+    result = runner.invoke(cli, ["add-staff", "fg-zvht", "privacy_officer"])
+    assert result.exit_code == 0 and len(result.output.strip()) > 30
+    assert result.output.strip() not in settings.staff_file.read_text()
+    assert [m.role for m in load_staff(settings.staff_file)] == ["privacy_officer"]
+    assert runner.invoke(cli, ["add-staff", "x", "baas"]).exit_code == 2
