@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 from joserfc.jwk import ECKey, OKPKey
 
 from services.common import keys
@@ -95,6 +96,12 @@ class Stack:
             self.processes[name] = process
             wait_healthy(name, self.settings, process)
 
+    def ensure(self, *names: str) -> None:
+        """Start those of `names` that are not running."""
+        missing = [n for n in names if n not in self.processes]
+        if missing:
+            self.start(*missing)
+
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.processes):
             process = self.processes.pop(name, None)
@@ -164,3 +171,25 @@ def eventually(probe: Callable[[], T | None], timeout: float = 60.0, every: floa
             return last
         time.sleep(every)
     raise AssertionError(f"niet bereikt binnen {timeout:.0f} s (laatste waarde: {last!r})")
+
+
+def read_events(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every event on one of the deployment's topics, from the beginning."""
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            settings.topic(topic),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            events: list[dict[str, Any]] = []
+            while batch := await consumer.getmany(timeout_ms=1500):
+                events += [json.loads(r.value) for rs in batch.values() for r in rs]
+            return events
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

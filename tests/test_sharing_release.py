@@ -1,0 +1,159 @@
+"""Sharing against the real broker: release only after the audit record, restarts that lose
+and double nothing, human review, and a partner API that reveals nothing to the wrong caller."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.events import DISCLOSURE_CREATED
+from services.common.settings import Settings
+from services.common.topics import DISCLOSURES
+from tests.stack import Stack, eventually, read_events, submission
+
+
+@pytest.fixture(scope="module")
+def stack(
+    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    deployment = Stack(settings_factory(), tmp_path_factory.mktemp("logs"))
+    deployment.prepare()
+    try:
+        deployment.start("intake", "routing", "sharing")
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def fetch_all(stack: Stack, partner: str) -> list[dict[str, Any]]:
+    client = stack.client(partner)
+    items, cursor = [], 0
+    while (page := client.fetch(cursor)).items:
+        items += page.items
+        cursor = page.next_cursor
+    return items
+
+
+def sealed_disclosures(stack: Stack) -> list[dict[str, Any]]:
+    """`disclosure.created` events on Kafka: what sharing has sealed, released or not."""
+    events = read_events(stack.settings, DISCLOSURES)
+    return [e["data"] for e in events if e["type"] == DISCLOSURE_CREATED]
+
+
+def test_nothing_is_released_before_the_audit_record_then_everything_exactly_once(
+    stack: Stack,
+) -> None:
+    # The module starts without the audit service.
+    for name in ("02.json", "03.json", "05.json"):
+        stack.submit(submission(name))
+    sealed = eventually(lambda: len(sealed_disclosures(stack)) >= 3)
+    assert sealed and len(sealed_disclosures(stack)) == 3
+    for partner in ("riec-oost", "gemeente-hengelo", "veilig-thuis-twente"):
+        assert fetch_all(stack, partner) == [], partner
+
+    stack.start("audit")
+    for partner in ("riec-oost", "gemeente-hengelo", "veilig-thuis-twente"):
+        items = eventually(lambda p=partner: fetch_all(stack, p), timeout=60)
+        assert len(items) == 1, partner
+        assert items[0]["audit_seq"] is not None
+        payload = stack.client(partner).open(items[0])
+        assert payload["disclosure_id"] == items[0]["disclosure_id"]
+    assert fetch_all(stack, "gemeente-almelo") == []  # not its municipality's melding
+
+
+def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Stack) -> None:
+    stack.ensure("audit")
+    before = len(fetch_all(stack, "riec-oost"))
+    count = 12
+    for _ in range(count // 2):
+        stack.submit(submission("02.json"))
+    stack.processes["sharing"].send_signal(signal.SIGKILL)  # no clean shutdown, no commit
+    stack.processes["sharing"].wait()
+    for _ in range(count // 2):
+        stack.submit(submission("02.json"))
+    stack.start("sharing")
+
+    items = eventually(
+        lambda: (found := fetch_all(stack, "riec-oost")) and len(found) >= before + count and found,
+        timeout=90,
+    )
+    ids = [i["disclosure_id"] for i in items]
+    assert len(ids) == len(set(ids)) == before + count
+    meldingen = {i["melding_id"] for i in items}
+    assert len(meldingen) == before + count
+
+
+def test_partner_api_reveals_nothing_to_the_wrong_caller(stack: Stack) -> None:
+    stack.ensure("audit")
+    stack.submit(submission("03.json"))  # for gemeente Hengelo only
+    (item, *_) = eventually(lambda: fetch_all(stack, "gemeente-hengelo"))
+    url = stack.url("sharing")
+    almelo = stack.client("gemeente-almelo")
+    as_almelo = {"Authorization": f"Bearer {almelo.token()}"}
+
+    not_yours = httpx.post(f"{url}/v1/disclosures/{item['disclosure_id']}/ack", headers=as_almelo)
+    unknown = httpx.post(f"{url}/v1/disclosures/00000000-0000-0000-0000-000000000000/ack",
+                         headers=as_almelo)  # fmt: skip
+    assert not_yours.status_code == unknown.status_code == 404
+    assert not_yours.json() == unknown.json()
+    assert item["disclosure_id"] not in json.dumps(fetch_all(stack, "gemeente-almelo"))
+
+    assert httpx.get(f"{url}/v1/disclosures").status_code == 401
+    garbage = httpx.get(f"{url}/v1/disclosures", headers={"Authorization": "Bearer x.y.z"})
+    assert garbage.status_code == 401
+    intake_token = almelo.token(stack.url("intake"))  # valid, but for another service
+    wrong_audience = httpx.get(
+        f"{url}/v1/disclosures", headers={"Authorization": f"Bearer {intake_token}"}
+    )
+    assert wrong_audience.status_code == 401
+    staff = httpx.get(f"{url}/v1/reviews", headers=as_almelo)
+    assert staff.status_code == 401  # a partner token is no staff token
+
+    hengelo = stack.client("gemeente-hengelo")
+    hengelo.ack(item["disclosure_id"])
+    hengelo.ack(item["disclosure_id"])  # harmless when repeated
+
+
+def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: Stack) -> None:
+    stack.ensure("audit")
+    unknown_age = copy.deepcopy(submission("10.json"))
+    unknown_age["victim"].pop("birth_date", None)
+    unknown_age["signals"]["minors_in_household"] = False
+    approved_id = stack.submit(unknown_age)
+    rejected_id = stack.submit(unknown_age)
+    worker = {"Authorization": f"Bearer {stack.worker_token}"}
+    officer = {"Authorization": f"Bearer {stack.officer_token}"}
+    url = stack.url("sharing")
+
+    def waiting() -> dict[str, str] | None:
+        queue = httpx.get(f"{url}/v1/reviews", headers=worker).json()
+        found = {q["melding_id"]: q["disclosure_id"] for q in queue if q["audit_recorded"]}
+        return found if {approved_id, rejected_id} <= set(found) else None
+
+    queue = eventually(waiting)
+    assert httpx.get(f"{url}/v1/reviews", headers=officer).status_code == 403
+    before = {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+    assert not {approved_id, rejected_id} & before
+
+    bad = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "misschien"},
+                     headers=worker)  # fmt: skip
+    assert bad.status_code == 422
+    for melding_id, verdict in ((approved_id, "approve"), (rejected_id, "reject")):
+        response = httpx.post(f"{url}/v1/reviews/{queue[melding_id]}",
+                              json={"verdict": verdict}, headers=worker)  # fmt: skip
+        assert response.status_code == 204
+    again = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "reject"},
+                       headers=worker)  # fmt: skip
+    assert again.status_code == 409
+
+    released = eventually(
+        lambda: approved_id in {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+    )
+    assert released
+    assert rejected_id not in {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
