@@ -71,22 +71,11 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Entry))
 """Column order of the stores: the dataclass field order."""
 DRAFT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Draft))
 HASHED: tuple[str, ...] = tuple(sorted(c for c in COLUMNS if c != "entry_hash"))
-_INTEGERS = frozenset({"seq"})
-_BOOLEANS = frozenset({"allow"})
-_PLAN = tuple(
-    (
-        name,
-        f'"{name}":',
-        "list"
-        if name in LIST_FIELDS
-        else "int"
-        if name in _INTEGERS
-        else "bool"
-        if name in _BOOLEANS
-        else "str",
-    )
-    for name in HASHED
-)
+POSITION = {name: i for i, name in enumerate(COLUMNS)}
+"""Where each field sits in a stored row (a tuple in `COLUMNS` order)."""
+_KINDS = {"seq": "int", "allow": "bool"} | dict.fromkeys(LIST_FIELDS, "list")
+_BY_NAME = tuple((f'"{name}":', _KINDS.get(name, "str"), name) for name in HASHED)
+_BY_POSITION = tuple((prefix, kind, POSITION[name]) for prefix, kind, name in _BY_NAME)
 
 
 def dump_list(values: Sequence[str]) -> str:
@@ -101,25 +90,33 @@ def canonical_bytes(values: Mapping[str, Any]) -> bytes:
     the entry with real lists, built by hand because `verify` does it a million times.
     `TypeError` when a field holds a value of the wrong type (a tampered row).
     """
+    return _canonical(values, _BY_NAME)
+
+
+def _canonical(source: Any, plan: tuple[tuple[str, str, Any], ...]) -> bytes:
     parts = []
-    for name, prefix, kind in _PLAN:
-        value = values[name]
-        if value is None:
-            text = "null"
-        elif kind == "str":
-            text = encode_basestring(value)
+    for prefix, kind, key in plan:
+        value = source[key]
+        if kind == "str":
+            parts.append(prefix + ("null" if value is None else encode_basestring(value)))
+        elif value is None:
+            parts.append(prefix + "null")
         elif kind == "list":
-            text = value if isinstance(value, str) else dump_list(value)
+            parts.append(prefix + (value if isinstance(value, str) else dump_list(value)))
         elif kind == "bool":
-            text = "true" if value else "false"
+            parts.append(prefix + ("true" if value else "false"))
         else:
-            text = str(int(value))
-        parts.append(prefix + text)
+            parts.append(prefix + str(int(value)))
     return ("{" + ",".join(parts) + "}").encode()
 
 
 def entry_hash(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(values)).hexdigest()
+
+
+def row_hash(row: Sequence[Any]) -> str:
+    """The entry hash recomputed from a stored row (SQLite's 0/1 `allow` hashes as a bool)."""
+    return hashlib.sha256(_canonical(row, _BY_POSITION)).hexdigest()
 
 
 def seal(draft: Draft, *, seq: int, recorded_at: str, prev_hash: str) -> Entry:

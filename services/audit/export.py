@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from services.audit.entry import GENESIS_HASH, LIST_FIELDS
-from services.audit.ledger import Ledger
+from services.audit.ledger import ENTRY_HASH, Ledger, values_of
 from services.audit.merkle import Frontier, leaf_hash
 
 ACTIVITIES = {
@@ -90,10 +90,10 @@ def export_lines(
             "frontier": frontier.to_json(),
         }
     )
-    for values in ledger.scan(start, covering):
+    for row in ledger.scan(start, covering):
         entry = {
             name: json.loads(value) if name in LIST_FIELDS else value
-            for name, value in values.items()
+            for name, value in values_of(row).items()
         }
         yield _dump({"kind": "entry", "entry": entry, "verwerking": verwerking(entry)})
     for signed in ledger.checkpoints(since=start):
@@ -106,7 +106,7 @@ def _state_before(ledger: Ledger, start: int) -> tuple[str, Frontier]:
     anchor = ledger.anchor()
     frontier = anchor.frontier.copy() if anchor else Frontier()
     prev_hash = anchor.prev_hash if anchor else GENESIS_HASH
-    for values in ledger.scan(frontier.size, start):
-        frontier.append(leaf_hash(bytes.fromhex(values["entry_hash"])))
-        prev_hash = values["entry_hash"]
+    for row in ledger.scan(frontier.size, start):
+        prev_hash = row[ENTRY_HASH]
+        frontier.append(leaf_hash(bytes.fromhex(prev_hash)))
     return prev_hash, frontier

@@ -15,7 +15,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import checkpoint as notes
-from services.audit.entry import COLUMNS, GENESIS_HASH, LIST_FIELDS, Draft, Entry, dump_list, seal
+from services.audit.entry import (
+    COLUMNS,
+    GENESIS_HASH,
+    LIST_FIELDS,
+    POSITION,
+    Draft,
+    Entry,
+    dump_list,
+    seal,
+)
 from services.audit.merkle import Frontier, Tree, leaf_hash
 from services.audit.store import Cursor, Row, Store
 from services.audit.verify import Verification, verify
@@ -25,6 +34,7 @@ INSERT_ENTRY = (
     f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
 SCAN_BATCH = 20_000
+ENTRY_HASH = POSITION["entry_hash"]
 
 
 @dataclass(frozen=True)
@@ -218,8 +228,8 @@ class Ledger:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def scan(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every stored entry with `start <= seq < stop`, in seq order, as raw field values."""
+    def scan(self, start: int = 0, stop: int | None = None) -> Iterator[Row]:
+        """Every stored entry with `start <= seq < stop`, in seq order, as a stored row."""
         while True:
             high = start + SCAN_BATCH if stop is None else min(start + SCAN_BATCH, stop)
             with self.store.reading() as cursor:
@@ -230,7 +240,7 @@ class Ledger:
                 ).fetchall()
                 more = self._q(cursor, "SELECT 1 FROM entries WHERE seq >= ? LIMIT 1", [high])
                 beyond = more.fetchone() is not None
-            yield from (values_of(r) for r in rows)
+            yield from rows
             if (stop is not None and high >= stop) or not beyond:
                 return
             start = high
@@ -298,9 +308,7 @@ class Ledger:
         """The Merkle tree of the first `size` entries, over the live entries and the anchor."""
         anchor = self.anchor()
         base = anchor.frontier if anchor else Frontier()
-        leaves = [
-            leaf_hash(bytes.fromhex(values["entry_hash"])) for values in self.scan(base.size, size)
-        ]
+        leaves = [leaf_hash(bytes.fromhex(row[ENTRY_HASH])) for row in self.scan(base.size, size)]
         return Tree(leaves, base)
 
     def verify(self) -> Verification:

@@ -36,14 +36,12 @@ class Frontier:
 
     def __init__(self, blocks: Iterable[tuple[int, int, bytes]] = ()) -> None:
         self.blocks = list(blocks)
-
-    @property
-    def size(self) -> int:
-        return self.blocks[-1][0] + self.blocks[-1][1] if self.blocks else 0
+        self.size = self.blocks[-1][0] + self.blocks[-1][1] if self.blocks else 0
 
     def append(self, leaf: bytes) -> None:
         blocks = self.blocks
         blocks.append((self.size, 1, leaf))
+        self.size += 1
         while len(blocks) >= 2 and blocks[-1][1] == blocks[-2][1]:
             right = blocks.pop()
             left = blocks.pop()
