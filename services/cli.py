@@ -135,11 +135,11 @@ def demo_token(
     partner: str = typer.Option("wijkteam-almelo", help="demo-partner"),
 ) -> None:
     """Vraag als demo-partner een toegangstoken aan (private_key_jwt) en print het."""
-    from services.devstack.demo import DEMO, demo_client
+    from services.devstack.demo import demo_client
 
     settings = get_settings()
     port = {"intake": settings.intake_port, "sharing": settings.sharing_port}[service]
-    typer.echo(demo_client(partner, DEMO).token(f"http://127.0.0.1:{port}"))
+    typer.echo(demo_client(partner, settings).token(f"http://127.0.0.1:{port}"))
 
 
 @schemas_cli.command("export")

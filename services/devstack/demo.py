@@ -16,15 +16,11 @@ from joserfc.jwk import ECKey, OKPKey
 from services.common import keys
 from services.common.models import Municipality
 from services.common.partners import PartnerRegistry, new_partner
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings
 from services.common.staff import add_member
-from services.devstack.paths import CACHE
 from services.partner_client.client import PartnerClient
 
-DEMO = CACHE / "demo"
 REPORTER = "wijkteam-almelo"
-OFFICER_TOKEN = DEMO / "privacy-officer.token"
-WORKER_TOKEN = DEMO / "kmt-worker.token"
 TWENTE = [m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")]
 
 
@@ -43,8 +39,13 @@ def demo_partners() -> list[tuple[str, str, str, str | None]]:
     return partners
 
 
-def prepare(settings: Settings, directory: Path = DEMO) -> list[str]:
+def demo_dir(settings: Settings) -> Path:
+    return settings.data_dir / "demo"
+
+
+def prepare(settings: Settings) -> list[str]:
     """Create what is missing; never replaces existing keys or registrations."""
+    directory = demo_dir(settings)
     done = [f"sleutel {name}" for name in keys.generate_keys(settings.keys_dir)]
     registry = PartnerRegistry.load(settings.partners_file)
     for partner_id, name, kind, municipality in demo_partners():
@@ -69,8 +70,8 @@ def prepare(settings: Settings, directory: Path = DEMO) -> list[str]:
     registry.save(settings.partners_file)
     _write(directory / "kmt-public.jwks.json", keys.public_keyset(settings.keys_dir).as_dict())
     for token_file, staff_id, role in (
-        (OFFICER_TOKEN, "demo-privacy-officer", "privacy_officer"),
-        (WORKER_TOKEN, "demo-kmt-medewerker", "kmt_worker"),
+        (directory / "privacy-officer.token", "demo-privacy-officer", "privacy_officer"),
+        (directory / "kmt-worker.token", "demo-kmt-medewerker", "kmt_worker"),
     ):
         if not token_file.exists():
             token_file.write_text(add_member(staff_id, role, settings.staff_file))  # type: ignore[arg-type]
@@ -85,9 +86,9 @@ def _write(path: Path, value: object) -> None:
     path.chmod(0o600)
 
 
-def demo_client(partner_id: str, directory: Path = DEMO) -> PartnerClient:
+def demo_client(partner_id: str, settings: Settings) -> PartnerClient:
     """The reference client for a demo partner (its sharing URL from the settings)."""
-    settings = get_settings()
+    directory = demo_dir(settings)
     home = directory / partner_id
     encryption = home / "encryption.jwk.json"
     return PartnerClient(
