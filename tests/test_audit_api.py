@@ -94,6 +94,10 @@ def test_every_read_is_itself_recorded(api: Api) -> None:
         ("/v1/audit/entries?limit=0", "query.limit"),
         ("/v1/audit/entries?recipient=politie", "query.recipient"),
         ("/v1/audit/entries?since=gisteren", "query.since"),
+        ("/v1/audit/entries?cursor=99999999999999999999999", "query.cursor"),
+        ("/v1/audit/entries/99999999999999999999999/proof", "path.seq"),
+        ("/v1/audit/entries/1/proof?tree_size=0", "query.tree_size"),
+        ("/v1/audit/checkpoints/-1", "path.size"),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_it(api: Api, url: str, path: str) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 
 from services.audit.checkpoint import Checkpoint
 from services.audit.entry import Draft, Entry
@@ -27,12 +27,16 @@ from services.audit.export import export_lines
 from services.audit.ledger import Ledger
 from services.audit.ledger import Query as LedgerQuery
 from services.audit.report import SubjectQuery, access_report, render_html
+from services.common.http import install_error_handlers
 from services.common.models import Recipient
 from services.common.staff import require_role
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 PrivacyOfficer = Annotated[str, Depends(require_role("privacy_officer"))]
 MAX_PAGE = 500
+BIGGEST = 2**62
+"""Sequence numbers and sizes above this are refused as input (the stores use 64 bits)."""
+Size = Annotated[int, PathParam(ge=1, le=BIGGEST)]
 
 
 def _b64(digest: bytes) -> str:
@@ -59,13 +63,7 @@ def create_app(
     app = FastAPI(title="KMT audit", version="1", lifespan=lifespan)
     app.state.staff_file = staff_file
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in error.errors()
-        ]
-        return JSONResponse({"detail": "ongeldig verzoek", "errors": problems}, status_code=422)
+    install_error_handlers(app)
 
     async def record_access(actor: str, what: str, **scope: Any) -> None:
         draft = Draft(
@@ -102,7 +100,7 @@ def create_app(
         legal_basis: Annotated[str | None, Query(max_length=200)] = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        cursor: Annotated[int, Query(ge=-1)] = -1,
+        cursor: Annotated[int, Query(ge=-1, le=BIGGEST)] = -1,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> dict[str, Any]:
         query = LedgerQuery(
@@ -126,7 +124,7 @@ def create_app(
     async def subject_search(
         subject: SubjectQuery,
         officer: PrivacyOfficer,
-        cursor: Annotated[int, Query(ge=-1)] = -1,
+        cursor: Annotated[int, Query(ge=-1, le=BIGGEST)] = -1,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> dict[str, Any]:
         pseudonyms = subject.pseudonyms(subject_key)
@@ -173,14 +171,14 @@ def create_app(
         return _checkpoint_json(found)
 
     @app.get("/v1/audit/checkpoints/{size}")
-    async def checkpoint(size: int) -> dict[str, Any]:
+    async def checkpoint(size: Size) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.checkpoint_at, size)
         if found is None:
             raise HTTPException(404, f"geen checkpoint met grootte {size}")
         return _checkpoint_json(found)
 
     @app.get("/v1/audit/checkpoints/{old}/consistency/{new}")
-    async def consistency(old: int, new: int) -> dict[str, Any]:
+    async def consistency(old: Size, new: Size) -> dict[str, Any]:
         old_cp, new_cp = await asyncio.gather(
             asyncio.to_thread(ledger.checkpoint_at, old),
             asyncio.to_thread(ledger.checkpoint_at, new),
@@ -203,7 +201,10 @@ def create_app(
         }
 
     @app.get("/v1/audit/entries/{seq}/proof")
-    async def inclusion(seq: int, tree_size: int | None = None) -> dict[str, Any]:
+    async def inclusion(
+        seq: Annotated[int, PathParam(ge=0, le=BIGGEST)],
+        tree_size: Annotated[int | None, Query(ge=1, le=BIGGEST)] = None,
+    ) -> dict[str, Any]:
         entry = await asyncio.to_thread(ledger.entry, seq)
         if entry is None:
             raise HTTPException(404, f"geen entry met seq {seq}")
@@ -219,6 +220,8 @@ def create_app(
                 if tree_size is None
                 else f"geen checkpoint met grootte {tree_size}",
             )
+        if tree_size is not None and tree_size <= seq:
+            raise HTTPException(422, f"tree_size moet groter zijn dan seq {seq}")
         if signed.size <= seq:
             raise HTTPException(
                 409, f"entry {seq} valt nog niet onder een checkpoint; probeer het straks opnieuw"

@@ -248,8 +248,9 @@ class Ledger:
     # -- checkpoints and proofs ---------------------------------------------------------
 
     def checkpointed_size(self) -> int:
-        latest = self.latest_checkpoint()
-        return latest.size if latest else 0
+        with self.store.reading() as cursor:
+            row = self._q(cursor, "SELECT MAX(size) FROM checkpoints").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     def checkpoint(self) -> notes.Checkpoint | None:
         """Sign a checkpoint over every entry so far; None when there is nothing new."""
