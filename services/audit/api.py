@@ -12,7 +12,7 @@ import base64
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from services.audit.checkpoint import Checkpoint
 from services.audit.entry import Draft, Entry
 from services.audit.export import export_lines
-from services.audit.ledger import Ledger
+from services.audit.ledger import Ledger, timestamp
 from services.audit.ledger import Query as LedgerQuery
 from services.audit.report import SubjectQuery, access_report, render_html
 from services.common.http import install_error_handlers
@@ -54,7 +54,7 @@ def _timestamp(value: datetime | None) -> str | None:
         raise HTTPException(
             422, "tijdstip zonder tijdzone; schrijf bijvoorbeeld 2026-01-01T00:00:00Z"
         )
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timestamp(value)
 
 
 def create_app(

@@ -11,6 +11,7 @@ import typer
 
 from services.audit.backends import open_ledger
 from services.audit.export import export_lines
+from services.audit.ledger import timestamp
 from services.audit.postgres_store import init_schema
 from services.audit.verify import describe, verify_export
 from services.common.settings import get_settings
@@ -70,7 +71,8 @@ def checkpoint() -> None:
 
 
 def _utc(value: datetime | None) -> str | None:
-    return value.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+    """A moment typed on the command line, read as UTC."""
+    return timestamp(value.replace(tzinfo=UTC)) if value else None
 
 
 @cli.command()
@@ -103,7 +105,7 @@ def archive(
     """
     ledger = open_ledger(get_settings())
     try:
-        limit = _utc(datetime.now(UTC).replace(tzinfo=None) - timedelta(days=older_than_days))
+        limit = timestamp(datetime.now(UTC) - timedelta(days=older_than_days))
         span = ledger.seq_range(None, limit)
         candidates = [c.size for c in ledger.checkpoints() if span and c.size <= span[1] + 1]
         anchor = ledger.anchor()

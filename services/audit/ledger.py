@@ -67,8 +67,13 @@ class Query:
     limit: int = 100
 
 
+def timestamp(moment: datetime) -> str:
+    """How entries record time: UTC, microseconds, `Z`; sorts as text in both stores."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timestamp(datetime.now(UTC))
 
 
 def values_of(row: Row) -> dict[str, Any]:
