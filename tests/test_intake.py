@@ -7,13 +7,16 @@ import asyncio
 import copy
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
+from httpx import Response
 from joserfc.jwk import OKPKey
 
 from services.common import keys
@@ -73,30 +76,38 @@ def register_reporter(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@dataclass
+class Intake:
+    client: TestClient
+    settings: Settings
+    auth: dict[str, str]
+
+    def post(self, body: Any = None, key: str | None = None, **kwargs: Any) -> Response:
+        """POST a melding as the registered partner, with a fresh Idempotency-Key unless given."""
+        headers = {**self.auth, "Idempotency-Key": key or str(uuid.uuid4())}
+        return self.client.post("/v1/meldingen", json=body, headers=headers, **kwargs)
+
+
 @pytest.fixture
-def intake(settings_factory: Callable[..., Settings]) -> Iterator[tuple[TestClient, Settings]]:
+def intake(settings_factory: Callable[..., Settings]) -> Iterator[Intake]:
     settings = settings_factory()
     asyncio.run(ensure_topics(settings))
-    HEADERS.update(register_reporter(settings))
+    auth = register_reporter(settings)
     with TestClient(create_app(settings)) as client:
         deadline = time.monotonic() + 20
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "intake kreeg geen verbinding met Kafka"
             time.sleep(0.1)
-        yield client, settings
-
-
-HEADERS: dict[str, str] = {}
+        yield Intake(client, settings, auth)
 
 
 def test_accepted_melding_is_on_kafka_with_intake_fields(
-    intake: tuple[TestClient, Settings],
+    intake: Intake,
 ) -> None:
-    client, settings = intake
-    response = client.post("/v1/meldingen", json=submission(), headers=HEADERS)
+    response = intake.post(submission())
     assert response.status_code == 202, response.text
     melding_id = response.json()["melding_id"]
-    (record,) = read_topic(settings, MELDINGEN, expect=1)
+    (record,) = read_topic(intake.settings, MELDINGEN, expect=1)
     event = json.loads(record.value)
     assert record.key == melding_id.encode()
     assert event["specversion"] == "1.0"
@@ -108,18 +119,20 @@ def test_accepted_melding_is_on_kafka_with_intake_fields(
 
 
 def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(
-    intake: tuple[TestClient, Settings],
+    intake: Intake,
 ) -> None:
-    client, settings = intake
-    headers = {**HEADERS, "Idempotency-Key": "poging-1"}
-    first = client.post("/v1/meldingen", json=submission(), headers=headers)
-    second = client.post("/v1/meldingen", json=submission(), headers=headers)
+    first = intake.post(submission(), key="poging-1")
+    second = intake.post(submission(), key="poging-1")
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
-    assert len(read_topic(settings, MELDINGEN, expect=1)) == 1
-    other = client.post("/v1/meldingen", json=submission("03.json"), headers=headers)
+    assert len(read_topic(intake.settings, MELDINGEN, expect=1)) == 1
+    other = intake.post(submission("03.json"), key="poging-1")
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["detail"]
+    without_key = intake.client.post("/v1/meldingen", json=submission(), headers=intake.auth)
+    assert without_key.status_code == 428
+    assert "Idempotency-Key" in without_key.json()["detail"]
+    assert len(read_topic(intake.settings, MELDINGEN, expect=1)) == 1
 
 
 @pytest.mark.parametrize(
@@ -143,25 +156,24 @@ def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(
     ],
 )
 def test_invalid_melding_gets_422_naming_the_paths_and_nothing_reaches_kafka(
-    intake: tuple[TestClient, Settings], mutate: Callable[[dict[str, Any]], Any], paths: list[str]
+    intake: Intake, mutate: Callable[[dict[str, Any]], Any], paths: list[str]
 ) -> None:
-    client, settings = intake
     body = copy.deepcopy(submission())
     mutate(body)
-    response = client.post("/v1/meldingen", json=body, headers=HEADERS)
+    response = intake.post(body)
     assert response.status_code == 422
     assert sorted(e["path"] for e in response.json()["errors"]) == paths
     assert "Sanne" not in response.text  # never echoes personal input
-    assert read_topic(settings, MELDINGEN, expect=0, timeout_ms=500) == []
+    assert read_topic(intake.settings, MELDINGEN, expect=0, timeout_ms=500) == []
 
 
-def test_not_json_and_too_large_are_refused(intake: tuple[TestClient, Settings]) -> None:
-    client, settings = intake
-    not_json = client.post("/v1/meldingen", content=b"{kapot", headers=HEADERS)
+def test_not_json_and_too_large_are_refused(intake: Intake) -> None:
+    client, settings = intake.client, intake.settings
+    not_json = intake.post(content=b"{kapot")
     assert not_json.status_code == 422
     big = submission()
     big["signals"]["narrative"] = "x" * (settings.max_body_bytes + 1)
-    too_large = client.post("/v1/meldingen", json=big, headers=HEADERS)
+    too_large = intake.post(big)
     assert too_large.status_code == 413
     missing_partner = client.post("/v1/meldingen", json=submission())
     assert missing_partner.status_code == 401
@@ -178,10 +190,10 @@ def test_broker_down_gives_503_not_a_silent_loss(
     settings_factory: Callable[..., Settings],
 ) -> None:
     settings = settings_factory(kafka_bootstrap=f"127.0.0.1:{free_port()}")
-    HEADERS.update(register_reporter(settings))
+    auth = register_reporter(settings)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").status_code == 503
-        response = client.post("/v1/meldingen", json=submission(), headers=HEADERS)
+        response = Intake(client, settings, auth).post(submission())
         assert response.status_code == 503
         assert response.headers["Retry-After"]
         assert "Probeer het later opnieuw" in response.json()["detail"]

@@ -88,6 +88,14 @@ def create_app(settings: Settings) -> FastAPI:
         ] = None,
     ) -> JSONResponse | dict[str, str]:
         partner_id = partner.id
+        if idempotency_key is None:
+            # Required: after a 503 the first attempt may still reach the broker, and only a
+            # retry with the same key then yields the same melding instead of a second one.
+            raise HTTPException(
+                428,
+                "Idempotency-Key ontbreekt: geef elke melding een eigen sleutel en gebruik "
+                "die opnieuw bij een herhaalde poging.",
+            )
         body = await read_json_body(request, settings.max_body_bytes)
         try:
             submission = MeldingSubmission.model_validate(body)
@@ -102,12 +110,11 @@ def create_app(settings: Settings) -> FastAPI:
             received_at=datetime.now(UTC).isoformat(),
             published=False,
         )
-        if idempotency_key is not None:
-            reservation = store.reserve(partner_id, idempotency_key, reservation)
-            if reservation.request_sha256 != request_sha256:
-                raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
-            if reservation.published:
-                return {"melding_id": reservation.melding_id}
+        reservation = store.reserve(partner_id, idempotency_key, reservation)
+        if reservation.request_sha256 != request_sha256:
+            raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
+        if reservation.published:
+            return {"melding_id": reservation.melding_id}
 
         melding = Melding.model_validate(
             {
@@ -138,12 +145,11 @@ def create_app(settings: Settings) -> FastAPI:
             )
             raise HTTPException(
                 503,
-                "Melding niet aangenomen: de berichtenbus is niet bereikbaar. "
-                "Probeer het later opnieuw (met dezelfde Idempotency-Key).",
+                "Melding niet bevestigd: de berichtenbus is niet bereikbaar. Probeer het later "
+                "opnieuw met dezelfde Idempotency-Key; dan ontstaat nooit een tweede melding.",
                 headers={"Retry-After": "10"},
             ) from None
-        if idempotency_key is not None:
-            store.mark_published(partner_id, idempotency_key)
+        store.mark_published(partner_id, idempotency_key)
         log.info("melding %s aangenomen van %s", reservation.melding_id, partner_id)
         return {"melding_id": reservation.melding_id}
 
