@@ -16,6 +16,8 @@ from services.common.settings import Settings
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
 
+pytest_plugins = ["tests.postgres_server"]
+
 
 @dataclass(frozen=True)
 class Infra:

@@ -19,7 +19,6 @@ from services.audit.recorder import draft_of
 from services.audit.verify import verify_export
 from services.common.models import Melding
 from services.common.staff import add_member
-from tests.postgres_server import postgres_url  # noqa: F401  (fixture)
 from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
 from tests.test_audit_recorder import KEY, events, melding
 

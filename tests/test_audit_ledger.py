@@ -25,7 +25,7 @@ from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusio
 from services.audit.postgres_store import PostgresStore, init_schema
 from services.audit.sqlite_store import SqliteStore
 from services.audit.verify import verify_export
-from tests.postgres_server import fresh_database, postgres_url  # noqa: F401  (fixture)
+from tests.postgres_server import fresh_database
 
 EVERY = 4  # a checkpoint every 4 entries keeps the trees small and the cases many
 
@@ -176,7 +176,7 @@ def test_database_refuses_changes(backend: Backend, statement: str) -> None:
     assert backend.ledger.verify().ok
 
 
-def test_postgres_writer_role_may_only_insert_and_select(postgres_url: str) -> None:  # noqa: F811
+def test_postgres_writer_role_may_only_insert_and_select(postgres_url: str) -> None:
     url = fresh_database(postgres_url)
     with psycopg.connect(url, autocommit=True) as owner:
         owner.execute(

@@ -108,7 +108,7 @@ def test_malformed_and_unknown_events_go_to_dead_letter_and_the_stream_goes_on(
 ) -> None:
     settings, _ = service
     unknown = new_event(
-        type="nl.kmt.disclosure.released", source="kmt/sharing", subject="x",
+        type="nl.kmt.onbekend.v1", source="kmt/sharing", subject="x",
         data=Reason(rule="r", text="t"))  # fmt: skip
     _, decided, _ = events(melding())
     send(settings, topics.DECISIONS, b"{not json", unknown, decided)

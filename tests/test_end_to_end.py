@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.common import keys
 from services.common.models import RECIPIENTS
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
+from services.devstack.paths import POLICIES
+from services.routing.policy import policy_revision
 from tests.stack import SCENARIOS, Stack, eventually, scenario, submission
 
 SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.json"))
@@ -152,3 +158,66 @@ def test_logs_hold_no_personal_data(stack: Stack) -> None:
     text = "".join(p.read_text(errors="replace") for p in Path(stack.logs).glob("*.log"))
     for personal in ("Sanne", "Bakker", "111222333", "Grotestraat", "prostitutie", "PTSS"):
         assert personal not in text, personal
+
+
+def test_partner_round_trip_with_the_reference_cli_is_audited(stack: Stack, tmp_path: Path) -> None:
+    melding_id = stack.submit(submission("09.json"))  # vastgoed: the RIEC is informed
+    keys_dir = tmp_path / "riec-kit"
+    keys_dir.mkdir()
+    riec = stack.partners["riec-oost"]
+    (keys_dir / "auth.jwk.json").write_text(json.dumps(riec.auth.as_dict(private=True)))
+    (keys_dir / "enc.jwk.json").write_text(json.dumps(riec.encryption.as_dict(private=True)))
+    kmt_keys = keys.public_keyset(stack.settings.keys_dir).as_dict()
+    (keys_dir / "kmt.jwks.json").write_text(json.dumps(kmt_keys))
+    command = [
+        sys.executable, "-m", "services.cli", "partner", "fetch",
+        "--partner-id", "riec-oost", "--base-url", stack.url("sharing"),
+        "--auth-key", str(keys_dir / "auth.jwk.json"),
+        "--encryption-key", str(keys_dir / "enc.jwk.json"),
+        "--kmt-keys", str(keys_dir / "kmt.jwks.json"),
+        "--cursor-file", str(keys_dir / "cursor"),
+    ]  # fmt: skip
+
+    def fetched() -> dict[str, Any] | None:
+        run = subprocess.run(command, capture_output=True, text=True, check=True)
+        lines = [json.loads(line) for line in run.stdout.splitlines()]
+        return next((d for d in lines if d["melding_id"] == melding_id), None)
+
+    disclosure = eventually(fetched, timeout=60)
+    assert disclosure["recipient"] == "riec"
+    assert disclosure["data"]["victim"]["pseudonym"]
+    assert "health_information" not in disclosure["data"]["victim"]
+    assert "name" not in disclosure["data"]["victim"]
+    assert "pseudonymise:victim" in disclosure["obligations"]
+
+    def trail_types() -> list[dict[str, Any]] | None:
+        trail = stack.audit_entries(melding_id)
+        return trail if {"release", "ack"} <= {e["type"] for e in trail} else None
+
+    trail = eventually(trail_types, timeout=30)
+    (ack,) = [e for e in trail if e["type"] == "ack"]
+    assert ack["actor"] == "partner:riec-oost"
+    assert ack["disclosure_id"] == disclosure["disclosure_id"]
+    (release,) = [e for e in trail if e["type"] == "release"]
+    assert release["actor"] == "kmt/sharing"
+
+
+def test_a_new_policy_revision_is_recorded_once(stack: Stack) -> None:
+    stack.submit(submission("01.json"))
+    revision = policy_revision(POLICIES)
+
+    def policy_changes() -> list[dict[str, Any]]:
+        found, cursor = [], "-1"
+        while cursor is not None:
+            page = httpx.get(
+                f"{stack.url('audit')}/v1/audit/entries",
+                params={"cursor": cursor},
+                headers={"Authorization": f"Bearer {stack.officer_token}"},
+            ).json()
+            found += [e for e in page["entries"] if e["type"] == "policy_change"]
+            cursor = page["next_cursor"]
+        return found
+
+    (change,) = eventually(policy_changes, timeout=30)
+    assert change["policy_revision"] == revision
+    assert change["actor"] == "kmt/routing"

@@ -157,3 +157,16 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     )
     assert released
     assert rejected_id not in {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+
+    def reviews(melding_id: str) -> list[dict[str, Any]] | None:
+        trail = stack.audit_entries(melding_id)
+        found = [e for e in trail if e["type"] in ("review", "release")]
+        return found if any(e["type"] == "review" for e in found) else None
+
+    approved = eventually(lambda: (r := reviews(approved_id)) and len(r) == 2 and r)
+    assert {(e["type"], e["allow"], e["actor"]) for e in approved} == {
+        ("review", True, "staff:kmt-medewerker"),
+        ("release", True, "staff:kmt-medewerker"),
+    }
+    rejected = eventually(lambda: reviews(rejected_id))
+    assert [(e["type"], e["allow"]) for e in rejected] == [("review", False)]

@@ -8,23 +8,42 @@ pseudonyms; none of its values reach the ledger.
 
 from __future__ import annotations
 
-from services.audit.entry import Draft
+from services.audit.entry import Draft, EntryType
 from services.audit.ledger import Appended
 from services.audit.pseudonym import pseudonyms
 from services.common.events import (
     AUDIT_RECORDED,
+    DISCLOSURE_ACKNOWLEDGED,
     DISCLOSURE_CREATED,
+    DISCLOSURE_RELEASED,
+    DISCLOSURE_REVIEWED,
     MELDING_RECEIVED,
+    POLICY_ACTIVATED,
     SHARING_DECIDED,
     CloudEvent,
     derived_id,
     new_event,
     parse_data,
 )
-from services.common.models import AuditRecorded, DisclosureCreated, Melding, SharingDecided
+from services.common.models import (
+    AuditRecorded,
+    DisclosureCreated,
+    DisclosureLifecycle,
+    Melding,
+    PolicyActivated,
+    SharingDecided,
+)
 
 SOURCE = "kmt/audit"
-RECORDED_TYPES = {MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED}
+LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
+    DISCLOSURE_RELEASED: "release",
+    DISCLOSURE_REVIEWED: "review",
+    DISCLOSURE_ACKNOWLEDGED: "ack",
+}
+RECORDED_TYPES = {
+    MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED, POLICY_ACTIVATED,
+    *LIFECYCLE_ENTRY_TYPES,
+}  # fmt: skip
 
 
 def draft_of(event: CloudEvent, subject_key: bytes) -> Draft:
@@ -60,6 +79,29 @@ def draft_of(event: CloudEvent, subject_key: bytes) -> Draft:
             obligations=tuple(decision.obligations),
             reasons=tuple(r.rule for r in decision.reasons),
             policy_revision=decision.policy_revision,
+            trace_id=event.id,
+        )
+    if event.type in LIFECYCLE_ENTRY_TYPES:
+        step = parse_data(event, DisclosureLifecycle)
+        return Draft(
+            type=LIFECYCLE_ENTRY_TYPES[event.type],
+            event_id=event.id,
+            event_type=event.type,
+            actor=step.actor,
+            melding_id=str(step.melding_id),
+            recipient=step.recipient,
+            allow=step.action != "rejected",
+            disclosure_id=str(step.disclosure_id),
+            trace_id=str(step.disclosure_id),
+        )
+    if event.type == POLICY_ACTIVATED:
+        policy = parse_data(event, PolicyActivated)
+        return Draft(
+            type="policy_change",
+            event_id=event.id,
+            event_type=event.type,
+            actor=event.source,
+            policy_revision=policy.policy_revision,
             trace_id=event.id,
         )
     disclosure = parse_data(event, DisclosureCreated)

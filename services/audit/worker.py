@@ -19,7 +19,7 @@ from services.common.kafka import publish
 from services.common.settings import Settings
 
 SERVICE = "audit"
-CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES)
+CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLICY)
 
 
 class Recorder:

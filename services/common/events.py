@@ -16,6 +16,7 @@ DISCLOSURE_CREATED = "nl.kmt.disclosure.created"
 DISCLOSURE_RELEASED = "nl.kmt.disclosure.released"
 DISCLOSURE_REVIEWED = "nl.kmt.disclosure.reviewed"
 DISCLOSURE_ACKNOWLEDGED = "nl.kmt.disclosure.acknowledged"
+POLICY_ACTIVATED = "nl.kmt.policy.activated"
 AUDIT_RECORDED = "nl.kmt.audit.recorded"
 DEAD_LETTERED = "nl.kmt.deadletter"
 

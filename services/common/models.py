@@ -275,6 +275,13 @@ class DisclosureLifecycle(Strict):
     at: datetime
 
 
+class PolicyActivated(Strict):
+    """Data of `policy.activated`: a policy revision started deciding (first seen by routing)."""
+
+    policy_revision: str
+    first_decision_at: datetime
+
+
 class AuditRecorded(Strict):
     """Data of `audit.recorded`: the receipt for one ledger entry."""
 

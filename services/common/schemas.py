@@ -15,6 +15,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "sharing.decided": models.SharingDecided,
     "disclosure.created": models.DisclosureCreated,
     "disclosure.lifecycle": models.DisclosureLifecycle,
+    "policy.activated": models.PolicyActivated,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,
 }

@@ -8,6 +8,7 @@ MELDINGEN = "kmt.meldingen.v1"
 DECISIONS = "kmt.decisions.v1"
 DISCLOSURES = "kmt.disclosures.v1"
 AUDIT_RECEIPTS = "kmt.audit.receipts.v1"
+POLICY = "kmt.policy.v1"
 DEAD_LETTER = "kmt.deadletter.v1"
 
 DAY_MS = 24 * 3600 * 1000
@@ -27,5 +28,6 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(DECISIONS, 3, 30 * DAY_MS),
     TopicSpec(DISCLOSURES, 3, 30 * DAY_MS),
     TopicSpec(AUDIT_RECEIPTS, 3, 30 * DAY_MS),
+    TopicSpec(POLICY, 1, 365 * DAY_MS),
     TopicSpec(DEAD_LETTER, 1, 90 * DAY_MS),
 )

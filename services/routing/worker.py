@@ -20,6 +20,7 @@ from mode import Service
 from services.common.consumer import Record, handle_reliably
 from services.common.events import (
     MELDING_RECEIVED,
+    POLICY_ACTIVATED,
     SHARING_DECIDED,
     derived_id,
     new_event,
@@ -27,9 +28,9 @@ from services.common.events import (
     parse_event,
 )
 from services.common.kafka import make_producer, publish
-from services.common.models import Melding, SharingDecided
+from services.common.models import Melding, PolicyActivated, SharingDecided
 from services.common.settings import Settings
-from services.common.topics import DECISIONS, MELDINGEN
+from services.common.topics import DECISIONS, MELDINGEN, POLICY
 from services.routing.policy import PolicyEngine, decide_all
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,29 @@ class Router:
         self.settings = settings
         self.engine = engine
         self.producer = producer
+        self.announced: set[str] = set()
+
+    async def announce_revision(self, revision: str, at: datetime) -> None:
+        """Tell the audit trail when a policy revision starts deciding (once per revision:
+        the event id derives from it, so restarts and other instances add no entry)."""
+        if revision in self.announced:
+            return
+        event = new_event(
+            type=POLICY_ACTIVATED,
+            source=SOURCE,
+            subject=revision,
+            data=PolicyActivated(policy_revision=revision, first_decision_at=at),
+            id=derived_id("policy", revision),
+        )
+        await publish(self.producer, self.settings.topic(POLICY), event)
+        self.announced.add(revision)
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED})
         melding = parse_data(event, Melding)
         decisions = await decide_all(self.engine, melding)  # all three, or none published
         decided_at = datetime.now(UTC)
+        await self.announce_revision(decisions[0].policy_revision, decided_at)
         for decision in decisions:
             data = SharingDecided(
                 **decision.model_dump(), melding_id=melding.melding_id, decided_at=decided_at

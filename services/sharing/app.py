@@ -73,7 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, NOT_FOUND)
         if stored.acked_at is None:
             outbox.acknowledge(disclosure_id, datetime.now(UTC))
-            await sharing[0].announce(stored, "acknowledged", partner.id, DISCLOSURE_ACKNOWLEDGED)
+            await sharing[0].announce(
+                stored, "acknowledged", f"partner:{partner.id}", DISCLOSURE_ACKNOWLEDGED
+            )
 
     @app.get("/v1/reviews")
     async def awaiting_review(

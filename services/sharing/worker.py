@@ -48,6 +48,7 @@ from services.sharing.sealing import seal
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/sharing"
+ACTOR = "kmt/sharing"
 REVIEW_HUMAN = "review:human"
 
 
@@ -187,7 +188,7 @@ class Sharing:
         if stored is None:
             return  # a disclosure of another sharing instance's store; not ours to release
         if not stored.needs_review or stored.review == "approved":
-            await self.release(stored, actor="kmt-sharing")
+            await self.release(stored, actor=ACTOR)
 
     async def release(self, stored: StoredDisclosure, actor: str) -> None:
         self.outbox.release(stored.disclosure_id, datetime.now(UTC))
@@ -196,10 +197,11 @@ class Sharing:
     async def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
         """A KMT worker's verdict on a `review:human` disclosure; only approval releases."""
         action = "approved" if approve else "rejected"
+        actor = f"staff:{reviewer}"
         if self.outbox.record_review(stored.disclosure_id, action, reviewer):
-            await self.announce(stored, action, reviewer, DISCLOSURE_REVIEWED)
+            await self.announce(stored, action, actor, DISCLOSURE_REVIEWED)
         if approve and stored.audit_seq is not None:
-            await self.release(stored, actor=reviewer)
+            await self.release(stored, actor=actor)
 
     async def announce(
         self, stored: StoredDisclosure, action: str, actor: str, event_type: str
