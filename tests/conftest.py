@@ -66,7 +66,7 @@ def settings_factory(
             "intake_port": free_port(),
             "sharing_port": free_port(),
             "audit_port": free_port(),
-            "opa_retry_max_seconds": 2.0,
+            "retry_max_seconds": 2.0,
             **overrides,
         }
         return Settings(**values)  # type: ignore[arg-type]

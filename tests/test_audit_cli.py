@@ -24,7 +24,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     monkeypatch.setenv("KMT_KEYS_DIR", str(tmp_path / "keys"))
     monkeypatch.setenv("KMT_STAFF_FILE", str(tmp_path / "staff.json"))
     get_settings.cache_clear()
-    ledger = open_ledger(get_settings(), checkpoint_every=4)
+    ledger = open_ledger(get_settings().model_copy(update={"audit_checkpoint_entries": 4}))
     for n in range(10):
         ledger.append(decision(n))
     ledger.close()

@@ -72,7 +72,9 @@ def read(settings: Settings, topic: str, want: int, seconds: float = 20) -> list
 def service(settings_factory: Callable[..., Settings]) -> Iterator[tuple[Settings, TestClient]]:
     settings = settings_factory()
     asyncio.run(ensure_topics(settings))
-    with TestClient(build_app(settings, checkpoint_seconds=0.5)) as client:
+    with TestClient(
+        build_app(settings.model_copy(update={"audit_checkpoint_seconds": 0.5}))
+    ) as client:
         yield settings, client
 
 

@@ -70,3 +70,15 @@ def test_docker_compose_config_accepts_the_file() -> None:
         check=True,
         env={"KMT_AUDIT_DB_PASSWORD": "test", "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_compose_images_match_the_versions_the_tests_run() -> None:
+    pinned = dict(
+        line.split("=", 1)
+        for line in (REPO / "provision" / "versions.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    images = {s["image"].split(":")[0]: s["image"].split(":")[1]
+              for s in compose()["services"].values() if "image" in s}  # fmt: skip
+    assert images["apache/kafka"] == pinned["KAFKA_VERSION"]
+    assert images["openpolicyagent/opa"] == pinned["OPA_VERSION"].removeprefix("v")

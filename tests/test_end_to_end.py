@@ -21,9 +21,10 @@ from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
 from services.devstack.paths import POLICIES
 from services.routing.policy import policy_revision
-from tests.stack import SCENARIOS, Stack, eventually, scenario, submission
+from tests.stack import SCENARIOS, Stack, eventually, read_events, scenario, submission
 
 SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.json"))
+PERSONAL = ("Sanne", "de Vries", "Bakker", "111222333", "Grotestraat", "prostitutie", "PTSS")
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,14 @@ def test_every_worked_scenario_is_decided_disclosed_and_audited(stack: Stack) ->
             assert decisions[disclosure["recipient"]]["allow"], name
             assert disclosure["ciphertext_sha256"]
         serialized = json.dumps(entries)
-        for personal in ("Sanne", "Bakker", "111222333", "Grotestraat", "prostitutie"):
+        for personal in PERSONAL:
             assert personal not in serialized, (name, personal)
+
+    # The plaintext of a disclosure never touches Kafka: only the JWE and metadata.
+    on_kafka = json.dumps(read_events(stack.settings, DISCLOSURES))
+    assert '"jwe"' in on_kafka
+    for personal in PERSONAL:
+        assert personal not in on_kafka, personal
 
 
 def test_redelivered_events_change_nothing(stack: Stack) -> None:
@@ -156,7 +163,7 @@ def test_poison_message_goes_to_dead_letter_and_the_stream_goes_on(stack: Stack)
 
 def test_logs_hold_no_personal_data(stack: Stack) -> None:
     text = "".join(p.read_text(errors="replace") for p in Path(stack.logs).glob("*.log"))
-    for personal in ("Sanne", "Bakker", "111222333", "Grotestraat", "prostitutie", "PTSS"):
+    for personal in PERSONAL:
         assert personal not in text, personal
 
 
@@ -167,7 +174,9 @@ def test_partner_round_trip_with_the_reference_cli_is_audited(stack: Stack, tmp_
     riec = stack.partners["riec-oost"]
     (keys_dir / "auth.jwk.json").write_text(json.dumps(riec.auth.as_dict(private=True)))
     (keys_dir / "enc.jwk.json").write_text(json.dumps(riec.encryption.as_dict(private=True)))
-    kmt_keys = keys.public_keyset(stack.settings.keys_dir).as_dict()
+    kmt_keys = httpx.get(f"{stack.url('sharing')}/.well-known/jwks.json").json()
+    assert kmt_keys == keys.public_keyset(stack.settings.keys_dir).as_dict()
+    assert all("d" not in key for key in kmt_keys["keys"])  # public halves only
     (keys_dir / "kmt.jwks.json").write_text(json.dumps(kmt_keys))
     command = [
         sys.executable, "-m", "services.cli", "partner", "fetch",

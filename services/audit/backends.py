@@ -12,9 +12,6 @@ from services.audit.store import Store
 from services.common.settings import Settings
 
 SQLITE_FILE = "audit.sqlite3"
-CHECKPOINT_EVERY = 1000
-"""Entries between signed checkpoints; the service also signs every `CHECKPOINT_SECONDS`."""
-CHECKPOINT_SECONDS = 60.0
 
 
 def open_store(settings: Settings) -> Store:
@@ -28,7 +25,9 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / SQLITE_FILE)
 
 
-def open_ledger(settings: Settings, *, checkpoint_every: int = CHECKPOINT_EVERY) -> Ledger:
+def open_ledger(settings: Settings) -> Ledger:
     return Ledger(
-        open_store(settings), checkpoint_key(settings.keys_dir), checkpoint_every=checkpoint_every
+        open_store(settings),
+        checkpoint_key(settings.keys_dir),
+        checkpoint_every=settings.audit_checkpoint_entries,
     )

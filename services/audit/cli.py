@@ -95,7 +95,10 @@ def export(
 @cli.command()
 def archive(
     directory: Path,
-    older_than_days: Annotated[int, typer.Option(min=0, help="bewaartermijn in dagen")] = 5 * 365,
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(min=0, help="bewaartermijn in dagen (standaard KMT_AUDIT_RETENTION_DAYS)"),
+    ] = None,
 ) -> None:
     """Archiveer entries ouder dan de bewaartermijn (export met bewijzen) en schoon ze op.
 
@@ -103,9 +106,11 @@ def archive(
     blijft. In PostgreSQL is hiervoor de URL van de eigenaar nodig (de schrijfrol mag niet
     verwijderen).
     """
-    ledger = open_ledger(get_settings())
+    settings = get_settings()
+    ledger = open_ledger(settings)
     try:
-        limit = timestamp(datetime.now(UTC) - timedelta(days=older_than_days))
+        days = settings.audit_retention_days if older_than_days is None else older_than_days
+        limit = timestamp(datetime.now(UTC) - timedelta(days=days))
         span = ledger.seq_range(None, limit)
         candidates = [c.size for c in ledger.checkpoints() if span and c.size <= span[1] + 1]
         anchor = ledger.anchor()

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.audit.api import create_app
-from services.audit.backends import CHECKPOINT_SECONDS, open_ledger
+from services.audit.backends import open_ledger
 from services.audit.keys import subject_key
 from services.audit.ledger import Ledger
 from services.audit.worker import CONSUMED, SERVICE, Recorder
@@ -34,7 +34,7 @@ async def checkpoint_periodically(ledger: Ledger, seconds: float) -> None:
             log.error("audit: checkpoint mislukt (%s)", type(exc).__name__)
 
 
-def build_app(settings: Settings, *, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> FastAPI:
+def build_app(settings: Settings) -> FastAPI:
     ledger = open_ledger(settings)
     key = subject_key(settings.keys_dir)
 
@@ -46,7 +46,9 @@ def build_app(settings: Settings, *, checkpoint_seconds: float = CHECKPOINT_SECO
             [settings.topic(t) for t in CONSUMED],
             lambda producer: Recorder(settings, ledger, key, producer).handle,
         ):
-            timer = asyncio.create_task(checkpoint_periodically(ledger, checkpoint_seconds))
+            timer = asyncio.create_task(
+                checkpoint_periodically(ledger, settings.audit_checkpoint_seconds)
+            )
             try:
                 yield
             finally:

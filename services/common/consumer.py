@@ -59,7 +59,7 @@ async def handle_reliably(
     service: str,
 ) -> None:
     """Run `handler` until it succeeds or declares the record malformed. Never raises."""
-    backoff = Backoff(settings.opa_retry_max_seconds)
+    backoff = Backoff(settings.retry_max_seconds)
     while True:
         try:
             await handler(record)

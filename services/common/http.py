@@ -47,7 +47,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error(
             "onverwachte fout bij %s %s: %s", request.method, request.url.path, type(exc).__name__
         )
-        return problem(500, "Interne fout; de melding is niet verwerkt")
+        return problem(
+            500,
+            "Interne fout; probeer het later opnieuw en meld het aan KMT als het blijft gebeuren.",
+        )
 
 
 async def read_json_body(request: Request, limit: int) -> Any:

@@ -37,8 +37,15 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     max_body_bytes: int = 256 * 1024
     """Largest melding body intake accepts; larger gets 413."""
-    opa_retry_max_seconds: float = 30.0
-    """Upper bound of routing's backoff while OPA is unreachable (it retries forever)."""
+    retry_max_seconds: float = 30.0
+    """Upper bound of a consumer's backoff while a dependency (OPA, the ledger database) fails;
+    it retries forever and commits no offset meanwhile."""
+    audit_checkpoint_entries: int = 1000
+    """The audit service signs a checkpoint after this many entries …"""
+    audit_checkpoint_seconds: float = 60.0
+    """… or after this many seconds, whichever comes first."""
+    audit_retention_days: int = 5 * 365
+    """Default term after which `kmt audit archive` archives and prunes ledger entries."""
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
+from services.common import keys
 from services.common.events import DISCLOSURE_ACKNOWLEDGED
 from services.common.http import install_error_handlers
 from services.common.partner_auth import partner_authenticated, token_router
@@ -52,6 +53,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/.well-known/jwks.json")
+    async def kmt_public_keys() -> dict[str, Any]:
+        """KMT's public signing keys, newest first: what verifies a disclosure's signature
+        (older keys stay listed so disclosures signed before a rotation stay verifiable)."""
+        return keys.public_keyset(settings.keys_dir).as_dict()
 
     @app.get("/v1/disclosures")
     async def list_disclosures(

@@ -1,0 +1,47 @@
+"""The sharing outbox's rules that need no broker: what a partner may be served."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from services.sharing.outbox import Outbox, StoredDisclosure
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def stored(disclosure_id: str, partner: str, expires_at: datetime | None) -> StoredDisclosure:
+    return StoredDisclosure(
+        seq=0, disclosure_id=disclosure_id, melding_id="m", recipient="riec", partner_id=partner,
+        event={"data": {"jwe": "x"}}, created_at=NOW.isoformat(),
+        expires_at=expires_at.isoformat() if expires_at else None, needs_review=False,
+        audit_seq=None, review=None, released_at=None, acked_at=None,
+    )  # fmt: skip
+
+
+def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "sharing.db")
+    outbox.keep_decision("d1", "m", "riec", "{}")
+    outbox.finish_decision(
+        "d1",
+        "m",
+        [
+            stored("verloopt", "riec-oost", NOW + timedelta(days=1)),
+            stored("blijft", "riec-oost", None),
+            stored("niet-vrijgegeven", "riec-oost", None),
+            stored("van-een-ander", "ander", None),
+        ],
+        recipients=3,
+    )
+    for disclosure_id in ("verloopt", "blijft", "van-een-ander"):
+        outbox.release(disclosure_id, NOW)
+
+    def served(at: datetime) -> list[str]:
+        return [d.disclosure_id for d in outbox.released_for("riec-oost", 0, at, 50)]
+
+    assert served(NOW) == ["verloopt", "blijft"]
+    assert served(NOW + timedelta(days=2)) == ["blijft"]  # expired: no longer served
+    first, *_ = outbox.released_for("riec-oost", 0, NOW, 50)
+    assert [d.disclosure_id for d in outbox.released_for("riec-oost", first.seq, NOW, 50)] == [
+        "blijft"
+    ]  # the cursor moves on
