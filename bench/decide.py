@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,35 +23,12 @@ from uuid import uuid4
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
 
 from services.common.models import RECIPIENTS, Melding  # noqa: E402
-from services.routing.decide import POLICIES, find_opa_binary  # noqa: E402
-from services.routing.policy import PolicyEngine, write_bundle  # noqa: E402
-
-
-def start_opa(bundle: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = find_opa_binary()
-    if binary is None:
-        raise SystemExit("opa niet gevonden: make provision of zet KMT_OPA_BIN")
-    write_bundle(POLICIES, bundle)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    process = subprocess.Popen(
-        [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", str(bundle)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("OPA kwam niet op")
+from services.devstack.opa import start_opa  # noqa: E402
+from services.devstack.paths import free_port  # noqa: E402
+from services.devstack.process import stop  # noqa: E402
+from services.routing.policy import PolicyEngine  # noqa: E402
 
 
 def meldingen() -> list[Melding]:
@@ -111,14 +86,15 @@ def main() -> None:
     process = None
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url
-        if url is None:
-            process, url = start_opa(Path(tmp) / "bundle")
+        if url is None:  # the served shape: the bundle, with decision logs on
+            port = free_port()
+            process = start_opa(Path(tmp), port)
+            url = f"http://127.0.0.1:{port}"
         try:
             rows = asyncio.run(run(url, args.n, args.batch))
         finally:
             if process is not None:
-                process.terminate()
-                process.wait(timeout=10)
+                stop(process)
     print("| modus | besluiten | besluiten/s | p50 (ms) | p99 (ms) |")
     print("|---|---:|---:|---:|---:|")
     print("\n".join(rows))

@@ -15,6 +15,7 @@ import pytest
 from services.common.settings import Settings
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
+from services.devstack.process import stop
 
 pytest_plugins = ["tests.postgres_server"]
 
@@ -38,7 +39,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         yield Infra(f"127.0.0.1:{kafka_port}", f"http://127.0.0.1:{opa_port}", root)
     finally:
         for process in reversed(started):
-            kafka.stop(process)
+            stop(process)
 
 
 @pytest.fixture(scope="session")

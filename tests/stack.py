@@ -8,87 +8,52 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer
-from joserfc.jwk import ECKey, OKPKey
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from services.common import keys
-from services.common.kafka import ensure_topics
-from services.common.partners import PartnerRegistry, new_partner
+from services.common.events import CloudEvent
+from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
-from services.common.staff import add_member
-from services.devstack.kafka import stop
+from services.devstack import demo
+from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 from services.partner_client.client import PartnerClient
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-TWENTE = (
-    "almelo",
-    "borne",
-    "dinkelland",
-    "enschede",
-    "haaksbergen",
-    "hellendoorn",
-    "hengelo",
-    "hof_van_twente",
-    "losser",
-    "oldenzaal",
-    "rijssen_holten",
-    "tubbergen",
-    "twenterand",
-    "wierden",
-)
 T = TypeVar("T")
 
 
 @dataclass
-class PartnerKeys:
-    id: str
-    auth: OKPKey
-    encryption: ECKey
-
-
-@dataclass
 class Stack:
+    """One deployment with the identities of `kmt up`'s demo: a partner per recipient (the
+    RIEC, Veilig Thuis, each gemeente), the reporting wijkteam, a privacy officer and a KMT
+    worker."""
+
     settings: Settings
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    partners: dict[str, PartnerKeys] = field(default_factory=dict)
-    officer_token: str = ""
-    worker_token: str = ""
 
     def prepare(self) -> None:
         asyncio.run(ensure_topics(self.settings))
-        keys.generate_keys(self.settings.keys_dir)
-        registry = PartnerRegistry()
-        recipients = [("riec-oost", "riec", None), ("veilig-thuis-twente", "veilig_thuis", None)]
-        recipients += [(f"gemeente-{m.replace('_', '-')}", "gemeente", m) for m in TWENTE]
-        for partner_id, kind, municipality in [
-            *recipients,
-            ("wijkteam-almelo", "zorg_wijkteam", None),
-        ]:
-            pk = PartnerKeys(
-                partner_id, OKPKey.generate_key("Ed25519"), ECKey.generate_key("P-256")
-            )
-            self.partners[partner_id] = pk
-            registry = registry.with_partner(
-                new_partner(
-                    id=partner_id,
-                    name=partner_id,
-                    kind=kind,
-                    municipality=municipality,
-                    auth_key=pk.auth.as_dict(private=False),
-                    encryption_key=pk.encryption.as_dict(private=False),
-                )
-            )
-        registry.save(self.settings.partners_file)
-        self.officer_token = add_member("fg-zvht", "privacy_officer", self.settings.staff_file)
-        self.worker_token = add_member("kmt-medewerker", "kmt_worker", self.settings.staff_file)
+        demo.prepare(self.settings)
+
+    @property
+    def officer_token(self) -> str:
+        return (demo.demo_dir(self.settings) / "privacy-officer.token").read_text()
+
+    @property
+    def worker_token(self) -> str:
+        return (demo.demo_dir(self.settings) / "kmt-worker.token").read_text()
+
+    def partner_keys(self, partner_id: str) -> Path:
+        """The folder with a partner's private JWKs (`auth.jwk.json`, `encryption.jwk.json`)."""
+        return demo.demo_dir(self.settings) / partner_id
 
     def start(self, *names: str) -> None:
         for name in names or SERVICES:
@@ -118,14 +83,7 @@ class Stack:
 
     def client(self, partner_id: str) -> PartnerClient:
         """The reference partner client, as partner `partner_id` would run it."""
-        pk = self.partners[partner_id]
-        return PartnerClient(
-            base_url=self.url("sharing"),
-            partner_id=partner_id,
-            auth_private_jwk=pk.auth.as_dict(private=True),
-            encryption_private_jwk=pk.encryption.as_dict(private=True),
-            kmt_public_jwks=keys.public_keyset(self.settings.keys_dir).as_dict(),
-        )
+        return demo.demo_client(partner_id, self.settings)
 
     def submit(
         self,
@@ -147,6 +105,18 @@ class Stack:
         response.raise_for_status()
         body = response.json()
         return list(body["entries"] if isinstance(body, dict) else body)
+
+
+@contextmanager
+def deployment(settings: Settings, logs: Path, *services: str) -> Iterator[Stack]:
+    """A prepared deployment running `services` (default: all four), stopped afterwards."""
+    stack = Stack(settings, logs)
+    stack.prepare()
+    try:
+        stack.start(*services)
+        yield stack
+    finally:
+        stack.stop()
 
 
 def scenario(name: str) -> dict[str, Any]:
@@ -173,10 +143,17 @@ def eventually(probe: Callable[[], T | None], timeout: float = 60.0, every: floa
     raise AssertionError(f"niet bereikt binnen {timeout:.0f} s (laatste waarde: {last!r})")
 
 
-def read_events(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Every event on one of the deployment's topics, from the beginning."""
+def read_records(
+    settings: Settings,
+    topic: str,
+    want: int | None = None,
+    seconds: float = 20.0,
+    quiet_ms: int = 1500,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Records on one of the deployment's topics, from the beginning: until `want` arrived,
+    or (without `want`) until nothing new came for `quiet_ms`; at most `seconds`."""
 
-    async def read() -> list[dict[str, Any]]:
+    async def read() -> list[ConsumerRecord[bytes, bytes]]:
         consumer = AIOKafkaConsumer(
             settings.topic(topic),
             bootstrap_servers=settings.kafka_bootstrap,
@@ -184,12 +161,38 @@ def read_events(settings: Settings, topic: str) -> list[dict[str, Any]]:
             enable_auto_commit=False,
         )
         await consumer.start()
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + seconds
         try:
-            events: list[dict[str, Any]] = []
-            while batch := await consumer.getmany(timeout_ms=1500):
-                events += [json.loads(r.value) for rs in batch.values() for r in rs]
-            return events
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300 if want else quiet_ms)
+                new = [r for rs in batch.values() for r in rs]
+                found += new
+                if (want is not None and len(found) >= want) or (want is None and not new):
+                    break
         finally:
             await consumer.stop()
+        return found
 
     return asyncio.run(read())
+
+
+def read_events(settings: Settings, topic: str, want: int | None = None) -> list[dict[str, Any]]:
+    """The CloudEvents on a topic (JSON), as `read_records` finds them."""
+    return [json.loads(r.value) for r in read_records(settings, topic, want) if r.value]
+
+
+def send(settings: Settings, topic: str, *items: CloudEvent | tuple[bytes, bytes]) -> None:
+    """Put events, or raw (key, value) records, on one of the deployment's topics."""
+
+    async def produce() -> None:
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            for item in items:
+                key, value = item if isinstance(item, tuple) else (item.key, item.to_bytes())
+                await producer.send_and_wait(settings.topic(topic), value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())

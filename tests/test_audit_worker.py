@@ -11,61 +11,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
 from services.audit.backends import SQLITE_FILE
 from services.audit.main import build_app
 from services.common import topics
-from services.common.events import CloudEvent, new_event
-from services.common.kafka import ensure_topics, make_producer
+from services.common.events import new_event
+from services.common.kafka import ensure_topics
 from services.common.models import Reason
 from services.common.settings import Settings
 from services.common.staff import add_member
+from tests.stack import read_records, send
 from tests.test_audit_recorder import events, melding
 
 pytestmark = pytest.mark.integration
 
 
-async def _send(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for key, value in payloads:
-            await producer.send_and_wait(settings.topic(topic), value, key=key)
-    finally:
-        await producer.stop()
-
-
-def send(settings: Settings, topic: str, *items: CloudEvent | bytes) -> None:
-    payloads = [
-        (b"poison", item) if isinstance(item, bytes) else (item.key, item.to_bytes())
-        for item in items
-    ]
-    asyncio.run(_send(settings, topic, payloads))
-
-
-async def _read(settings: Settings, topic: str, want: int, seconds: float) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    try:
-        while len(found) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            found += [json.loads(m.value) for ms in batch.values() for m in ms if m.value]
-    finally:
-        await consumer.stop()
-    return found
-
-
 def read(settings: Settings, topic: str, want: int, seconds: float = 20) -> list[dict[str, Any]]:
-    return asyncio.run(_read(settings, topic, want, seconds))
+    return [json.loads(r.value) for r in read_records(settings, topic, want, seconds) if r.value]
 
 
 @pytest.fixture
@@ -113,7 +76,7 @@ def test_malformed_and_unknown_events_go_to_dead_letter_and_the_stream_goes_on(
         type="nl.kmt.onbekend.v1", source="kmt/sharing", subject="x",
         data=Reason(rule="r", text="t"))  # fmt: skip
     _, decided, _ = events(melding())
-    send(settings, topics.DECISIONS, b"{not json", unknown, decided)
+    send(settings, topics.DECISIONS, (b"poison", b"{not json"), unknown, decided)
     dead = read(settings, topics.DEAD_LETTER, 2)
     assert sorted(d["data"]["reason"][:20] for d in dead) == sorted(
         ["geen geldige JSON (J", "onverwacht eventtype"])  # fmt: skip

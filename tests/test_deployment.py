@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.common.schemas import documents
-from services.common.settings import Settings
+from services.common.settings import Settings, reference_table
 
 REPO = Path(__file__).resolve().parents[1]
 KMT_IMAGE = "kmt-signal-exchange:latest"
@@ -82,3 +82,10 @@ def test_compose_images_match_the_versions_the_tests_run() -> None:
               for s in compose()["services"].values() if "image" in s}  # fmt: skip
     assert images["apache/kafka"] == pinned["KAFKA_VERSION"]
     assert images["openpolicyagent/opa"] == pinned["OPA_VERSION"].removeprefix("v")
+
+
+def test_readme_settings_table_is_in_step_with_the_settings() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- BEGIN settings table")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- END settings table")]
+    assert block.strip() == reference_table(), "README: werk de tabel met instellingen bij"

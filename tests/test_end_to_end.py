@@ -19,9 +19,8 @@ from services.common import keys
 from services.common.models import RECIPIENTS
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
-from services.devstack.paths import POLICIES
-from services.routing.policy import policy_revision
-from tests.stack import SCENARIOS, Stack, eventually, read_events, scenario, submission
+from services.routing.policy import POLICIES, policy_revision
+from tests.stack import SCENARIOS, Stack, deployment, eventually, read_events, scenario, submission
 
 SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.json"))
 PERSONAL = ("Sanne", "de Vries", "Bakker", "111222333", "Grotestraat", "prostitutie", "PTSS")
@@ -31,13 +30,8 @@ PERSONAL = ("Sanne", "de Vries", "Bakker", "111222333", "Grotestraat", "prostitu
 def stack(
     settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    deployment = Stack(settings_factory(), tmp_path_factory.mktemp("logs"))
-    deployment.prepare()
-    try:
-        deployment.start()
-        yield deployment
-    finally:
-        deployment.stop()
+    with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
+        yield running
 
 
 def complete_trail(stack: Stack, melding_id: str) -> list[dict[str, Any]] | None:
@@ -169,22 +163,18 @@ def test_logs_hold_no_personal_data(stack: Stack) -> None:
 
 def test_partner_round_trip_with_the_reference_cli_is_audited(stack: Stack, tmp_path: Path) -> None:
     melding_id = stack.submit(submission("09.json"))  # vastgoed: the RIEC is informed
-    keys_dir = tmp_path / "riec-kit"
-    keys_dir.mkdir()
-    riec = stack.partners["riec-oost"]
-    (keys_dir / "auth.jwk.json").write_text(json.dumps(riec.auth.as_dict(private=True)))
-    (keys_dir / "enc.jwk.json").write_text(json.dumps(riec.encryption.as_dict(private=True)))
+    kit = stack.partner_keys("riec-oost")
     kmt_keys = httpx.get(f"{stack.url('sharing')}/.well-known/jwks.json").json()
     assert kmt_keys == keys.public_keyset(stack.settings.keys_dir).as_dict()
     assert all("d" not in key for key in kmt_keys["keys"])  # public halves only
-    (keys_dir / "kmt.jwks.json").write_text(json.dumps(kmt_keys))
+    (tmp_path / "kmt.jwks.json").write_text(json.dumps(kmt_keys))
     command = [
         sys.executable, "-m", "services.cli", "partner", "fetch",
         "--partner-id", "riec-oost", "--base-url", stack.url("sharing"),
-        "--auth-key", str(keys_dir / "auth.jwk.json"),
-        "--encryption-key", str(keys_dir / "enc.jwk.json"),
-        "--kmt-keys", str(keys_dir / "kmt.jwks.json"),
-        "--cursor-file", str(keys_dir / "cursor"),
+        "--auth-key", str(kit / "auth.jwk.json"),
+        "--encryption-key", str(kit / "encryption.jwk.json"),
+        "--kmt-keys", str(tmp_path / "kmt.jwks.json"),
+        "--cursor-file", str(tmp_path / "cursor"),
     ]  # fmt: skip
 
     def fetched() -> dict[str, Any] | None:

@@ -10,11 +10,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 from httpx import Response
 from joserfc.jwk import OKPKey
@@ -27,39 +25,7 @@ from services.common.settings import Settings
 from services.common.topics import MELDINGEN
 from services.devstack.paths import free_port
 from services.intake.app import create_app
-
-SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-def submission(name: str = "02.json") -> dict[str, Any]:
-    melding = json.loads((SCENARIOS / name).read_text())["melding"]
-    melding.pop("received_at")
-    return dict(melding)
-
-
-def read_topic(settings: Settings, topic: str, expect: int, timeout_ms: int = 3000) -> list[Any]:
-    async def read() -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            settings.topic(topic),
-            bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            records: list[Any] = []
-            while True:
-                batch = await consumer.getmany(timeout_ms=timeout_ms)
-                new = [r for rs in batch.values() for r in rs]
-                if not new:
-                    return records
-                records += new
-                if len(records) > expect:
-                    return records
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+from tests.stack import read_records, submission
 
 
 def register_reporter(settings: Settings) -> dict[str, str]:
@@ -104,10 +70,10 @@ def intake(settings_factory: Callable[..., Settings]) -> Iterator[Intake]:
 def test_accepted_melding_is_on_kafka_with_intake_fields(
     intake: Intake,
 ) -> None:
-    response = intake.post(submission())
+    response = intake.post(submission("02.json"))
     assert response.status_code == 202, response.text
     melding_id = response.json()["melding_id"]
-    (record,) = read_topic(intake.settings, MELDINGEN, expect=1)
+    (record,) = read_records(intake.settings, MELDINGEN)
     event = json.loads(record.value)
     assert record.key == melding_id.encode()
     assert event["specversion"] == "1.0"
@@ -121,18 +87,20 @@ def test_accepted_melding_is_on_kafka_with_intake_fields(
 def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(
     intake: Intake,
 ) -> None:
-    first = intake.post(submission(), key="poging-1")
-    second = intake.post(submission(), key="poging-1")
+    first = intake.post(submission("02.json"), key="poging-1")
+    second = intake.post(submission("02.json"), key="poging-1")
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
-    assert len(read_topic(intake.settings, MELDINGEN, expect=1)) == 1
+    assert len(read_records(intake.settings, MELDINGEN)) == 1
     other = intake.post(submission("03.json"), key="poging-1")
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["detail"]
-    without_key = intake.client.post("/v1/meldingen", json=submission(), headers=intake.auth)
+    without_key = intake.client.post(
+        "/v1/meldingen", json=submission("02.json"), headers=intake.auth
+    )
     assert without_key.status_code == 428
     assert "Idempotency-Key" in without_key.json()["detail"]
-    assert len(read_topic(intake.settings, MELDINGEN, expect=1)) == 1
+    assert len(read_records(intake.settings, MELDINGEN)) == 1
 
 
 @pytest.mark.parametrize(
@@ -158,32 +126,32 @@ def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(
 def test_invalid_melding_gets_422_naming_the_paths_and_nothing_reaches_kafka(
     intake: Intake, mutate: Callable[[dict[str, Any]], Any], paths: list[str]
 ) -> None:
-    body = copy.deepcopy(submission())
+    body = copy.deepcopy(submission("02.json"))
     mutate(body)
     response = intake.post(body)
     assert response.status_code == 422
     assert sorted(e["path"] for e in response.json()["errors"]) == paths
     assert "Sanne" not in response.text  # never echoes personal input
-    assert read_topic(intake.settings, MELDINGEN, expect=0, timeout_ms=500) == []
+    assert read_records(intake.settings, MELDINGEN, quiet_ms=500) == []
 
 
 def test_not_json_and_too_large_are_refused(intake: Intake) -> None:
     client, settings = intake.client, intake.settings
     not_json = intake.post(content=b"{kapot")
     assert not_json.status_code == 422
-    big = submission()
+    big = submission("02.json")
     big["signals"]["narrative"] = "x" * (settings.max_body_bytes + 1)
     too_large = intake.post(big)
     assert too_large.status_code == 413
-    missing_partner = client.post("/v1/meldingen", json=submission())
+    missing_partner = client.post("/v1/meldingen", json=submission("02.json"))
     assert missing_partner.status_code == 401
     forged = client.post(
         "/v1/meldingen",
-        json=submission(),
+        json=submission("02.json"),
         headers={"Authorization": "Bearer eyJhbGciOiJub25lIn0.e30."},
     )
     assert forged.status_code == 401
-    assert read_topic(settings, MELDINGEN, expect=0, timeout_ms=500) == []
+    assert read_records(settings, MELDINGEN, quiet_ms=500) == []
 
 
 def test_broker_down_gives_503_not_a_silent_loss(
@@ -193,7 +161,7 @@ def test_broker_down_gives_503_not_a_silent_loss(
     auth = register_reporter(settings)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").status_code == 503
-        response = Intake(client, settings, auth).post(submission())
+        response = Intake(client, settings, auth).post(submission("02.json"))
         assert response.status_code == 503
         assert response.headers["Retry-After"]
         assert "Probeer het later opnieuw" in response.json()["detail"]

@@ -15,6 +15,7 @@ from services.common.settings import Settings
 from services.common.topics import DECISIONS
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
+from services.devstack.process import stop
 from services.partner_client.client import PartnerClientError
 from tests.stack import Stack, eventually, read_events, submission
 from tests.test_end_to_end import complete_trail
@@ -48,7 +49,7 @@ def test_unreachable_policy_engine_means_no_decision_yet_then_all_decisions(
     finally:
         stack.stop()
         if opa_process is not None:
-            kafka.stop(opa_process)
+            stop(opa_process)
 
 
 def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
@@ -64,7 +65,7 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
         ids = [stack.submit(submission("02.json")) for _ in range(3)]
 
         token = stack.client("wijkteam-almelo").token(stack.url("intake"))
-        kafka.stop(broker)  # the broker goes away mid-stream
+        stop(broker)  # the broker goes away mid-stream
         refused = httpx.post(
             f"{stack.url('intake')}/v1/meldingen",
             json=submission("02.json"),
@@ -95,7 +96,7 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
         assert sorted(i["melding_id"] for i in items) == sorted(ids)
     finally:
         stack.stop()
-        kafka.stop(broker)
+        stop(broker)
 
 
 def _submit_when_ready(stack: Stack, idempotency_key: str) -> str | None:

@@ -7,7 +7,7 @@ Unknown fields are refused everywhere (`extra="forbid"`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -43,6 +43,10 @@ Municipality = Literal[
     "buiten_twente",
     "onbekend",
 ]
+TWENTE: tuple[Municipality, ...] = tuple(
+    m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")
+)
+"""The 14 Twentse gemeenten."""
 ExploitationForm = Literal[
     "seksuele_uitbuiting",
     "criminele_uitbuiting",

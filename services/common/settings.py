@@ -13,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KMT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KMT_", extra="ignore", use_attribute_docstrings=True
+    )
 
     kafka_bootstrap: str = "localhost:9092"
     """Kafka bootstrap servers, `host:port[,host:port]`."""
@@ -32,9 +34,13 @@ class Settings(BaseSettings):
     staff_file: Path = Path(".cache/staff.json")
     """The staff registry: privacy officers, operators and KMT workers (token hashes only)."""
     intake_port: int = 8001
+    """Port of intake (`POST /v1/meldingen`, `/oauth/token`)."""
     sharing_port: int = 8002
+    """Port of sharing (the partner API, the review queue, `/.well-known/jwks.json`)."""
     audit_port: int = 8003
+    """Port of audit (the privacy-officer API, proofs and checkpoints)."""
     bind_host: str = "127.0.0.1"
+    """Address the HTTP services listen on (`0.0.0.0` in a container)."""
     max_body_bytes: int = 256 * 1024
     """Largest melding body intake accepts; larger gets 413."""
     retry_max_seconds: float = 30.0
@@ -57,3 +63,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def reference_table() -> str:
+    """The markdown table of every variable, as the README shows it (a test keeps it so)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        meaning = " ".join((field.description or "").split())
+        rows.append(f"| `KMT_{name.upper()}` | `{field.default}` | {meaning} |")
+    return "\n".join(rows)

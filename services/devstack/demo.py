@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import get_args
 
 from joserfc.jwk import ECKey, OKPKey
 
 from services.common import keys
-from services.common.models import Municipality
+from services.common.models import TWENTE
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
 from services.common.staff import add_member
 from services.partner_client.client import PartnerClient
 
 REPORTER = "wijkteam-almelo"
-TWENTE = [m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")]
 
 
 def demo_partners() -> list[tuple[str, str, str, str | None]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.devstack.paths import kafka_libs
+from services.devstack.process import stop
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -117,15 +118,3 @@ async def wait_until_ready(
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM, then SIGKILL if it does not go in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

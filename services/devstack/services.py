@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import httpx
 
 from services.common.settings import Settings
 from services.devstack.paths import REPO
+from services.devstack.process import wait_http_ok
 
 SERVICES = ("intake", "routing", "sharing", "audit")
 
@@ -47,22 +45,8 @@ def http_port(name: str, settings: Settings) -> int | None:
     return ports.get(name)
 
 
-def wait_healthy(
-    name: str, settings: Settings, process: subprocess.Popen[bytes], timeout: float = 30.0
-) -> None:
+def wait_healthy(name: str, settings: Settings, process: subprocess.Popen[bytes]) -> None:
     """Wait for an HTTP service's /health; the routing worker has none and is not waited on."""
     port = http_port(name, settings)
-    if port is None:
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} stopte meteen (exit {process.returncode})")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} niet gezond binnen {timeout:.0f} s")
-        time.sleep(0.2)
+    if port is not None:
+        wait_http_ok(f"http://127.0.0.1:{port}/health", process, name)

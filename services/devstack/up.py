@@ -14,6 +14,7 @@ from services.common.kafka import ensure_topics
 from services.common.settings import Settings, get_settings
 from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port
+from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 
 
@@ -47,7 +48,7 @@ def run() -> None:
         print("\nStoppen …", flush=True)
     finally:
         for process in reversed(processes):
-            kafka.stop(process)
+            stop(process)
         print("Alles gestopt.", flush=True)
 
 

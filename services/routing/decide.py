@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +22,15 @@ from pydantic import ValidationError
 
 from services.common.models import Decision, Melding
 from services.routing.policy import (
+    POLICIES,
     Engine,
     OneShotEngine,
     PolicyEngine,
     PolicyUnavailable,
     decide_all,
+    find_opa_binary,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-POLICIES = REPO / "policies"
 NO_ENGINE = (
     "Geen beleidsengine beschikbaar. Start een OPA-server met de beleidsbundel en zet "
     "KMT_OPA_URL (bijv. http://127.0.0.1:8181), of maak het opa-programma beschikbaar via "
@@ -82,14 +81,6 @@ def _read_melding(file: str) -> Melding:
             for error in exc.errors(include_input=False, include_url=False)
         ]
         raise _fail(2, "Ongeldige melding:\n" + "\n".join(lines)) from None
-
-
-def find_opa_binary() -> str | None:
-    explicit = os.environ.get("KMT_OPA_BIN")
-    if explicit:
-        return explicit
-    local = REPO / ".cache" / "bin" / "opa"
-    return str(local) if local.exists() else shutil.which("opa")
 
 
 def _engine() -> PolicyEngine | OneShotEngine:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -23,6 +24,19 @@ from opa_client.opa_async import AsyncOpaClient
 from pydantic import ValidationError
 
 from services.common.models import RECIPIENTS, Decision, Melding
+
+REPO = Path(__file__).resolve().parents[2]
+POLICIES = REPO / "policies"
+
+
+def find_opa_binary() -> str | None:
+    """`KMT_OPA_BIN`, else the one `make provision` built into `.cache/bin`, else PATH."""
+    explicit = os.environ.get("KMT_OPA_BIN")
+    if explicit:
+        return explicit
+    local = REPO / ".cache" / "bin" / "opa"
+    return str(local) if local.exists() else shutil.which("opa")
+
 
 PACKAGE = "kmt/sharing"
 RULE = "decision"

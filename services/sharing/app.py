@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def kmt_public_keys() -> dict[str, Any]:
         """KMT's public signing keys, newest first: what verifies a disclosure's signature
         (older keys stay listed so disclosures signed before a rotation stay verifiable)."""
-        return keys.public_keyset(settings.keys_dir).as_dict()
+        return dict(keys.public_keyset(settings.keys_dir).as_dict())
 
     @app.get("/v1/disclosures")
     async def list_disclosures(
