@@ -57,6 +57,7 @@ class Stack:
 
     def start(self, *names: str) -> None:
         for name in names or SERVICES:
+            assert name not in self.processes, f"{name} draait al"
             process = start_service(name, self.settings, self.logs / f"{name}.log")
             self.processes[name] = process
             wait_healthy(name, self.settings, process)
