@@ -264,3 +264,29 @@ def test_expires_at_takes_the_shortest_retention() -> None:
     )
     with pytest.raises(ValueError):
         expires_at(created, ["retention:vijf jaar"])
+
+
+def test_age_is_given_without_the_birth_date_it_comes_from() -> None:
+    base = Melding.model_validate(
+        {
+            "melding_id": "00000000-0000-0000-0000-000000000001",
+            "received_at": "2026-03-02T09:30:00Z",
+            "reporter": {"type": "gemeente", "organisation": "Gemeente Almelo"},
+            "municipality": "almelo",
+            "exploitation_forms": ["overig"],
+            "victim": {"birth_date": "2008-03-02"},
+        }
+    )
+    decision = Decision(
+        recipient="riec", allow=True, fields=["victim.age"], obligations=["pseudonymise:victim"],
+        reasons=[{"rule": "t", "text": "t"}], policy_revision="t",
+    )  # fmt: skip
+    assert minimise(base, decision, b"k") == {"victim": {"age": 18}}  # 18 on the day itself
+    day_before = base.model_copy(update={"received_at": datetime(2026, 3, 1, 23, 0, tzinfo=UTC)})
+    assert minimise(day_before, decision, b"k") == {"victim": {"age": 17}}
+    leap = base.model_copy(update={"victim": Victim(birth_date=date(2008, 2, 29))})
+    assert minimise(leap.model_copy(update={"received_at": datetime(2026, 2, 28, tzinfo=UTC)}),
+                    decision, b"k") == {"victim": {"age": 17}}  # fmt: skip
+    assert minimise(leap, decision, b"k") == {"victim": {"age": 18}}  # 1 March
+    given = base.model_copy(update={"victim": Victim(age=30, birth_date=date(2008, 3, 2))})
+    assert minimise(given, decision, b"k") == {"victim": {"age": 30}}  # what was reported

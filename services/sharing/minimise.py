@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.common.models import Decision, Melding, Victim
 
 PSEUDONYM_PATH = "victim.pseudonym"
+AGE_PATH = "victim.age"
 POLICE_INVOLVED_PATH = "police_involved"
 PSEUDONYMISE_VICTIM = "pseudonymise:victim"
 RETENTION_PREFIX = "retention:"
@@ -53,7 +54,18 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
             _place(out, PSEUDONYM_PATH, pseudonym)
     if POLICE_INVOLVED_PATH in decision.fields:
         out[POLICE_INVOLVED_PATH] = True
+    victim = melding.victim
+    if AGE_PATH in decision.fields and victim.age is None and victim.birth_date is not None:
+        # The age the policy decided on, without the birth date it came from.
+        _place(out, AGE_PATH, age_on(victim.birth_date, melding.received_at.astimezone(UTC)))
     return out
+
+
+def age_on(birth_date: date, moment: datetime) -> int:
+    """Whole years on `moment`'s date, as the policies count (a 29 February birthday counts
+    from 1 March in other years)."""
+    day = moment.date()
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def victim_pseudonym(victim: Victim, pseudonym_key: bytes) -> str | None:
