@@ -20,7 +20,7 @@ from services.audit.verify import verify_export
 from services.common.models import Melding
 from services.common.staff import add_member
 from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
-from tests.test_audit_recorder import KEY, events, melding
+from tests.test_audit_recorder import KEY, events, melding, released
 
 
 @dataclass
@@ -150,6 +150,10 @@ def test_what_the_officer_typed_is_not_stored(api: Api, backend: Backend) -> Non
 
 
 def test_access_report_in_json_and_dutch_html(api: Api) -> None:
+    *_, disclosed = recorded = events(api.melding)
+    held_for_review = events(api.melding)[-1]  # about the same person, never released
+    for event in (*recorded, released(disclosed), held_for_review):
+        api.ledger.append(draft_of(event, KEY))
     report = api.post("/v1/audit/subjects/report", {"bsn": "111222333"}).json()
     assert report["meldingen"] == 1
     (provided,) = report["verstrekkingen"]

@@ -22,6 +22,7 @@ from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
 from services.audit.sqlite_store import SqliteStore
 from services.common.events import (
     DISCLOSURE_CREATED,
+    DISCLOSURE_RELEASED,
     MELDING_RECEIVED,
     SHARING_DECIDED,
     CloudEvent,
@@ -33,6 +34,7 @@ from services.common.events import (
 from services.common.models import (
     AuditRecorded,
     DisclosureCreated,
+    DisclosureLifecycle,
     Melding,
     Reason,
     SharingDecided,
@@ -83,6 +85,23 @@ def events(m: Melding) -> list[CloudEvent]:
         decision_event,
         new_event(type=DISCLOSURE_CREATED, source="kmt/sharing", subject=subject, data=disclosure),
     ]
+
+
+def released(disclosed: CloudEvent) -> CloudEvent:
+    """The release of the disclosure in `disclosed`, as sharing reports it."""
+    data = disclosed.data
+    step = DisclosureLifecycle(
+        disclosure_id=data["disclosure_id"],
+        melding_id=data["melding_id"],
+        recipient=data["recipient"],
+        partner_id="veilig-thuis-twente",
+        action="released",
+        actor="kmt/sharing",
+        at=datetime.now(UTC),
+    )
+    return new_event(
+        type=DISCLOSURE_RELEASED, source="kmt/sharing", subject=data["melding_id"], data=step
+    )
 
 
 def record(ledger: Ledger, event: CloudEvent) -> Draft:

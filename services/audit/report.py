@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.audit.entry import Entry
 from services.audit.ledger import Ledger, Query
 from services.audit.pseudonym import pseudonyms
 from services.common.models import elfproef
@@ -66,36 +67,44 @@ class SubjectQuery(BaseModel):
 
 
 def access_report(ledger: Ledger, subject_pseudonyms: tuple[str, ...]) -> dict[str, Any]:
+    """What was provided about this person: disclosures that were released to a recipient
+    (one held for review and rejected, or not yet released, was not provided)."""
     melding_ids = ledger.melding_ids_of(subject_pseudonyms)
-    provided, deferred = [], False
+    disclosures: dict[str, Entry] = {}
+    released: dict[str, str] = {}
     after = -1
     while melding_ids:
         page = ledger.search(Query(melding_ids=melding_ids, after=after, limit=1000))
         for entry in page:
-            if entry.type != "disclosure":
-                continue
-            deferred = deferred or DEFERRED in entry.obligations
-            provided.append(
-                {
-                    "melding_id": entry.melding_id,
-                    "recipient": entry.recipient,
-                    "recipient_name": RECIPIENT_NAMES.get(entry.recipient or "", entry.recipient),
-                    "municipality": entry.municipality,
-                    "recorded_at": entry.recorded_at,
-                    "categories": list(entry.fields),
-                    "purpose": entry.purpose,
-                    "legal_basis": list(entry.legal_basis),
-                    "obligations": list(entry.obligations),
-                    "seq": entry.seq,
-                }
-            )
+            if entry.type == "disclosure" and entry.disclosure_id:
+                disclosures[entry.disclosure_id] = entry
+            elif entry.type == "release" and entry.disclosure_id:
+                released.setdefault(entry.disclosure_id, entry.recorded_at)
         if len(page) < 1000:
             break
         after = page[-1].seq
+    provided = [
+        {
+            "melding_id": entry.melding_id,
+            "recipient": entry.recipient,
+            "recipient_name": RECIPIENT_NAMES.get(entry.recipient or "", entry.recipient),
+            "municipality": entry.municipality,
+            "recorded_at": released[disclosure_id],
+            "categories": list(entry.fields),
+            "purpose": entry.purpose,
+            "legal_basis": list(entry.legal_basis),
+            "obligations": list(entry.obligations),
+            "seq": entry.seq,
+        }
+        for disclosure_id, entry in disclosures.items()
+        if disclosure_id in released
+    ]
     return {
         "meldingen": len(melding_ids),
         "verstrekkingen": provided,
-        "informing_deferred": deferred,
+        "informing_deferred": any(
+            DEFERRED in disclosures[d].obligations for d in disclosures if d in released
+        ),
     }
 
 
