@@ -210,3 +210,10 @@ def test_export_verifies_with_only_the_public_key(api: Api) -> None:
     entries = [line for line in lines if '"kind":"entry"' in line]
     assert len(entries) >= 3 and '"verwerkingsnaam"' in entries[0]
     assert api.get("/v1/audit/export", "operator").status_code == 403
+
+
+def test_every_data_category_has_a_dutch_name() -> None:
+    from services.audit.report import CATEGORY_NAMES
+    from services.common.models import MELDING_PATHS
+
+    assert set(MELDING_PATHS) <= set(CATEGORY_NAMES)

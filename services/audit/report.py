@@ -41,8 +41,35 @@ CATEGORY_NAMES = {
     "signals.narrative": "beschrijving van de signalen",
     "signals.risk_summary": "samenvatting van de risico's",
     "police_involved": "betrokkenheid van de politie",
+    "victim": "gegevens over het slachtoffer",
+    "victim.consent": "toestemming van het slachtoffer",
+    "location.description": "beschrijving van de plaats van uitbuiting",
+    "location.address": "adres van de plaats van uitbuiting",
+    "location.business_name": "bedrijfsnaam bij de plaats van uitbuiting",
+    "location.kvk_number": "KvK-nummer bij de plaats van uitbuiting",
+    "signals": "signalen",
+    "signals.acute_danger": "acuut gevaar (ja/nee)",
+    "signals.safety_risk": "veiligheidsrisico (ja/nee)",
+    "signals.domestic_violence": "huiselijk geweld (ja/nee)",
+    "signals.minors_in_household": "minderjarigen in het huishouden (ja/nee)",
+    "signals.undermining_indicators": "signalen van ondermijning",
+    "case": "gegevens over de casus",
+    "case.wgs_designated": "aanwijzing als WGS-casus",
+    "reporter": "gegevens over de melder",
+    "reporter.type": "soort melder",
+    "reporter.organisation": "organisatie van de melder",
+    "reporter.partner_id": "partner die meldde",
+    "provenance": "herkomst van de gegevens",
+    "melding_id": "kenmerk van de melding",
+    "received_at": "datum van de melding",
 }
 DEFERRED = "notify:deferred"
+STYLE = (
+    "body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{border:1px solid #999;padding:.4em .6em;text-align:left;vertical-align:top}"
+    "th{background:#eee}.let-op{border-left:4px solid #c60;padding-left:.8em}"
+)
 
 
 class SubjectQuery(BaseModel):
@@ -139,7 +166,8 @@ def render_html(report: dict[str, Any]) -> str:
     )
     return (
         "<!doctype html><html lang='nl'><head><meta charset='utf-8'>"
-        "<title>Overzicht verstrekkingen (AVG art. 15)</title></head><body>"
+        "<title>Overzicht verstrekkingen (AVG art. 15)</title>"
+        f"<style>{STYLE}</style></head><body>"
         "<h1>Overzicht van verstrekte persoonsgegevens</h1>"
         "<p>Dit overzicht laat zien welke soorten gegevens het Kenniscentrum Mensenhandel "
         "Twente over deze persoon heeft verstrekt, aan wie, wanneer, met welk doel en op "
