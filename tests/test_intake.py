@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
 from services.common import keys
@@ -165,3 +167,38 @@ def test_broker_down_gives_503_not_a_silent_loss(
         assert response.status_code == 503
         assert response.headers["Retry-After"]
         assert "Probeer het later opnieuw" in response.json()["detail"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+def mutations() -> st.SearchStrategy[dict[str, Any]]:
+    """A valid melding with one field, at any depth, replaced by arbitrary JSON."""
+    base = submission("07.json")
+
+    def replace(path: list[str], value: Any) -> dict[str, Any]:
+        body = copy.deepcopy(base)
+        target = body
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return body
+
+    paths = [[k] for k in base] + [[k, sub] for k, v in base.items() if isinstance(v, dict)
+                                   for sub in v]  # fmt: skip
+    return st.builds(replace, st.sampled_from(paths), JSON)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(body=JSON | mutations())
+def test_no_body_ever_gets_a_500(intake: Intake, body: Any) -> None:
+    response = intake.post(body)
+    assert response.status_code in (202, 413, 422), response.text
+    if response.status_code == 422:
+        assert response.json().get("errors") or response.json()["detail"]
