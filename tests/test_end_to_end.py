@@ -3,7 +3,6 @@ four services as processes. One deployment for this module; each test uses its o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -13,14 +12,24 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common import keys
+from services.common.events import DISCLOSURE_CREATED
 from services.common.models import RECIPIENTS
 from services.common.settings import Settings
-from services.common.topics import DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
+from services.common.topics import AUDIT_RECEIPTS, DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
 from services.routing.policy import POLICIES, policy_revision
-from tests.stack import SCENARIOS, Stack, deployment, eventually, read_events, scenario, submission
+from tests.stack import (
+    SCENARIOS,
+    Stack,
+    deployment,
+    eventually,
+    read_events,
+    read_records,
+    scenario,
+    send,
+    submission,
+)
 
 SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.json"))
 PERSONAL = ("Sanne", "de Vries", "Bakker", "111222333", "Grotestraat", "prostitutie", "PTSS")
@@ -79,31 +88,34 @@ def test_redelivered_events_change_nothing(stack: Stack) -> None:
     entries = eventually(lambda: complete_trail(stack, melding_id), timeout=60)
 
     # Replay every event of this melding on its topic, as a redelivery would.
-    async def replay() -> None:
-        settings = stack.settings
-        consumer = AIOKafkaConsumer(
-            *(settings.topic(t) for t in (MELDINGEN, DECISIONS, DISCLOSURES)),
-            bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-        await consumer.start()
-        await producer.start()
-        try:
-            batch = await consumer.getmany(timeout_ms=3000)
-            for records in batch.values():
-                for r in records:
-                    if r.key == melding_id.encode():
-                        await producer.send_and_wait(r.topic, r.value, key=r.key)
-        finally:
-            await consumer.stop()
-            await producer.stop()
+    replayed: list[str] = []
+    for topic in (MELDINGEN, DECISIONS, DISCLOSURES):
+        records = [r for r in read_records(stack.settings, topic) if r.key == melding_id.encode()]
+        send(stack.settings, topic, *((r.key, r.value) for r in records if r.key and r.value))
+        replayed += [json.loads(r.value)["id"] for r in records if r.value]
+    assert len(replayed) >= 1 + 3 + 2  # melding, three decisions, disclosure and its release
 
-    asyncio.run(replay())
-    # Give every service time to see the replay, then compare.
-    marker = stack.submit(submission("01.json"))
-    eventually(lambda: complete_trail(stack, marker), timeout=60)
+    # Wait until every service has handled the replay: the audit service answers each event
+    # again with the same receipt, and sharing publishes the same disclosure event again.
+    def receipts_per_event() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for receipt in read_events(stack.settings, AUDIT_RECEIPTS):
+            event_id = receipt["data"]["event_id"]
+            counts[event_id] = counts.get(event_id, 0) + 1
+        return counts
+
+    eventually(lambda: all(receipts_per_event().get(i, 0) >= 2 for i in replayed), timeout=60)
+
+    def created() -> list[str]:
+        events = read_events(stack.settings, DISCLOSURES)
+        return [e["id"] for e in events if e["type"] == DISCLOSURE_CREATED
+                and e["subject"] == melding_id]  # fmt: skip
+
+    ids = eventually(lambda: (c := created()) and len(c) >= 3 and c)  # sent, replayed, resent
+    assert len(set(ids)) == 1
+    riec = stack.client("riec-oost")
+    items = [i for i in riec.fetch(0).items if i["melding_id"] == melding_id]
+    assert len(items) == 1, "een disclosure kwam twee keer bij de partner"
     again = stack.audit_entries(melding_id)
 
     def core(trail: list[dict[str, Any]]) -> list[str]:
@@ -119,39 +131,16 @@ def test_redelivered_events_change_nothing(stack: Stack) -> None:
 
 def test_poison_message_goes_to_dead_letter_and_the_stream_goes_on(stack: Stack) -> None:
     settings = stack.settings
-
-    async def poison() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.topic(MELDINGEN), b"{geen json", key=b"gif")
-            await producer.send_and_wait(
-                settings.topic(DECISIONS), json.dumps({"specversion": "1.0"}).encode(), key=b"gif"
-            )
-        finally:
-            await producer.stop()
-
-    asyncio.run(poison())
+    send(settings, MELDINGEN, (b"gif", b"{geen json"))
+    send(settings, DECISIONS, (b"gif", json.dumps({"specversion": "1.0"}).encode()))
     melding_id = stack.submit(submission("03.json"))
     eventually(lambda: complete_trail(stack, melding_id), timeout=60)
 
-    async def dead_letters() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            settings.topic(DEAD_LETTER),
-            bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        try:
-            batch = await consumer.getmany(timeout_ms=3000)
-            return [json.loads(r.value)["data"] for rs in batch.values() for r in rs]
-        finally:
-            await consumer.stop()
-
-    letters = eventually(lambda: asyncio.run(dead_letters()) or None, timeout=30)
+    letters = eventually(lambda: [e["data"] for e in read_events(settings, DEAD_LETTER)])
     by_topic = {(d["topic"], d["reason"].split(":")[0]) for d in letters}
     assert (settings.topic(MELDINGEN), "geen geldige JSON (JSONDecodeError)") in by_topic
     assert any(t == settings.topic(DECISIONS) for t, _ in by_topic)
+    assert {d["consumer"] for d in letters} >= {"routing", "sharing", "audit"}
     assert all("geen json" not in json.dumps(d) for d in letters), "payload hoort er niet in"
 
 
