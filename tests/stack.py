@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import time
 import uuid
@@ -67,6 +68,13 @@ class Stack:
         missing = [n for n in names if n not in self.processes]
         if missing:
             self.start(*missing)
+
+    def kill(self, *names: str) -> None:
+        """SIGKILL: no clean shutdown, no last commit, as when a machine dies."""
+        for name in names:
+            process = self.processes.pop(name)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
 
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.processes):

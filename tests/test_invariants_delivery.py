@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,10 +74,7 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
         assert refused.status_code == 503  # said plainly, not silently lost
         broker = kafka.start_kafka(tmp_path / "kafka", port, controller)
 
-        for name in ("routing", "audit"):  # and services die without a clean shutdown
-            stack.processes[name].send_signal(signal.SIGKILL)
-            stack.processes[name].wait()
-            del stack.processes[name]
+        stack.kill("routing", "audit")  # and services die without a clean shutdown
         # The partner retries the refused melding with its key: the same melding, not a second
         # one, even though its first attempt may still have reached the broker.
         ids += [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -70,8 +69,7 @@ def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Sta
     count = 12
     for _ in range(count // 2):
         stack.submit(submission("02.json"))
-    stack.processes["sharing"].send_signal(signal.SIGKILL)  # no clean shutdown, no commit
-    stack.processes["sharing"].wait()
+    stack.kill("sharing")  # no clean shutdown, no last commit
     for _ in range(count // 2):
         stack.submit(submission("02.json"))
     stack.start("sharing")
