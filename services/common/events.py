@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -96,12 +97,21 @@ _DUTCH = {
 
 def describe(error: ValidationError) -> list[dict[str, str]]:
     """The paths at fault and what is wrong, without echoing the (possibly personal) input."""
+    return describe_errors(error.errors(include_input=False, include_url=False))
+
+
+def describe_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """`describe` for pydantic's error dicts (also FastAPI's request validation errors)."""
     described = []
-    for e in error.errors(include_input=False, include_url=False):
+    for e in errors:
         message = _DUTCH.get(e["type"], e["msg"])
         if e["type"] == "literal_error":
             expected = str(e.get("ctx", {}).get("expected", "")).replace(" or ", " of ")
             message = f"{message}; toegestaan: {expected}"
+        elif e["type"] == "greater_than_equal":
+            message = f"moet minstens {e['ctx']['ge']} zijn"
+        elif e["type"] == "less_than_equal":
+            message = f"mag hoogstens {e['ctx']['le']} zijn"
         elif e["type"] == "value_error":
             message = e["msg"].removeprefix("Value error, ")
         path = ".".join(str(p) for p in e["loc"]) or "(body)"

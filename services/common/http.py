@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.events import describe
+from services.common.events import describe, describe_errors
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,7 @@ def problem(status: int, message: str, errors: list[dict[str, str]] | None = Non
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"path": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
-            for e in exc.errors()
-        ]
-        return problem(422, "Verzoek ongeldig", errors)
+        return problem(422, "Verzoek ongeldig", describe_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
