@@ -35,7 +35,7 @@ from services.common.settings import Settings  # noqa: E402
 from services.partner_client import PartnerClient  # noqa: E402
 from services.sharing.app import create_app  # noqa: E402  (the real partner API)
 from services.sharing.minimise import minimise  # noqa: E402
-from services.sharing.outbox import Outbox  # noqa: E402
+from services.sharing.outbox import open_outbox  # noqa: E402
 from services.sharing.sealing import open_sealed, seal  # noqa: E402
 from services.sharing.worker import Sharing  # noqa: E402
 
@@ -186,7 +186,7 @@ class Bench:
 
     def fill_outbox(self, count: int) -> None:
         """Disclosures as the sharing worker makes them, receipted and released."""
-        outbox = Outbox(self.settings.data_dir / "sharing.db")
+        outbox = open_outbox(self.settings)
         worker = Sharing(self.settings, outbox, None)
         for i in range(count):
             melding, decision = self.case(i)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
 
 from services.sharing.outbox import Outbox, StoredDisclosure
 
@@ -20,7 +25,7 @@ def stored(disclosure_id: str, partner: str, expires_at: datetime | None) -> Sto
 
 
 def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "sharing.db")
+    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
     outbox.keep_decision("d1", "m", "riec", "{}")
     outbox.finish_decision(
         "d1",
@@ -45,3 +50,18 @@ def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> N
     assert [d.disclosure_id for d in outbox.released_for("riec-oost", first.seq, NOW, 50)] == [
         "blijft"
     ]  # the cursor moves on
+
+
+def test_the_melding_copy_is_encrypted_at_rest_and_bound_to_its_id(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    body = '{"victim": {"name": "Sanne de Vries"}}'
+    assert outbox.keep_melding("m-1", body)
+    assert outbox.melding("m-1") == body
+    raw = sqlite3.connect(tmp_path / "sharing.db").execute("SELECT body FROM meldingen").fetchone()
+    assert "Sanne" not in raw[0]
+    # A row moved under another melding id does not decrypt.
+    database = sqlite3.connect(tmp_path / "sharing.db")
+    database.execute("INSERT INTO meldingen VALUES ('m-2', ?)", raw)
+    database.commit()
+    with pytest.raises(InvalidTag):
+        outbox.melding("m-2")

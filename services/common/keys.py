@@ -120,6 +120,29 @@ def write_private_json(path: Path, value: Any) -> None:
     os.replace(temporary, path)
 
 
+def load_or_create_secret(path: Path, name: str) -> bytes:
+    """A 256-bit secret kept in `path` (0600) under `name`, created on first use.
+
+    Several instances may start at once: the file is linked into place only if absent, and
+    everyone then reads what won."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({name: secrets.token_hex(32)}, handle)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another instance was first; use its key
+        finally:
+            temporary.unlink()
+    value = json.loads(path.read_text())[name]
+    if not isinstance(value, str) or len(value) != 64:
+        raise ValueError(f"sleutelbestand {path.name} is beschadigd")
+    return bytes.fromhex(value)
+
+
 def _directory(keys_dir: Path | None) -> Path:
     return keys_dir if keys_dir is not None else get_settings().keys_dir
 

@@ -17,7 +17,7 @@ from services.common.partners import Partner
 from services.common.runtime import running_consumer
 from services.common.settings import Settings
 from services.common.staff import require_role
-from services.sharing.outbox import Outbox, StoredDisclosure
+from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.worker import Sharing, consumed_topics
 
 PAGE_SIZE = 50
@@ -30,7 +30,7 @@ class ReviewVerdict(BaseModel):
 
 
 def create_app(settings: Settings) -> FastAPI:
-    outbox = Outbox(settings.data_dir / "sharing.db")
+    outbox = open_outbox(settings)
     sharing: list[Sharing] = []  # set in the lifespan, where the event loop runs
 
     @asynccontextmanager

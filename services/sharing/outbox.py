@@ -1,13 +1,16 @@
 """The sharing service's own state: meldingen waiting for their decisions, processed
 decisions, and the outbox of sealed disclosures with their release status.
 
-A melding's plaintext is kept only until its three decisions are processed, then deleted.
-Disclosures hold only the JWE and non-personal metadata.
+A melding is kept only until its three decisions are processed, then deleted, and meanwhile
+encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold only
+the JWE and non-personal metadata.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -16,6 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.common.keys import load_or_create_secret
+from services.common.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meldingen (
@@ -62,8 +70,18 @@ class StoredDisclosure:
     acked_at: str | None
 
 
+STORE_KEY_FILE = "sharing-store-key.json"
+
+
+def open_outbox(settings: Settings) -> Outbox:
+    """The outbox in `settings.data_dir`, with its store key from `settings.keys_dir`."""
+    key = load_or_create_secret(settings.keys_dir / STORE_KEY_FILE, "aes256gcm")
+    return Outbox(settings.data_dir / "sharing.db", key)
+
+
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, store_key: bytes) -> None:
+        self._cipher = AESGCM(store_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
@@ -90,7 +108,8 @@ class Outbox:
                 "SELECT 1 FROM meldingen_done WHERE melding_id = ?", (melding_id,)
             ).fetchone():
                 return False
-            db.execute("INSERT OR IGNORE INTO meldingen VALUES (?, ?)", (melding_id, body))
+            sealed = self._encrypt(melding_id, body)
+            db.execute("INSERT OR IGNORE INTO meldingen VALUES (?, ?)", (melding_id, sealed))
             return True
 
     def melding(self, melding_id: str) -> str | None:
@@ -98,7 +117,16 @@ class Outbox:
             row = self._db.execute(
                 "SELECT body FROM meldingen WHERE melding_id = ?", (melding_id,)
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else self._decrypt(melding_id, str(row[0]))
+
+    def _encrypt(self, melding_id: str, body: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._cipher.encrypt(nonce, body.encode(), melding_id.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    def _decrypt(self, melding_id: str, stored: str) -> str:
+        raw = base64.b64decode(stored)
+        return self._cipher.decrypt(raw[:12], raw[12:], melding_id.encode()).decode()
 
     def keep_decision(self, event_id: str, melding_id: str, recipient: str, body: str) -> None:
         with self.transaction() as db:
