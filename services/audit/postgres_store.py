@@ -16,35 +16,14 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from services.audit.store import Cursor
+from services.audit.store import Cursor, ledger_tables
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 TABLES = ("entries", "subjects", "checkpoints", "prunes")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    seq BIGINT PRIMARY KEY, type TEXT NOT NULL, event_id TEXT NOT NULL UNIQUE,
-    actor TEXT NOT NULL, event_type TEXT, melding_id TEXT, recipient TEXT, municipality TEXT,
-    allow BOOLEAN, purpose TEXT, legal_basis TEXT NOT NULL, fields TEXT NOT NULL,
-    obligations TEXT NOT NULL, reasons TEXT NOT NULL, policy_revision TEXT,
-    disclosure_id TEXT, ciphertext_sha256 TEXT, subject_pseudonyms TEXT NOT NULL,
-    trace_id TEXT, recorded_at TEXT NOT NULL, prev_hash TEXT NOT NULL,
-    entry_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_melding ON entries (melding_id, seq);
-CREATE INDEX IF NOT EXISTS entries_recorded ON entries (recorded_at, seq);
-CREATE TABLE IF NOT EXISTS subjects (
-    pseudonym TEXT NOT NULL, melding_id TEXT NOT NULL, seq BIGINT NOT NULL,
-    PRIMARY KEY (pseudonym, melding_id)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    size BIGINT PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
-    note TEXT NOT NULL, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS prunes (
-    min_seq BIGINT PRIMARY KEY, prev_hash TEXT NOT NULL, frontier TEXT NOT NULL,
-    archive_sha256 TEXT NOT NULL, pruned_at TEXT NOT NULL
-);
+SCHEMA = (
+    ledger_tables(integer="BIGINT", boolean="BOOLEAN")
+    + """
 CREATE OR REPLACE FUNCTION kmt_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('entries', 'subjects') THEN
@@ -54,14 +33,16 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'audit ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME;
 END $$;
-""" + "".join(
-    f"""
+"""
+    + "".join(
+        f"""
 CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
     FOR EACH ROW EXECUTE FUNCTION kmt_audit_append_only();
 CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE FUNCTION kmt_audit_append_only();
 """
-    for table in TABLES
+        for table in TABLES
+    )
 )
 
 

@@ -9,33 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services.audit.store import Cursor
+from services.audit.store import Cursor, ledger_tables
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    seq INTEGER PRIMARY KEY, type TEXT NOT NULL, event_id TEXT NOT NULL UNIQUE,
-    actor TEXT NOT NULL, event_type TEXT, melding_id TEXT, recipient TEXT, municipality TEXT,
-    allow INTEGER, purpose TEXT, legal_basis TEXT NOT NULL, fields TEXT NOT NULL,
-    obligations TEXT NOT NULL, reasons TEXT NOT NULL, policy_revision TEXT,
-    disclosure_id TEXT, ciphertext_sha256 TEXT, subject_pseudonyms TEXT NOT NULL,
-    trace_id TEXT, recorded_at TEXT NOT NULL, prev_hash TEXT NOT NULL,
-    entry_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_melding ON entries (melding_id, seq);
-CREATE INDEX IF NOT EXISTS entries_recorded ON entries (recorded_at, seq);
-CREATE TABLE IF NOT EXISTS subjects (
-    pseudonym TEXT NOT NULL, melding_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (pseudonym, melding_id)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    size INTEGER PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
-    note TEXT NOT NULL, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS prunes (
-    min_seq INTEGER PRIMARY KEY, prev_hash TEXT NOT NULL, frontier TEXT NOT NULL,
-    archive_sha256 TEXT NOT NULL, pruned_at TEXT NOT NULL
-);
-"""
+SCHEMA = ledger_tables(integer="INTEGER", boolean="INTEGER")
 
 _HORIZON = "(SELECT COALESCE(MAX(min_seq), 0) FROM prunes)"
 _TRIGGERS = {

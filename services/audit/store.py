@@ -42,3 +42,33 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def ledger_tables(integer: str, boolean: str) -> str:
+    """The ledger's tables in a backend's dialect: its type names for integers and booleans.
+    One description, so the two backends cannot drift apart."""
+    return f"""
+CREATE TABLE IF NOT EXISTS entries (
+    seq {integer} PRIMARY KEY, type TEXT NOT NULL, event_id TEXT NOT NULL UNIQUE,
+    actor TEXT NOT NULL, event_type TEXT, melding_id TEXT, recipient TEXT, municipality TEXT,
+    allow {boolean}, purpose TEXT, legal_basis TEXT NOT NULL, fields TEXT NOT NULL,
+    obligations TEXT NOT NULL, reasons TEXT NOT NULL, policy_revision TEXT,
+    disclosure_id TEXT, ciphertext_sha256 TEXT, subject_pseudonyms TEXT NOT NULL,
+    trace_id TEXT, recorded_at TEXT NOT NULL, prev_hash TEXT NOT NULL,
+    entry_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_melding ON entries (melding_id, seq);
+CREATE INDEX IF NOT EXISTS entries_recorded ON entries (recorded_at, seq);
+CREATE TABLE IF NOT EXISTS subjects (
+    pseudonym TEXT NOT NULL, melding_id TEXT NOT NULL, seq {integer} NOT NULL,
+    PRIMARY KEY (pseudonym, melding_id)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size {integer} PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
+    note TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prunes (
+    min_seq {integer} PRIMARY KEY, prev_hash TEXT NOT NULL, frontier TEXT NOT NULL,
+    archive_sha256 TEXT NOT NULL, pruned_at TEXT NOT NULL
+);
+"""
