@@ -47,9 +47,24 @@ def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> N
     assert served(NOW) == ["verloopt", "blijft"]
     assert served(NOW + timedelta(days=2)) == ["blijft"]  # expired: no longer served
     first, *_ = outbox.released_for("riec-oost", 0, NOW, 50)
-    assert [d.disclosure_id for d in outbox.released_for("riec-oost", first.seq, NOW, 50)] == [
-        "blijft"
-    ]  # the cursor moves on
+    assert first.release_seq is not None
+    after_first = outbox.released_for("riec-oost", first.release_seq, NOW, 50)
+    assert [d.disclosure_id for d in after_first] == ["blijft"]  # the cursor moves on
+
+
+def test_a_disclosure_released_late_is_not_skipped_by_the_cursor(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox.keep_decision("d1", "m", "riec", "{}")
+    made = [stored(name, "riec-oost", None) for name in ("eerst-gemaakt", "later-gemaakt")]
+    outbox.finish_decision("d1", "m", made, recipients=3)
+    outbox.release("later-gemaakt", NOW)  # its receipt came first
+    (seen,) = outbox.released_for("riec-oost", 0, NOW, 50)
+    cursor = seen.release_seq
+    assert cursor is not None
+    outbox.release("eerst-gemaakt", NOW)  # e.g. approved after human review
+    assert [d.disclosure_id for d in outbox.released_for("riec-oost", cursor, NOW, 50)] == [
+        "eerst-gemaakt"
+    ]
 
 
 def test_the_melding_copy_is_encrypted_at_rest_and_bound_to_its_id(tmp_path: Path) -> None:

@@ -74,10 +74,17 @@ def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Sta
         stack.submit(submission("02.json"))
     stack.start("sharing")
 
-    items = eventually(
-        lambda: (found := fetch_all(stack, "riec-oost")) and len(found) >= before + count and found,
-        timeout=90,
-    )
+    def all_there() -> list[dict[str, Any]] | None:
+        found = fetch_all(stack, "riec-oost")
+        return found if len(found) >= before + count else None
+
+    try:
+        items = eventually(all_there, timeout=120)
+    except AssertionError:
+        got = len(fetch_all(stack, "riec-oost"))
+        logs = {n: (stack.logs / f"{n}.log").read_text(errors="replace")[-2000:]
+                for n in ("sharing", "audit")}  # fmt: skip
+        raise AssertionError(f"{got} van {before + count} disclosures; logs: {logs}") from None
     ids = [i["disclosure_id"] for i in items]
     assert len(ids) == len(set(ids)) == before + count
     meldingen = {i["melding_id"] for i in items}

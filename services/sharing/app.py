@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         items = outbox.released_for(partner.id, cursor, datetime.now(UTC), PAGE_SIZE)
         return {
             "items": [partner_view(d) for d in items],
-            "next_cursor": items[-1].seq if items else cursor,
+            "next_cursor": items[-1].release_seq if items else cursor,
         }
 
     @app.post("/v1/disclosures/{disclosure_id}/ack", status_code=204)

@@ -48,8 +48,9 @@ CREATE TABLE IF NOT EXISTS disclosures (
     review TEXT,
     reviewer TEXT,
     released_at TEXT,
+    release_seq INTEGER UNIQUE,
     acked_at TEXT);
-CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, released_at, seq);
+CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, release_seq);
 """
 
 
@@ -68,6 +69,9 @@ class StoredDisclosure:
     review: str | None
     released_at: str | None
     acked_at: str | None
+    release_seq: int | None = None
+    """Position in release order: the partner API's cursor (release order is not creation
+    order: a disclosure waiting for review or for its receipt is released later)."""
 
 
 STORE_KEY_FILE = "sharing-store-key.json"
@@ -218,8 +222,9 @@ class Outbox:
     def release(self, disclosure_id: str, at: datetime) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE disclosures SET released_at = ? WHERE disclosure_id = ? "
-                "AND released_at IS NULL",
+                "UPDATE disclosures SET released_at = ?, release_seq = "
+                "(SELECT COALESCE(MAX(release_seq), 0) + 1 FROM disclosures) "
+                "WHERE disclosure_id = ? AND released_at IS NULL",
                 (at.isoformat(), disclosure_id),
             )
 
@@ -231,12 +236,13 @@ class Outbox:
             )
 
     def released_for(
-        self, partner_id: str, after_seq: int, now: datetime, limit: int
+        self, partner_id: str, after: int, now: datetime, limit: int
     ) -> list[StoredDisclosure]:
+        """The partner's released, unexpired disclosures after release position `after`."""
         return self._select(
-            "partner_id = ? AND released_at IS NOT NULL AND seq > ? "
-            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?",
-            (partner_id, after_seq, now.isoformat(), limit),
+            "partner_id = ? AND release_seq > ? "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY release_seq LIMIT ?",
+            (partner_id, after, now.isoformat(), limit),
         )
 
     def awaiting_review(self) -> list[StoredDisclosure]:
@@ -246,7 +252,8 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, disclosure_id, melding_id, recipient, partner_id, event, "
-                "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at "
+                "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at, "
+                "release_seq "
                 f"FROM disclosures WHERE {where}",
                 params,
             ).fetchall()
@@ -271,4 +278,5 @@ def _disclosure(r: Any) -> StoredDisclosure:
         review=r[10],
         released_at=r[11],
         acked_at=r[12],
+        release_seq=r[13],
     )
