@@ -24,6 +24,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.settings import get_settings
+
 Role = Literal["privacy_officer", "operator", "kmt_worker"]
 ROLES: tuple[Role, ...] = ("privacy_officer", "operator", "kmt_worker")
 
@@ -37,7 +39,7 @@ class StaffMember(BaseModel):
 
 
 def staff_file() -> Path:
-    return Path(os.environ.get("KMT_STAFF_FILE", ".cache/staff.json"))
+    return get_settings().staff_file
 
 
 def load_staff(path: Path | None = None) -> list[StaffMember]:

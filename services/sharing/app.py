@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="KMT sharing — partner-API", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    app.state.staff_file = settings.staff_file
     app.include_router(token_router("sharing", settings))
     as_partner = partner_authenticated("sharing", settings)
     as_kmt_worker = require_role("kmt_worker")
