@@ -194,7 +194,7 @@ class Bench:
             event_id = str(uuid4())
             stored = worker.make_disclosure(event_id, decided, melding, self.partner)
             outbox.finish_decision(event_id, str(melding.melding_id), [stored], 3)
-            outbox.record_receipt(stored.disclosure_id, i)
+            outbox.record_receipt(stored.disclosure_id, i, "0" * 64)
             outbox.release(stored.disclosure_id, datetime.now(UTC))
         outbox.close()
 

@@ -94,6 +94,15 @@ class Stack:
         """The reference partner client, as partner `partner_id` would run it."""
         return demo.demo_client(partner_id, self.settings)
 
+    def fetch_all(self, partner_id: str) -> list[dict[str, Any]]:
+        """Every disclosure released to the partner so far, still sealed, page by page."""
+        client = self.client(partner_id)
+        items, cursor = [], 0
+        while (page := client.fetch(cursor)).items:
+            items += page.items
+            cursor = page.next_cursor
+        return items
+
     def submit(
         self,
         melding: dict[str, Any],

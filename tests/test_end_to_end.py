@@ -3,6 +3,7 @@ four services as processes. One deployment for this module; each test uses its o
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.audit.checkpoint import open_note
+from services.audit.merkle import leaf_hash, verify_inclusion
 from services.common import keys
 from services.common.events import DISCLOSURE_CREATED
 from services.common.models import RECIPIENTS
@@ -39,7 +42,8 @@ PERSONAL = ("Sanne", "de Vries", "Bakker", "111222333", "Grotestraat", "prostitu
 def stack(
     settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
+    settings = settings_factory(audit_checkpoint_seconds=1.0)  # proofs need a checkpoint
+    with deployment(settings, tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 
@@ -209,3 +213,26 @@ def test_a_new_policy_revision_is_recorded_once(stack: Stack) -> None:
     (change,) = eventually(policy_changes, timeout=30)
     assert change["policy_revision"] == revision
     assert change["actor"] == "kmt/routing"
+
+
+def test_a_recipient_proves_its_disclosure_is_in_the_signed_trail(stack: Stack) -> None:
+    melding_id = stack.submit(submission("02.json"))
+    item = eventually(
+        lambda: next((i for i in stack.fetch_all("riec-oost") if i["melding_id"] == melding_id),
+                     None)
+    )  # fmt: skip
+    audit = stack.url("audit")
+
+    def proof() -> dict[str, Any] | None:  # 409 until a checkpoint covers the entry
+        response = httpx.get(f"{audit}/v1/audit/entries/{item['audit_seq']}/proof")
+        return dict(response.json()) if response.status_code == 200 else None
+
+    answer = eventually(proof, timeout=30)
+    assert answer["entry_hash"] == item["audit_entry_hash"]  # the receipt the partner got
+    verifier = httpx.get(f"{audit}/v1/audit/public-key").text.strip()
+    checkpoint = open_note(answer["checkpoint"]["note"], verifier)  # signature checked
+    path = [base64.b64decode(p) for p in answer["proof"]]
+    leaf = leaf_hash(bytes.fromhex(answer["entry_hash"]))
+    assert verify_inclusion(item["audit_seq"], checkpoint.size, leaf, path, checkpoint.root)
+    assert not verify_inclusion(item["audit_seq"], checkpoint.size, leaf_hash(b"x"), path,
+                                checkpoint.root)  # fmt: skip

@@ -27,15 +27,6 @@ def stack(
         yield running
 
 
-def fetch_all(stack: Stack, partner: str) -> list[dict[str, Any]]:
-    client = stack.client(partner)
-    items, cursor = [], 0
-    while (page := client.fetch(cursor)).items:
-        items += page.items
-        cursor = page.next_cursor
-    return items
-
-
 def sealed_disclosures(stack: Stack) -> list[dict[str, Any]]:
     """`disclosure.created` events on Kafka: what sharing has sealed, released or not."""
     events = read_events(stack.settings, DISCLOSURES)
@@ -51,21 +42,21 @@ def test_nothing_is_released_before_the_audit_record_then_everything_exactly_onc
     sealed = eventually(lambda: len(sealed_disclosures(stack)) >= 3)
     assert sealed and len(sealed_disclosures(stack)) == 3
     for partner in ("riec-oost", "gemeente-hengelo", "veilig-thuis-twente"):
-        assert fetch_all(stack, partner) == [], partner
+        assert stack.fetch_all(partner) == [], partner
 
     stack.start("audit")
     for partner in ("riec-oost", "gemeente-hengelo", "veilig-thuis-twente"):
-        items = eventually(lambda p=partner: fetch_all(stack, p), timeout=60)
+        items = eventually(lambda p=partner: stack.fetch_all(p), timeout=60)
         assert len(items) == 1, partner
         assert items[0]["audit_seq"] is not None
         payload = stack.client(partner).open(items[0])
         assert payload["disclosure_id"] == items[0]["disclosure_id"]
-    assert fetch_all(stack, "gemeente-almelo") == []  # not its municipality's melding
+    assert stack.fetch_all("gemeente-almelo") == []  # not its municipality's melding
 
 
 def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Stack) -> None:
     stack.ensure("audit")
-    before = len(fetch_all(stack, "riec-oost"))
+    before = len(stack.fetch_all("riec-oost"))
     count = 12
     for _ in range(count // 2):
         stack.submit(submission("02.json"))
@@ -75,13 +66,13 @@ def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Sta
     stack.start("sharing")
 
     def all_there() -> list[dict[str, Any]] | None:
-        found = fetch_all(stack, "riec-oost")
+        found = stack.fetch_all("riec-oost")
         return found if len(found) >= before + count else None
 
     try:
         items = eventually(all_there, timeout=120)
     except AssertionError:
-        got = len(fetch_all(stack, "riec-oost"))
+        got = len(stack.fetch_all("riec-oost"))
         logs = {n: (stack.logs / f"{n}.log").read_text(errors="replace")[-2000:]
                 for n in ("sharing", "audit")}  # fmt: skip
         raise AssertionError(f"{got} van {before + count} disclosures; logs: {logs}") from None
@@ -94,7 +85,7 @@ def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Sta
 def test_partner_api_reveals_nothing_to_the_wrong_caller(stack: Stack) -> None:
     stack.ensure("audit")
     stack.submit(submission("03.json"))  # for gemeente Hengelo only
-    (item, *_) = eventually(lambda: fetch_all(stack, "gemeente-hengelo"))
+    (item, *_) = eventually(lambda: stack.fetch_all("gemeente-hengelo"))
     url = stack.url("sharing")
     almelo = stack.client("gemeente-almelo")
     as_almelo = {"Authorization": f"Bearer {almelo.token()}"}
@@ -104,7 +95,7 @@ def test_partner_api_reveals_nothing_to_the_wrong_caller(stack: Stack) -> None:
                          headers=as_almelo)  # fmt: skip
     assert not_yours.status_code == unknown.status_code == 404
     assert not_yours.json() == unknown.json()
-    assert item["disclosure_id"] not in json.dumps(fetch_all(stack, "gemeente-almelo"))
+    assert item["disclosure_id"] not in json.dumps(stack.fetch_all("gemeente-almelo"))
 
     assert httpx.get(f"{url}/v1/disclosures").status_code == 401
     garbage = httpx.get(f"{url}/v1/disclosures", headers={"Authorization": "Bearer x.y.z"})
@@ -140,7 +131,7 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
 
     queue = eventually(waiting)
     assert httpx.get(f"{url}/v1/reviews", headers=officer).status_code == 403
-    before = {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+    before = {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
     assert not {approved_id, rejected_id} & before
 
     bad = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "misschien"},
@@ -155,10 +146,10 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     assert again.status_code == 409
 
     released = eventually(
-        lambda: approved_id in {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+        lambda: approved_id in {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
     )
     assert released
-    assert rejected_id not in {i["melding_id"] for i in fetch_all(stack, "veilig-thuis-twente")}
+    assert rejected_id not in {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
 
     def reviews(melding_id: str) -> list[dict[str, Any]] | None:
         trail = stack.audit_entries(melding_id)

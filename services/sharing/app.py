@@ -116,6 +116,7 @@ def partner_view(d: StoredDisclosure) -> dict[str, Any]:
         "created_at": d.created_at,
         "expires_at": d.expires_at,
         "audit_seq": d.audit_seq,
+        "audit_entry_hash": d.audit_entry_hash,
         "jwe": data["jwe"],
     }
 

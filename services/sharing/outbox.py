@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS disclosures (
     expires_at TEXT,
     needs_review INTEGER NOT NULL,
     audit_seq INTEGER,
+    audit_entry_hash TEXT,
     review TEXT,
     reviewer TEXT,
     released_at TEXT,
@@ -69,6 +70,8 @@ class StoredDisclosure:
     review: str | None
     released_at: str | None
     acked_at: str | None
+    audit_entry_hash: str | None = None
+    """With `audit_seq`: what the recipient checks an inclusion proof against."""
     release_seq: int | None = None
     """Position in release order: the partner API's cursor (release order is not creation
     order: a disclosure waiting for review or for its receipt is released later)."""
@@ -200,12 +203,14 @@ class Outbox:
         found = self._select("disclosure_id = ?", (disclosure_id,))
         return found[0] if found else None
 
-    def record_receipt(self, disclosure_id: str, audit_seq: int) -> StoredDisclosure | None:
+    def record_receipt(
+        self, disclosure_id: str, audit_seq: int, entry_hash: str
+    ) -> StoredDisclosure | None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE disclosures SET audit_seq = ? WHERE disclosure_id = ? "
-                "AND audit_seq IS NULL",
-                (audit_seq, disclosure_id),
+                "UPDATE disclosures SET audit_seq = ?, audit_entry_hash = ? "
+                "WHERE disclosure_id = ? AND audit_seq IS NULL",
+                (audit_seq, entry_hash, disclosure_id),
             )
         return self.disclosure(disclosure_id)
 
@@ -253,7 +258,7 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT seq, disclosure_id, melding_id, recipient, partner_id, event, "
                 "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at, "
-                "release_seq "
+                "audit_entry_hash, release_seq "
                 f"FROM disclosures WHERE {where}",
                 params,
             ).fetchall()
@@ -278,5 +283,6 @@ def _disclosure(r: Any) -> StoredDisclosure:
         review=r[10],
         released_at=r[11],
         acked_at=r[12],
-        release_seq=r[13],
+        audit_entry_hash=r[13],
+        release_seq=r[14],
     )

@@ -184,7 +184,9 @@ class Sharing:
     async def on_receipt(self, receipt: AuditRecorded) -> None:
         if receipt.event_type != DISCLOSURE_CREATED or receipt.disclosure_id is None:
             return
-        stored = self.outbox.record_receipt(str(receipt.disclosure_id), receipt.seq)
+        stored = self.outbox.record_receipt(
+            str(receipt.disclosure_id), receipt.seq, receipt.entry_hash
+        )
         if stored is None:
             return  # a disclosure of another sharing instance's store; not ours to release
         if not stored.needs_review or stored.review == "approved":
