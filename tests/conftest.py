@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.settings import Settings
+from services.common.settings import Settings, get_settings
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
@@ -45,6 +45,21 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(infra: Infra) -> str:
     return infra.kafka_bootstrap
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Settings]]:
+    """Set `KMT_*` variables for one test, as a deployment's environment would, and return
+    what `get_settings()` now reads; the cached settings are dropped before and after."""
+
+    def apply(**values: object) -> Settings:
+        for name, value in values.items():
+            monkeypatch.setenv(f"KMT_{name.upper()}", str(value))
+        get_settings.cache_clear()
+        return get_settings()
+
+    yield apply
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

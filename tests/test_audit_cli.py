@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.audit.backends import SQLITE_FILE, open_ledger
 from services.audit.cli import cli
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings
 from services.common.staff import load_staff
 from tests.test_audit_ledger import decision
 
@@ -19,17 +19,15 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("KMT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KMT_KEYS_DIR", str(tmp_path / "keys"))
-    monkeypatch.setenv("KMT_STAFF_FILE", str(tmp_path / "staff.json"))
-    get_settings.cache_clear()
-    ledger = open_ledger(get_settings().model_copy(update={"audit_checkpoint_entries": 4}))
+def settings(tmp_path: Path, configure: Callable[..., Settings]) -> Settings:
+    configured = configure(
+        data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", staff_file=tmp_path / "staff.json"
+    )
+    ledger = open_ledger(configured.model_copy(update={"audit_checkpoint_entries": 4}))
     for n in range(10):
         ledger.append(decision(n))
     ledger.close()
-    yield get_settings()
-    get_settings.cache_clear()
+    return configured
 
 
 def test_verify_says_in_orde_and_names_the_damage(settings: Settings) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from services.common import keys
-from services.common.settings import get_settings
+from services.common.settings import Settings
 
 
 def test_generate_creates_everything_once_with_owner_only_permissions(tmp_path: Path) -> None:
@@ -60,13 +61,9 @@ def test_missing_material_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_default_directory_comes_from_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, configure: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("KMT_KEYS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        keys.generate_keys()
-        assert keys.load_token_key().kid
-        assert (tmp_path / keys.TOKEN_KEY_FILE).exists()
-    finally:
-        get_settings.cache_clear()
+    configure(keys_dir=tmp_path)
+    keys.generate_keys()
+    assert keys.load_token_key().kid
+    assert (tmp_path / keys.TOKEN_KEY_FILE).exists()

@@ -1,23 +1,20 @@
 """`kmt keys generate|rotate|public`."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from services.common import keys
-from services.common.settings import get_settings
+from services.common.settings import Settings
 from services.sharing.admin_cli import keys_cli
 
 
 @pytest.fixture
-def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("KMT_KEYS_DIR", str(tmp_path / "keys"))
-    get_settings.cache_clear()
-    yield tmp_path / "keys"
-    get_settings.cache_clear()
+def keys_dir(tmp_path: Path, configure: Callable[..., Settings]) -> Path:
+    return configure(keys_dir=tmp_path / "keys").keys_dir
 
 
 def test_generate_rotate_and_publish(keys_dir: Path) -> None:

@@ -2,7 +2,7 @@
 
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,16 +10,13 @@ from joserfc.jwk import ECKey
 from typer.testing import CliRunner
 
 from services.common.partners import PartnerRegistry
-from services.common.settings import get_settings
+from services.common.settings import Settings
 from services.sharing.admin_cli import partners_cli
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("KMT_PARTNERS_FILE", str(tmp_path / "partners.json"))
-    get_settings.cache_clear()
-    yield tmp_path / "partners.json"
-    get_settings.cache_clear()
+def registry(tmp_path: Path, configure: Callable[..., Settings]) -> Path:
+    return configure(partners_file=tmp_path / "partners.json").partners_file
 
 
 def test_add_with_generated_keys_list_and_rotate(registry: Path, tmp_path: Path) -> None:

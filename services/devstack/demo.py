@@ -16,7 +16,7 @@ from services.common import keys
 from services.common.models import TWENTE
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
-from services.common.staff import add_member
+from services.common.staff import Role, add_member
 from services.partner_client.client import PartnerClient
 
 REPORTER = "wijkteam-almelo"
@@ -67,12 +67,13 @@ def prepare(settings: Settings) -> list[str]:
         done.append(f"partner {partner_id}")
     registry.save(settings.partners_file)
     _write(directory / "kmt-public.jwks.json", keys.public_keyset(settings.keys_dir).as_dict())
-    for token_file, staff_id, role in (
+    staff: tuple[tuple[Path, str, Role], ...] = (
         (directory / "privacy-officer.token", "demo-privacy-officer", "privacy_officer"),
         (directory / "kmt-worker.token", "demo-kmt-medewerker", "kmt_worker"),
-    ):
+    )
+    for token_file, staff_id, role in staff:
         if not token_file.exists():
-            token_file.write_text(add_member(staff_id, role, settings.staff_file))  # type: ignore[arg-type]
+            token_file.write_text(add_member(staff_id, role, settings.staff_file))
             token_file.chmod(0o600)
             done.append(f"medewerker {staff_id}")
     return done
