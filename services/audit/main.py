@@ -44,7 +44,7 @@ def build_app(settings: Settings) -> FastAPI:
             settings,
             SERVICE,
             [settings.topic(t) for t in CONSUMED],
-            lambda producer: Recorder(settings, ledger, key, producer).handle,
+            lambda publisher: Recorder(settings, ledger, key, publisher).handle,
         ):
             timer = asyncio.create_task(
                 checkpoint_periodically(ledger, settings.audit_checkpoint_seconds)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaProducer
-
 from services.audit.ledger import Ledger
 from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
 from services.common import topics
 from services.common.consumer import Record
 from services.common.events import parse_event
-from services.common.kafka import publish
+from services.common.kafka import Publisher
 from services.common.settings import Settings
 
 SERVICE = "audit"
@@ -24,15 +22,15 @@ CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLIC
 
 class Recorder:
     def __init__(
-        self, settings: Settings, ledger: Ledger, subject_key: bytes, producer: AIOKafkaProducer
+        self, settings: Settings, ledger: Ledger, subject_key: bytes, publisher: Publisher
     ) -> None:
         self.ledger = ledger
         self.subject_key = subject_key
-        self.producer = producer
+        self.publisher = publisher
         self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
 
     async def handle(self, record: Record) -> None:
         event = parse_event(record.value, RECORDED_TYPES)
         draft = draft_of(event, self.subject_key)
         appended = await asyncio.to_thread(self.ledger.append, draft)
-        await publish(self.producer, self.receipts_topic, receipt_of(event, draft, appended))
+        await self.publisher.publish(self.receipts_topic, receipt_of(event, draft, appended))

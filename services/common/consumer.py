@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from services.common.events import DEAD_LETTERED, MalformedEvent, new_event
-from services.common.kafka import publish
+from services.common.kafka import Publisher
 from services.common.models import DeadLetter
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER
@@ -54,7 +54,7 @@ class Backoff:
 async def handle_reliably(
     record: Record,
     handler: Handler,
-    producer: AIOKafkaProducer,
+    publisher: Publisher,
     settings: Settings,
     service: str,
 ) -> None:
@@ -65,7 +65,7 @@ async def handle_reliably(
             await handler(record)
             return
         except MalformedEvent as exc:
-            await dead_letter(producer, settings, record, service, str(exc))
+            await dead_letter(publisher, settings, record, service, str(exc))
             log.warning(
                 "%s: %s[%d]@%d naar dead-letter: %s",
                 service,
@@ -90,7 +90,7 @@ async def handle_reliably(
 
 
 async def dead_letter(
-    producer: AIOKafkaProducer, settings: Settings, record: Record, service: str, reason: str
+    publisher: Publisher, settings: Settings, record: Record, service: str, reason: str
 ) -> None:
     """Send the record's position and the reason, never its payload (it may be personal)."""
     data = DeadLetter(
@@ -109,7 +109,7 @@ async def dead_letter(
         data=data,
         id=f"dlq:{service}:{record.topic}:{record.partition}:{record.offset}",
     )
-    await publish(producer, settings.topic(DEAD_LETTER), event)
+    await publisher.publish(settings.topic(DEAD_LETTER), event)
 
 
 async def consume_forever(
@@ -118,7 +118,7 @@ async def consume_forever(
     service: str,
     topics: list[str],
     handler: Handler,
-    producer: AIOKafkaProducer,
+    publisher: Publisher,
     started: asyncio.Event | None = None,
 ) -> None:
     consumer = AIOKafkaConsumer(
@@ -142,7 +142,7 @@ async def consume_forever(
                 key=message.key,
                 value=message.value,
             )
-            await handle_reliably(record, handler, producer, settings, service)
+            await handle_reliably(record, handler, publisher, settings, service)
             tp = TopicPartition(message.topic, message.partition)
             try:
                 await consumer.commit({tp: message.offset + 1})

@@ -6,7 +6,13 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    OutOfOrderSequenceNumber,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
 from services.common.events import CloudEvent
 from services.common.settings import Settings
@@ -24,8 +30,46 @@ def make_producer(settings: Settings, *, client_id: str = "kmt") -> AIOKafkaProd
     )
 
 
-async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> None:
-    await producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+# The broker no longer accepts this producer's idempotence state (seen after a broker
+# restart); aiokafka then fails every later send of that producer for good.
+STALE_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
+class Publisher:
+    """A service's producer of events, keyed by melding id, durable once `publish` returns.
+
+    When the broker rejects the producer's sequence state, the publisher starts a fresh
+    producer (a new producer id) and re-raises: the caller's retry then goes out on it.
+    """
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = make_producer(self._settings, client_id=self._client_id)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(self, topic: str, event: CloudEvent) -> None:
+        if self._producer is None:
+            raise KafkaConnectionError("publisher niet gestart")
+        try:
+            await self._producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+        except STALE_PRODUCER_STATE:
+            await self.stop()
+            await self.start()
+            raise
 
 
 async def ensure_topics(

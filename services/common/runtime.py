@@ -8,11 +8,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.common.consumer import Backoff, Handler, consume_forever
-from services.common.kafka import make_producer
+from services.common.kafka import Publisher
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,20 +22,20 @@ async def running_consumer(
     settings: Settings,
     service: str,
     topics: list[str],
-    make_handler: Callable[[AIOKafkaProducer], Handler],
-) -> AsyncIterator[AIOKafkaProducer]:
-    """Start a producer and a supervised consumer; stop both on exit."""
-    producer = make_producer(settings, client_id=f"kmt-{service}")
-    await producer.start()
-    handler = make_handler(producer)
-    task = asyncio.create_task(_supervise(settings, service, topics, handler, producer))
+    make_handler: Callable[[Publisher], Handler],
+) -> AsyncIterator[Publisher]:
+    """Start a publisher and a supervised consumer; stop both on exit."""
+    publisher = Publisher(settings, client_id=f"kmt-{service}")
+    await publisher.start()
+    handler = make_handler(publisher)
+    task = asyncio.create_task(_supervise(settings, service, topics, handler, publisher))
     try:
-        yield producer
+        yield publisher
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await producer.stop()
+        await publisher.stop()
 
 
 async def _supervise(
@@ -44,14 +43,14 @@ async def _supervise(
     service: str,
     topics: list[str],
     handler: Handler,
-    producer: AIOKafkaProducer,
+    publisher: Publisher,
 ) -> None:
     """Keep the consumer running: if it fails (broker gone), start it again after a pause."""
     backoff = Backoff(cap=10.0)
     while True:
         try:
             await consume_forever(
-                settings, service=service, topics=topics, handler=handler, producer=producer
+                settings, service=service, topics=topics, handler=handler, publisher=publisher
             )
         except Exception as exc:
             delay = backoff.next()

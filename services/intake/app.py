@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -23,7 +22,7 @@ from pydantic import ValidationError
 from services.common.consumer import Backoff
 from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.http import install_error_handlers, read_json_body, validation_problem
-from services.common.kafka import make_producer, publish
+from services.common.kafka import Publisher
 from services.common.models import Melding, MeldingSubmission
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
@@ -37,21 +36,20 @@ PUBLISH_TIMEOUT_S = 15.0
 
 def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore(settings.data_dir / "intake.db")
-    producers: list[AIOKafkaProducer] = []  # made in the server's event loop, as aiokafka needs
+    publisher = Publisher(settings, client_id="kmt-intake")
+    connected = asyncio.Event()
 
     async def connect() -> None:
         """Keep trying until the broker answers; meanwhile intake answers 503."""
         backoff = Backoff(cap=5.0)
         while True:
-            producer = make_producer(settings, client_id="kmt-intake")
             try:
-                await producer.start()
+                await publisher.start()
             except KafkaError as exc:
-                await producer.stop()
                 log.warning("broker niet bereikbaar (%s)", type(exc).__name__)
                 await asyncio.sleep(backoff.next())
             else:
-                producers.append(producer)
+                connected.set()
                 return
 
     @asynccontextmanager
@@ -63,8 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connecting
-            for producer in producers:
-                await producer.stop()
+            await publisher.stop()
             store.close()
 
     app = FastAPI(title="KMT intake", version="1", lifespan=lifespan)
@@ -72,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", response_model=None)
     async def health() -> JSONResponse | dict[str, str]:
-        if not producers:
+        if not connected.is_set():
             return JSONResponse({"status": "broker niet bereikbaar"}, status_code=503)
         return {"status": "ok"}
 
@@ -133,10 +130,10 @@ def create_app(settings: Settings) -> FastAPI:
             data=melding.model_dump(mode="json"),
         )
         try:
-            if not producers:
+            if not connected.is_set():
                 raise KafkaConnectionError()
             await asyncio.wait_for(
-                publish(producers[0], settings.topic(MELDINGEN), event),
+                publisher.publish(settings.topic(MELDINGEN), event),
                 PUBLISH_TIMEOUT_S,
             )
         except (KafkaError, TimeoutError) as exc:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from services.common.consumer import Record, handle_reliably
@@ -27,7 +26,7 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
-from services.common.kafka import make_producer, publish
+from services.common.kafka import Publisher
 from services.common.models import Melding, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY
@@ -40,10 +39,10 @@ SOURCE = "kmt/routing"
 class Router:
     """The handler: melding event in, three decision events out."""
 
-    def __init__(self, settings: Settings, engine: PolicyEngine, producer: AIOKafkaProducer):
+    def __init__(self, settings: Settings, engine: PolicyEngine, publisher: Publisher):
         self.settings = settings
         self.engine = engine
-        self.producer = producer
+        self.publisher = publisher
         self.announced: set[str] = set()
 
     async def announce_revision(self, revision: str, at: datetime) -> None:
@@ -58,7 +57,7 @@ class Router:
             data=PolicyActivated(policy_revision=revision, first_decision_at=at),
             id=derived_id("policy", revision),
         )
-        await publish(self.producer, self.settings.topic(POLICY), event)
+        await self.publisher.publish(self.settings.topic(POLICY), event)
         self.announced.add(revision)
 
     async def __call__(self, record: Record) -> None:
@@ -78,7 +77,7 @@ class Router:
                 data=data,
                 id=derived_id(event.id, decision.recipient),
             )
-            await publish(self.producer, self.settings.topic(DECISIONS), out)
+            await self.publisher.publish(self.settings.topic(DECISIONS), out)
         log.info(
             "melding %s: %s",
             melding.melding_id,
@@ -102,22 +101,22 @@ def create_app(settings: Settings) -> faust.App:
     meldingen = app.topic(settings.topic(MELDINGEN), key_type=bytes, value_type=bytes)
 
     class Resources(Service):
-        """Owns the producer and the OPA client for the worker's lifetime."""
+        """Owns the publisher and the OPA client for the worker's lifetime."""
 
         router: Router | None = None
         ready = asyncio.Event()
 
         async def on_start(self) -> None:
-            producer = make_producer(settings, client_id="kmt-routing")
-            await producer.start()
+            publisher = Publisher(settings, client_id="kmt-routing")
+            await publisher.start()
             engine = PolicyEngine(settings.opa_url)
-            Resources.router = Router(settings, engine, producer)
+            Resources.router = Router(settings, engine, publisher)
             Resources.ready.set()
 
         async def on_stop(self) -> None:
             if Resources.router is not None:
                 await Resources.router.engine.close()
-                await Resources.router.producer.stop()
+                await Resources.router.publisher.stop()
 
     app.service(Resources)
 
@@ -132,7 +131,7 @@ def create_app(settings: Settings) -> faust.App:
             record = Record(
                 message.topic, message.partition, message.offset, message.key, message.value
             )
-            await handle_reliably(record, router, router.producer, settings, "routing")
+            await handle_reliably(record, router, router.publisher, settings, "routing")
             await unacked.ack(event)
 
     return app

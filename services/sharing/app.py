@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from services.common import keys
 from services.common.events import DISCLOSURE_ACKNOWLEDGED
 from services.common.http import install_error_handlers
+from services.common.kafka import Publisher
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.runtime import running_consumer
@@ -35,8 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        def make_handler(producer: Any) -> Sharing:
-            sharing.append(Sharing(settings, outbox, producer))
+        def make_handler(publisher: Publisher) -> Sharing:
+            sharing.append(Sharing(settings, outbox, publisher))
             return sharing[0]
 
         topics = consumed_topics(settings)

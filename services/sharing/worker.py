@@ -13,8 +13,6 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
 from services.common import keys
 from services.common.consumer import Record
 from services.common.events import (
@@ -30,7 +28,7 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
-from services.common.kafka import publish
+from services.common.kafka import Publisher
 from services.common.models import (
     RECIPIENTS,
     AuditRecorded,
@@ -57,10 +55,10 @@ def consumed_topics(settings: Settings) -> list[str]:
 
 
 class Sharing:
-    def __init__(self, settings: Settings, outbox: Outbox, producer: AIOKafkaProducer) -> None:
+    def __init__(self, settings: Settings, outbox: Outbox, publisher: Publisher) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.producer = producer
+        self.publisher = publisher
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
@@ -179,7 +177,7 @@ class Sharing:
 
     async def publish_created(self, stored: StoredDisclosure) -> None:
         event = CloudEvent.model_validate(stored.event)
-        await publish(self.producer, self.settings.topic(DISCLOSURES), event)
+        await self.publisher.publish(self.settings.topic(DISCLOSURES), event)
 
     async def on_receipt(self, receipt: AuditRecorded) -> None:
         if receipt.event_type != DISCLOSURE_CREATED or receipt.disclosure_id is None:
@@ -224,7 +222,7 @@ class Sharing:
             data=data,
             id=derived_id(stored.disclosure_id, action),
         )
-        await publish(self.producer, self.settings.topic(DISCLOSURES), event)
+        await self.publisher.publish(self.settings.topic(DISCLOSURES), event)
 
     def partners(self) -> PartnerRegistry:
         return PartnerRegistry.load(self.settings.partners_file)
