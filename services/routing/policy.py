@@ -1,6 +1,7 @@
 """Asking the sharing policies (`policies/`, package `kmt.sharing`) for decisions.
 
-One input builder, two engines with the same policies and the same answer:
+One input builder, two engines with the same policies and the same answer. The input
+carries the melding's facts (`services/routing/facts.py`), never identities or free text.
 `PolicyEngine` asks a running OPA server (routing, and `kmt decide` with `KMT_OPA_URL`);
 `OneShotEngine` runs `opa eval` on a freshly built bundle (`kmt decide` without a server).
 Neither ever makes up a decision: whatever goes wrong raises `PolicyUnavailable`.
@@ -24,6 +25,7 @@ from opa_client.opa_async import AsyncOpaClient
 from pydantic import ValidationError
 
 from services.common.models import RECIPIENTS, Decision, Melding
+from services.routing.facts import in_utc, policy_facts
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
@@ -53,18 +55,17 @@ class Engine(Protocol):
 
 
 def _rfc3339(moment: datetime) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return in_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def build_input(
     melding: Melding, recipient: str, requested_at: datetime | None = None
 ) -> dict[str, Any]:
-    """The policy input; `received_at` is normalised to UTC, the reference date for ages."""
-    data = melding.model_dump(mode="json")
-    data["received_at"] = _rfc3339(melding.received_at)
+    """The policy input. Its `melding` holds only the facts the policies read
+    (`policy_facts`): never identities or free text."""
+    facts = policy_facts(melding).model_dump(mode="json")
     moment = requested_at if requested_at is not None else datetime.now(UTC)
-    return {"melding": data, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
+    return {"melding": facts, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
 
 
 def _to_decision(result: Any) -> Decision:

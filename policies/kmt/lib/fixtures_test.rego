@@ -1,44 +1,56 @@
-# Gedeelde testmelding: een volwassen slachtoffer in Almelo zonder enig signaal (alles nee).
+# Gedeelde testinvoer: de feiten van een melding over een volwassen slachtoffer in Almelo
+# zonder enig signaal (alles nee), zoals routing ze aan het beleid geeft
+# (services/routing/facts.py): geen identiteit, geen vrije tekst.
 package kmt.fixtures_test
 
 base := {
 	"melding_id": "00000000-0000-4000-8000-000000000001",
 	"received_at": "2026-03-02T09:30:00Z",
-	"reporter": {"type": "gemeente", "organisation": "Gemeente Almelo", "partner_id": null},
+	"reporter": {"type": "gemeente", "partner_id": null},
 	"municipality": "almelo",
 	"exploitation_forms": ["seksuele_uitbuiting"],
 	"case": {"wgs_designated": false},
-	"victim": {
-		"name": "Test Persoon",
-		"birth_date": "2001-05-14",
-		"age": null,
-		"gender": "vrouw",
-		"nationality": "NL",
-		"bsn": "111222333",
-		"address": {"street": "Teststraat", "house_number": "1", "postal_code": "7600 AA", "city": "Almelo"},
-		"phone": "+31600000000",
-		"health_information": null,
-		"consent": null,
-	},
-	"suspects": [{
-		"name": "T. Verdachte",
-		"birth_date": "1990-01-01",
-		"role": "dader",
-		"relation_to_victim": "partner",
-		"description": "testomschrijving",
-	}],
-	"location": {"description": "vakantiepark", "address": null, "business_name": null, "kvk_number": null},
+	"victim": {"age": 24, "consent": null},
+	"suspects": [{"role": "dader", "relation_to_victim": "partner"}],
 	"signals": {
-		"narrative": "testverhaal",
 		"acute_danger": false,
 		"safety_risk": false,
 		"domestic_violence": false,
 		"minors_in_household": false,
-		"risk_summary": "",
 		"undermining_indicators": [],
 	},
 	"provenance": [],
+	"present": base_present,
 }
+
+base_present := [
+	"case",
+	"case.wgs_designated",
+	"exploitation_forms",
+	"location",
+	"location.description",
+	"melding_id",
+	"municipality",
+	"received_at",
+	"reporter",
+	"reporter.organisation",
+	"reporter.type",
+	"signals",
+	"signals.acute_danger",
+	"signals.domestic_violence",
+	"signals.minors_in_household",
+	"signals.narrative",
+	"signals.safety_risk",
+	"suspects",
+	"victim",
+	"victim.address",
+	"victim.birth_date",
+	"victim.bsn",
+	"victim.gender",
+	"victim.name",
+	"victim.nationality",
+	"victim.phone",
+]
 
 melding(patch) := object.union(base, patch)
 
@@ -54,11 +66,14 @@ decide(recipient, patch) := decision if {
 
 rules(decision) := {reason.rule | some reason in decision.reasons}
 
-minor_victim := {"victim": {"birth_date": "2010-01-20"}}
+# Ook aanwezig in de melding (de waarde ziet het beleid niet).
+present(paths) := {"present": sort(array.concat(base_present, paths))}
+
+minor_victim := {"victim": {"age": 16}}
 
 indicator := {"signals": {"undermining_indicators": ["crimineel_netwerk"]}}
 
-safety_risk := {"signals": {"safety_risk": true, "risk_summary": "dreiging"}}
+safety_risk := object.union({"signals": {"safety_risk": true}}, present(["signals.risk_summary"]))
 
 police_suspects := {"provenance": [{"source": "politie", "regime": "WPG", "fields": ["suspects"], "onward_consent": false}]}
 

@@ -3,6 +3,8 @@
 # description: >-
 #   Leeftijd op de meldingsdatum, herkomst (WPG/WGS), velden, verplichtingen, signaleringen
 #   en het opbouwen van een besluit. Beleidsgegevens staan in data.kmt.config, niet in code.
+#   input.melding bevat alleen feiten over de melding (services/routing/facts.py), geen
+#   identiteit en geen vrije tekst.
 package kmt.lib
 
 cfg := data.kmt.config
@@ -21,22 +23,15 @@ signal(name) if signals[name] == true
 
 acute_danger if signal("acute_danger")
 
-# Leeftijd in hele jaren op de datum (UTC) van received_at. Wie op die dag 18 wordt, is
-# volwassen; 29 februari telt in een niet-schrikkeljaar pas op 1 maart.
-age := years if {
-	[year, month, day] := time.date(time.parse_rfc3339_ns(melding.received_at))
-	[birth_year, birth_month, birth_day] := time.date(time.parse_ns("2006-01-02", victim.birth_date))
-	years := (year - birth_year) - birthday_pending([month, day], [birth_month, birth_day])
-}
+# Paden die in de melding zijn ingevuld; het beleid ziet welke velden er zijn, niet wat
+# erin staat.
+present := object.get(melding, "present", [])
 
-age := victim.age if {
-	not is_string(object.get(victim, "birth_date", null))
-	is_number(victim.age)
-}
-
-birthday_pending(today, birthday) := 1 if today < birthday
-
-else := 0
+# Leeftijd in hele jaren op de datum (UTC) van received_at. Routing rekent haar uit de
+# geboortedatum uit (services/routing/facts.py): wie op die dag 18 wordt, is volwassen;
+# 29 februari telt in een niet-schrikkeljaar pas op 1 maart. Zonder geboortedatum geldt de
+# opgegeven leeftijd.
+age := victim.age if is_number(victim.age)
 
 # Minderjarig: jonger dan data.kmt.config.adult_age op de meldingsdatum.
 minor if age < cfg.adult_age
@@ -100,10 +95,11 @@ police_involved_case if {
 
 police_involved_case if melding.reporter.type == "politie"
 
+# relation_to_victim komt genormaliseerd binnen: een term uit een vaste woordenlijst in
+# kleine letters, of "overig"; nooit vrije tekst.
 parent_suspect if {
 	some suspect in suspects
-	is_string(suspect.relation_to_victim)
-	lower(trim_space(suspect.relation_to_victim)) in cfg.parent_relations
+	suspect.relation_to_victim in cfg.parent_relations
 }
 
 notify_deferred if police_involved_case

@@ -15,50 +15,25 @@ unknown_with(patch) if {
 	lib.age_unknown with input as fx.request("veilig_thuis", patch)
 }
 
-test_eighteen_on_the_reference_date_is_adult if {
-	age_of({"victim": {"birth_date": "2008-03-02"}}) == 18
-	not minor_with({"victim": {"birth_date": "2008-03-02"}})
+# De leeftijd zelf (verjaardag op de meldingsdatum, 29 februari, geboortedatum boven
+# opgegeven leeftijd) rekent routing uit: tests/test_facts.py.
+test_eighteen_is_adult if {
+	age_of({"victim": {"age": 18}}) == 18
+	not minor_with({"victim": {"age": 18}})
+	not minor_with({"victim": {"age": 40}})
 }
 
-test_one_day_before_eighteen_is_minor if {
-	age_of({"victim": {"birth_date": "2008-03-03"}}) == 17
-	minor_with({"victim": {"birth_date": "2008-03-03"}})
+test_seventeen_is_minor if {
+	age_of({"victim": {"age": 17}}) == 17
+	minor_with({"victim": {"age": 17}})
+	minor_with({"victim": {"age": 0}})
 }
 
-test_age_counts_earlier_months_as_passed if {
-	age_of({"victim": {"birth_date": "2008-02-10"}}) == 18
-}
-
-test_leap_day_birthday_counts_from_first_of_march if {
-	age_of({"received_at": "2026-02-28T12:00:00Z", "victim": {"birth_date": "2008-02-29"}}) == 17
-	age_of({"received_at": "2026-03-01T00:00:00Z", "victim": {"birth_date": "2008-02-29"}}) == 18
-}
-
-test_reference_date_is_received_at_not_requested_at if {
-	decision := data.kmt.sharing.decision with input as object.union(
-		fx.request("veilig_thuis", {"victim": {"birth_date": "2008-03-03"}}),
-		{"context": {"requested_at": "2030-01-01T00:00:00Z"}},
-	)
-	decision.allow
-}
-
-test_victim_age_used_without_birth_date if {
-	age_of({"victim": {"birth_date": null, "age": 16}}) == 16
-	minor_with({"victim": {"birth_date": null, "age": 16}})
-	not minor_with({"victim": {"birth_date": null, "age": 18}})
-}
-
-test_birth_date_wins_over_victim_age if {
-	age_of({"victim": {"birth_date": "2001-05-14", "age": 12}}) == 24
-}
-
-test_age_unknown_without_birth_date_and_age if {
-	unknown_with({"victim": {"birth_date": null, "age": null}})
+test_age_unknown_without_age if {
+	unknown_with({"victim": {"age": null}})
+	unknown_with({"victim": {"age": "16"}})
 	not unknown_with({})
-}
-
-test_unreadable_received_at_means_age_unknown if {
-	unknown_with({"received_at": "gisteren"})
+	not minor_with({"victim": {"age": null}})
 }
 
 test_provenance_path_covers_everything_under_it if {
@@ -71,9 +46,17 @@ test_provenance_path_covers_everything_under_it if {
 }
 
 test_parent_as_suspect_defers_notification if {
-	lib.notify_deferred with input as fx.request("riec", {"suspects": [{"relation_to_victim": " Vader "}]})
-	not lib.notify_deferred with input as fx.request("riec", {"suspects": [{"relation_to_victim": "werkgever"}]})
-	not lib.notify_deferred with input as fx.request("riec", {"suspects": [{"relation_to_victim": null}]})
+	every relation in data.kmt.config.parent_relations {
+		lib.notify_deferred with input as fx.request("riec", {"suspects": [{"role": "dader", "relation_to_victim": relation}]})
+	}
+	lib.notify_deferred with input as fx.request("riec", {"suspects": [
+		{"role": "onbekend", "relation_to_victim": null},
+		{"role": "dader", "relation_to_victim": "stiefmoeder"},
+	]})
+	every relation in ["werkgever", "partner", "overig", null] {
+		not lib.notify_deferred with input as fx.request("riec", {"suspects": [{"role": "dader", "relation_to_victim": relation}]})
+	}
+	not lib.notify_deferred with input as fx.request("riec", {"suspects": []})
 }
 
 test_police_involvement_defers_notification if {

@@ -20,7 +20,7 @@ test_no_indicator_denies_and_explains if {
 }
 
 test_riec_gets_the_victim_only_as_pseudonym if {
-	decision := fx.decide("riec", object.union(fx.indicator, {"victim": {"health_information": "PTSS"}}))
+	decision := fx.decide("riec", object.union(fx.indicator, fx.present(["victim.health_information"])))
 	decision.allow
 	every field in ["victim.pseudonym", "victim.gender", "victim.age", "victim.nationality", "suspects", "exploitation_forms", "municipality"] {
 		field in decision.fields

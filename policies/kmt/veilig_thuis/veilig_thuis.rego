@@ -123,10 +123,11 @@ reasons contains {
 	lib.acute_danger
 }
 
-health_fields := [conf.health_field] if {
-	is_string(lib.victim.health_information)
-	lib.victim.health_information != ""
-} else := []
+# Gezondheidsgegevens gaan alleen mee als ze in de melding staan; het beleid ziet alleen dat
+# ze er zijn (victim.health_information in present), niet wat er staat.
+health_fields := [conf.health_field] if conf.health_field in lib.present
+
+else := []
 
 base_fields := array.concat(conf.fields, health_fields)
 

@@ -34,7 +34,7 @@ test_adult_without_grounds_denies if {
 }
 
 test_unknown_age_needs_a_person_to_confirm if {
-	decision := fx.decide("veilig_thuis", {"victim": {"birth_date": null, "age": null}})
+	decision := fx.decide("veilig_thuis", {"victim": {"age": null}})
 	decision.allow
 	"review:human" in decision.obligations
 	fx.rules(decision) == {"veilig_thuis.leeftijd_onbekend"}
@@ -60,7 +60,7 @@ test_acute_danger_for_an_adult_is_police_first if {
 }
 
 test_health_information_goes_minimised if {
-	decision := fx.decide("veilig_thuis", object.union(fx.minor_victim, {"victim": {"health_information": "PTSS"}}))
+	decision := fx.decide("veilig_thuis", object.union(fx.minor_victim, fx.present(["victim.health_information"])))
 	"victim.health_information" in decision.fields
 	"minimise:health" in decision.obligations
 	"AVG art. 9 lid 2 sub g (verify)" in decision.legal_basis
@@ -75,7 +75,7 @@ test_no_health_information_no_health_field if {
 
 test_withheld_health_information_needs_no_minimising if {
 	patch := object.union(
-		object.union(fx.minor_victim, {"victim": {"health_information": "PTSS"}}),
+		object.union(fx.minor_victim, fx.present(["victim.health_information"])),
 		fx.provenance("WPG", ["victim.health_information"], false),
 	)
 	decision := fx.decide("veilig_thuis", patch)
