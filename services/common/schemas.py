@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from services.common import models
+from services.routing.facts import PolicyFacts
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "melding.v1.submission": models.MeldingSubmission,
@@ -18,6 +19,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "policy.activated": models.PolicyActivated,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,
+    "policy.facts": PolicyFacts,  # the OPA input's `melding` (not an event)
 }
 
 
