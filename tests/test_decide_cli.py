@@ -1,5 +1,5 @@
-"""`kmt decide` with the one-shot `opa eval` engine: the ten worked scenarios, invalid
-input (exit 2) and no policy engine (exit 3)."""
+"""`kmt decide` with the one-shot `opa eval` engine: the ten worked scenarios, a full melding
+reaching OPA only as its facts, invalid input (exit 2) and no policy engine (exit 3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import typer
 from typer.testing import CliRunner, Result
 
 from services.common.models import RECIPIENTS, Decision
+from services.routing import policy
 from services.routing.decide import decide_command
+from tests.test_facts import MARKER, assert_no_identifying_values, marker_melding
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 PERSONAL = ("Sanne de Vries", "111222333", "Grotestraat", "2001-05-14", "R. Bakker")
@@ -77,6 +79,26 @@ def test_scenario_through_kmt_decide(scenario: Path, tmp_path: Path) -> None:
             assert not (decision.purpose or decision.legal_basis or decision.fields)
     check_expectations(decisions, json.loads(scenario.read_text(encoding="utf-8"))["expect"])
     assert not any(value in result.stdout for value in PERSONAL)
+
+
+def test_full_melding_reaches_opa_only_as_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    melding = marker_melding()
+    sent: list[dict[str, Any]] = []
+    build = policy.build_input
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        sent.append(build(*args, **kwargs))
+        return sent[-1]
+
+    monkeypatch.setattr(policy, "build_input", spy)
+    result = invoke(["-"], stdin=melding.model_dump_json())
+    assert result.exit_code == 0, result.stderr
+    assert [d["allow"] for d in json.loads(result.stdout)] == [True, False, True]  # acuut
+    assert sorted(s["recipient"] for s in sent) == sorted(RECIPIENTS)
+    for payload in sent:
+        assert MARKER.lower() not in json.dumps(payload).lower()
+        assert_no_identifying_values(payload, melding)
+    assert MARKER not in result.stdout
 
 
 def test_stdin_gives_the_same_stable_output() -> None:

@@ -1,6 +1,7 @@
 """The async engine against a real OPA server started here: same decisions as the one-shot
-engine, the bundle's revision, masked decision logs, and PolicyUnavailable (never allow)
-when OPA is away or has no policy."""
+engine, the scenarios' expected decisions from what OPA is sent (facts only, no identities),
+the bundle's revision, masked decision logs, and PolicyUnavailable (never allow) when OPA
+is away or has no policy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from uuid import uuid4
 
 import pytest
 import typer
+from opa_client.opa_async import AsyncOpaClient
 from typer.testing import CliRunner
 
 from services.common.models import RECIPIENTS, Melding
@@ -29,6 +31,8 @@ from services.routing.policy import (
     policy_revision,
 )
 from tests.conftest import Infra
+from tests.test_decide_cli import check_expectations
+from tests.test_facts import assert_no_identifying_values, marker_melding
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 PERSONAL = ("Sanne de Vries", "111222333", "Grotestraat", "prostitutie", "R. Bakker")
@@ -61,6 +65,37 @@ async def test_async_engine_agrees_with_one_shot_engine(
     finally:
         await served.close()
         await one_shot.close()
+
+
+async def test_served_scenarios_decide_as_expected_from_facts_alone(
+    server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict[str, Any]] = []
+    query = AsyncOpaClient.query_rule
+
+    async def spy(self: AsyncOpaClient, input_data: dict[str, Any], **kwargs: Any) -> Any:
+        sent.append(input_data)
+        return await query(self, input_data=input_data, **kwargs)
+
+    monkeypatch.setattr(AsyncOpaClient, "query_rule", spy)
+    engine = PolicyEngine(server[0])
+    try:
+        for scenario in SCENARIOS:
+            case = melding(scenario)
+            check_expectations(
+                await decide_all(engine, case),
+                json.loads(scenario.read_text(encoding="utf-8"))["expect"],
+            )
+            for payload in sent[-len(RECIPIENTS) :]:
+                assert_no_identifying_values(payload, case)
+        marked = marker_melding()
+        decisions = await decide_all(engine, marked)
+        assert [d.allow for d in decisions] == [True, False, True]
+        for payload in sent[-len(RECIPIENTS) :]:
+            assert_no_identifying_values(payload, marked)
+    finally:
+        await engine.close()
+    assert len(sent) == len(RECIPIENTS) * (len(SCENARIOS) + 1)
 
 
 def test_kmt_decide_via_server_logs_no_personal_data(server: tuple[str, Path]) -> None:
