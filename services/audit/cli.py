@@ -11,13 +11,17 @@ import typer
 
 from services.audit.backends import open_ledger
 from services.audit.export import export_lines
-from services.audit.ledger import timestamp
-from services.audit.postgres_store import init_schema
+from services.audit.ledger import PRUNE_NEEDS_OWNER, timestamp
+from services.audit.postgres_store import WriterRoleRefused, init_schema, role_of
 from services.audit.verify import describe, verify_export
 from services.common.settings import get_settings
 from services.common.staff import ROLES, add_member
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
+
+OWNER_URL_ENV = "KMT_AUDIT_OWNER_DB_URL"
+"""The ledger owner's URL, for `init-db` and `archive` only: never set it for a service."""
+OWNER_HINT = f"geef de URL van de eigenaar met --owner-url of {OWNER_URL_ENV}"
 
 
 @cli.command()
@@ -99,6 +103,14 @@ def archive(
         int | None,
         typer.Option(min=0, help="bewaartermijn in dagen (standaard KMT_AUDIT_RETENTION_DAYS)"),
     ] = None,
+    owner_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=OWNER_URL_ENV,
+            show_envvar=True,
+            help="PostgreSQL: URL van de eigenaar van de ledgertabellen (alleen die mag opschonen)",
+        ),
+    ] = None,
 ) -> None:
     """Archiveer entries ouder dan de bewaartermijn (export met bewijzen) en schoon ze op.
 
@@ -107,8 +119,13 @@ def archive(
     verwijderen).
     """
     settings = get_settings()
+    if owner_url:
+        settings = settings.model_copy(update={"audit_db_url": owner_url})
     ledger = open_ledger(settings)
     try:
+        if not ledger.store.may_prune():
+            typer.echo(f"{PRUNE_NEEDS_OWNER}: {OWNER_HINT}", err=True)
+            raise typer.Exit(2)
         days = settings.audit_retention_days if older_than_days is None else older_than_days
         limit = timestamp(datetime.now(UTC) - timedelta(days=days))
         span = ledger.seq_range(None, limit)
@@ -138,14 +155,50 @@ def archive(
 
 @cli.command("init-db")
 def init_db(
-    owner_url: Annotated[str, typer.Argument(help="postgresql://-URL van de eigenaar")],
+    owner_url: Annotated[
+        str | None,
+        typer.Argument(
+            envvar=OWNER_URL_ENV,
+            show_envvar=True,
+            show_default=False,
+            help="postgresql://-URL van de eigenaar, die het schema aanmaakt en bijwerkt",
+        ),
+    ] = None,
+    writer_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KMT_AUDIT_DB_URL",
+            show_envvar=True,
+            help="URL waarmee de services verbinden: de schrijfrol en haar wachtwoord",
+        ),
+    ] = None,
     writer_role: Annotated[
-        str | None, typer.Option(help="rol die alleen mag lezen en toevoegen")
+        str | None,
+        typer.Option(help="naam van de schrijfrol, als die niet uit --writer-url komt"),
     ] = None,
 ) -> None:
-    """Maak de ledger-tabellen en triggers in PostgreSQL en geef de schrijfrol rechten."""
-    init_schema(owner_url, writer_role)
-    typer.echo("ledger-schema aangemaakt")
+    """Maak of werk de ledger-tabellen en triggers bij in PostgreSQL, als eigenaar, en maak
+    de schrijfrol (indien nodig) met alleen lees- en toevoegrechten.
+
+    Voor een eenmalige migratiestap, vóór de auditservice start; daarna opnieuw na elke
+    upgrade. Het wachtwoord van de schrijfrol komt uit --writer-url als die dezelfde rol noemt.
+    """
+    if not owner_url:
+        typer.echo(f"geen eigenaar opgegeven: {OWNER_HINT}", err=True)
+        raise typer.Exit(2)
+    postgres = writer_url and writer_url.startswith(("postgresql://", "postgres://"))
+    user, password = role_of(writer_url) if writer_url and postgres else (None, None)
+    role = writer_role or user
+    try:
+        init_schema(owner_url, role, writer_password=password if role == user else None)
+    except WriterRoleRefused as exc:
+        typer.echo(f"{exc}; er is niets veranderd", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"ledger-schema bijgewerkt; schrijfrol {role} mag alleen lezen en toevoegen"
+        if role
+        else "ledger-schema bijgewerkt (geen schrijfrol opgegeven)"
+    )
 
 
 @cli.command("add-staff")

@@ -34,6 +34,10 @@ INSERT_ENTRY = (
     f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
 SCAN_BATCH = 20_000
+PRUNE_NEEDS_OWNER = (
+    "opschonen mag alleen de eigenaar van de ledgerdatabase; de schrijfrol van de services mag"
+    " niets verwijderen"
+)
 ENTRY_HASH = POSITION["entry_hash"]
 
 
@@ -344,7 +348,10 @@ class Ledger:
         return Anchor(int(row[0]), str(row[1]), Frontier.from_json(json.loads(row[2])))
 
     def prune(self, min_seq: int, archive_sha256: str) -> None:
-        """Delete entries below `min_seq`, which must be a checkpoint size, once archived."""
+        """Delete entries below `min_seq`, which must be a checkpoint size, once archived.
+        Only the owner role may prune."""
+        if not self.store.may_prune():
+            raise PermissionError(PRUNE_NEEDS_OWNER)
         with self.store.pruning() as cursor:
             row = self._q(
                 cursor, "SELECT frontier FROM checkpoints WHERE size = ?", [min_seq]

@@ -1,9 +1,16 @@
-"""PostgreSQL ledger backend: triggers that refuse UPDATE, DELETE and TRUNCATE, and a writer
-role that may only INSERT and SELECT.
+"""PostgreSQL ledger backend: triggers that refuse UPDATE, DELETE and TRUNCATE, and two roles.
 
-The service connects as the writer role; the schema is created (and the role granted) by
-`kmt audit init-db` with an owner's URL. Appends from several service instances are
-serialised by a transaction-scoped advisory lock, which any role may take.
+- The owner creates and migrates the tables, triggers and grants (`kmt audit init-db`), and
+  is the only role that may prune (`kmt audit archive --owner-url`). Its URL is for a
+  one-shot migration step and for archiving, never for a running service.
+- The writer is the role in the services' `KMT_AUDIT_DB_URL`: it logs in, is no superuser,
+  owns nothing, and may only SELECT and INSERT on entries, subjects and checkpoints, and
+  SELECT on prunes. `init_schema` creates it when it is missing (password from its URL),
+  grants exactly that, and refuses a writer role that could do more.
+
+The ledger has no sequences (the ledger numbers its entries itself), so none are granted.
+Appends from several service instances are serialised by a transaction-scoped advisory
+lock, which any role may take.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict
 
 from services.audit.store import Cursor, ledger_tables
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
+MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
 TABLES = ("entries", "subjects", "checkpoints", "prunes")
+WRITER_INSERTS = ("entries", "subjects", "checkpoints")
+"""The writer may add to these; `prunes` it may only read, as only the owner prunes."""
 
 SCHEMA = (
     ledger_tables(integer="BIGINT", boolean="BOOLEAN")
@@ -45,18 +56,118 @@ CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
     )
 )
 
+NOT_MIGRATED = (
+    "het ledger-schema ontbreekt, en deze rol mag het niet aanmaken: voer "
+    "`kmt audit init-db` uit met de URL van de eigenaar (KMT_AUDIT_OWNER_DB_URL)"
+)
 
-def init_schema(owner_url: str, writer_role: str | None = None) -> None:
-    """Create the ledger tables and triggers; grant `writer_role` INSERT and SELECT only."""
-    with psycopg.connect(owner_url, autocommit=True) as connection:
+
+class SchemaNotReady(RuntimeError):
+    """The schema is missing and the connecting role (the writer) may not migrate."""
+
+
+class WriterRoleRefused(ValueError):
+    """The writer role could do more than read and append: `init_schema` grants nothing."""
+
+
+def _tables(names: Sequence[str]) -> pgsql.Composable:
+    return pgsql.SQL(", ").join(pgsql.Identifier(t) for t in names)
+
+
+def role_of(url: str) -> tuple[str | None, str | None]:
+    """The user name and password a `postgresql://` URL connects with."""
+    params = conninfo_to_dict(url)
+    user, password = params.get("user"), params.get("password")
+    return (str(user) if user else None, str(password) if password else None)
+
+
+def init_schema(
+    owner_url: str, writer_role: str | None = None, *, writer_password: str | None = None
+) -> None:
+    """As the owner: create or migrate the tables and triggers; then, with `writer_role`,
+    create that role if it is missing (LOGIN, no superuser, `writer_password` if given) and
+    grant it SELECT and INSERT only (`prunes`: SELECT). `WriterRoleRefused` when the writer
+    is the owner, a superuser or otherwise able to change the ledger; nothing is changed then.
+    """
+    with psycopg.connect(owner_url, autocommit=True) as connection, connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK])
         connection.execute(SCHEMA)
         if writer_role:
-            connection.execute(
-                pgsql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
-                    pgsql.SQL(", ").join(pgsql.Identifier(t) for t in TABLES),
-                    pgsql.Identifier(writer_role),
-                )
+            _ensure_writer(connection, writer_role, writer_password)
+
+
+def _ensure_writer(connection: psycopg.Connection[Any], role: str, password: str | None) -> None:
+    name = pgsql.Identifier(role)
+    owner = connection.execute("SELECT current_user").fetchone()
+    if owner and owner[0] == role:
+        raise WriterRoleRefused(f"schrijfrol {role} is de eigenaar zelf: kies een andere rol")
+    secret: pgsql.Composable = pgsql.SQL("")
+    if password:
+        hashed = connection.pgconn.encrypt_password(password.encode(), role.encode())
+        secret = pgsql.SQL(" PASSWORD {}").format(pgsql.Literal(hashed.decode()))
+    if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+        if password:
+            connection.execute(pgsql.SQL("ALTER ROLE {}{}").format(name, secret))
+    else:
+        connection.execute(
+            pgsql.SQL(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
+                " NOBYPASSRLS{}"
+            ).format(name, secret)
+        )
+    for statement in (
+        "REVOKE ALL ON {tables} FROM PUBLIC, {role}",
+        "GRANT SELECT, INSERT ON {inserts} TO {role}",
+        "GRANT SELECT ON prunes TO {role}",
+    ):
+        connection.execute(
+            pgsql.SQL(statement).format(
+                tables=_tables(TABLES), inserts=_tables(WRITER_INSERTS), role=name
             )
+        )
+    schema = connection.execute("SELECT current_schema()").fetchone()
+    if schema and schema[0]:
+        connection.execute(
+            pgsql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(pgsql.Identifier(schema[0]), name)
+        )
+    problems = writer_problems(connection, role)
+    if problems:
+        raise WriterRoleRefused(f"schrijfrol {role} mag te veel: " + "; ".join(problems))
+
+
+def writer_problems(connection: psycopg.Connection[Any], role: str) -> list[str]:
+    """What `role` could do to the ledger beyond reading and appending, in Dutch."""
+    problems: list[str] = []
+    row = connection.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    if row is None:
+        return [f"rol {role} bestaat niet"]
+    if row[0]:
+        problems.append("is superuser")
+    for table in TABLES:
+        owns, more = connection.execute(
+            "SELECT pg_has_role(%s, c.relowner, 'MEMBER'),"
+            " has_table_privilege(%s, c.oid, %s)"
+            " FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            [
+                role,
+                role,
+                "UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
+                + ("" if table in WRITER_INSERTS else ", INSERT"),
+                table,
+            ],
+        ).fetchone() or (False, False)
+        if owns:
+            problems.append(f"is (lid van) de eigenaar van {table}")
+        elif more:
+            problems.append(f"mag meer dan lezen en toevoegen op {table}")
+    version = connection.execute("SHOW server_version_num").fetchone()
+    if version and int(version[0]) >= 150000:
+        sets = connection.execute(
+            "SELECT has_parameter_privilege(%s, 'session_replication_role', 'SET')", [role]
+        ).fetchone()
+        if sets and sets[0]:
+            problems.append("mag session_replication_role zetten (triggers uitschakelen)")
+    return problems
 
 
 class PostgresStore:
@@ -65,9 +176,24 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self._lock = threading.Lock()
         self._db = psycopg.connect(url, autocommit=True)
-        exists = self._db.execute("SELECT to_regclass('entries') IS NOT NULL").fetchone()
-        if not (exists and exists[0]):
-            self._db.execute(SCHEMA)
+        if not self._migrated():
+            try:
+                with self._db.transaction():
+                    self._db.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK])
+                    self._db.execute(SCHEMA)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                self._db.close()
+                raise SchemaNotReady(NOT_MIGRATED) from exc
+
+    def _migrated(self) -> bool:
+        """Whether the tables exist (as far as this role can see)."""
+        wanted = [("entries", "seq")]
+        row = self._db.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND (table_name || '.' || column_name) = ANY(%s)",
+            [[f"{t}.{c}" for t, c in wanted]],
+        ).fetchone()
+        return bool(row and row[0] == len(wanted))
 
     def sql(self, query: str) -> str:
         return query.replace("?", "%s")
@@ -90,6 +216,16 @@ class PostgresStore:
             yield cursor
 
     pruning = writing
+
+    def may_prune(self) -> bool:
+        with self.reading() as cursor:
+            cursor.execute(
+                "SELECT has_table_privilege('entries', 'DELETE')"
+                " AND has_table_privilege('subjects', 'DELETE')"
+                " AND has_table_privilege('prunes', 'INSERT')"
+            )
+            row = cursor.fetchone()
+        return bool(row and row[0])
 
     def close(self) -> None:
         self._db.close()

@@ -78,5 +78,8 @@ class SqliteStore:
     pruning = writing
     """Deletes below the horizon pass the triggers' own condition; nothing else is needed."""
 
+    def may_prune(self) -> bool:
+        return True
+
     def close(self) -> None:
         self._db.close()

@@ -41,6 +41,10 @@ class Store(Protocol):
         """A write transaction allowed to delete below a recorded prune horizon."""
         ...
 
+    def may_prune(self) -> bool:
+        """Whether this connection's role may prune (PostgreSQL: only the owner may)."""
+        ...
+
     def close(self) -> None: ...
 
 
