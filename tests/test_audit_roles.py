@@ -209,3 +209,4 @@ def test_archive_needs_the_owner_and_says_so_in_dutch(
     assert "live tabellen beginnen bij seq 8" in done.output
     verified = runner.invoke(cli, ["verify"])  # as the writer, like the service
     assert verified.exit_code == 0, verified.output
+    assert "1 opschoningen" in verified.output

@@ -115,8 +115,9 @@ def archive(
     """Archiveer entries ouder dan de bewaartermijn (export met bewijzen) en schoon ze op.
 
     Opschonen gebeurt tot de laatste checkpoint vóór de grens, zodat de rest controleerbaar
-    blijft. In PostgreSQL is hiervoor de URL van de eigenaar nodig (de schrijfrol mag niet
-    verwijderen).
+    blijft, en wordt vastgelegd in een opschoonrecord dat met de checkpointsleutel is
+    ondertekend. In PostgreSQL is hiervoor de URL van de eigenaar nodig (de schrijfrol mag
+    niet verwijderen).
     """
     settings = get_settings()
     if owner_url:

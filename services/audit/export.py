@@ -5,7 +5,9 @@ Line kinds, in order:
   starts, so a verifier can check a slice of the ledger without the entries before it;
 - `entry`: one per ledger entry, the entry itself (for the hash) and a `verwerking` view of
   it shaped after the VNG Verwerkingenlogging API;
-- `checkpoint`: every signed checkpoint over the exported range.
+- `checkpoint`: every signed checkpoint over the exported range;
+- `prune`: every signed prune record of the ledger (where its live entries start), as the
+  list `min_seq, prev_hash, frontier, archive_sha256, pruned_at, signature`.
 
 An export of a period holds the period's entries and those after it up to the first
 checkpoint that covers the period (entries not yet under a checkpoint are included but can
@@ -99,6 +101,8 @@ def export_lines(
     for signed in ledger.checkpoints(since=start):
         if covering is None or signed.size <= covering:
             yield _dump({"kind": "checkpoint", "note": signed.note})
+    for record in ledger.prune_records():
+        yield _dump({"kind": "prune", "prune": list(record.as_row())})
 
 
 def _state_before(ledger: Ledger, start: int) -> tuple[str, Frontier]:

@@ -26,6 +26,7 @@ from services.audit.entry import (
     seal,
 )
 from services.audit.merkle import Frontier, Tree, leaf_hash
+from services.audit.prunes import INSERT_PRUNE, SELECT_PRUNES, PruneRecord
 from services.audit.store import Cursor, Row, Store
 from services.audit.verify import Verification, verify
 
@@ -322,7 +323,8 @@ class Ledger:
         return Tree(leaves, base)
 
     def verify(self) -> Verification:
-        """Recompute every live entry hash, the chain and every checkpoint root and signature."""
+        """Recompute every live entry hash, the chain and every checkpoint root and signature,
+        and check every prune record's signature (the latest one says where entries start)."""
         anchor = self.anchor()
         return verify(
             self.scan(anchor.min_seq if anchor else 0),
@@ -331,6 +333,7 @@ class Ledger:
             start_seq=anchor.min_seq if anchor else 0,
             prev_hash=anchor.prev_hash if anchor else GENESIS_HASH,
             frontier=anchor.frontier if anchor else None,
+            prunes=self.prune_records(),
         )
 
     # -- retention ----------------------------------------------------------------------
@@ -347,9 +350,14 @@ class Ledger:
             return None
         return Anchor(int(row[0]), str(row[1]), Frontier.from_json(json.loads(row[2])))
 
+    def prune_records(self) -> list[PruneRecord]:
+        """Every stored prune record, unchecked (for `verify` and exports, which check them)."""
+        with self.store.reading() as cursor:
+            return [PruneRecord.of(r) for r in self._q(cursor, SELECT_PRUNES).fetchall()]
+
     def prune(self, min_seq: int, archive_sha256: str) -> None:
-        """Delete entries below `min_seq`, which must be a checkpoint size, once archived.
-        Only the owner role may prune."""
+        """Delete entries below `min_seq`, which must be a checkpoint size, once archived;
+        the prune record is signed with the checkpoint key. Only the owner role may prune."""
         if not self.store.may_prune():
             raise PermissionError(PRUNE_NEEDS_OWNER)
         with self.store.pruning() as cursor:
@@ -363,12 +371,8 @@ class Ledger:
             ).fetchone()
             if last is None:
                 raise ValueError(f"entry {min_seq - 1} ontbreekt al: niets om op te schonen")
-            self._q(
-                cursor,
-                "INSERT INTO prunes (min_seq, prev_hash, frontier, archive_sha256, pruned_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [min_seq, last[0], row[0], archive_sha256, now()],
-            )
+            record = PruneRecord(min_seq, last[0], row[0], archive_sha256, now())
+            self._q(cursor, INSERT_PRUNE, record.signed(self.signer).as_row())
             self._q(cursor, "DELETE FROM subjects WHERE seq < ?", [min_seq])
             self._q(cursor, "DELETE FROM entries WHERE seq < ?", [min_seq])
 

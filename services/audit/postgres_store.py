@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
 
-from services.audit.store import Cursor, ledger_tables
+from services.audit.store import ADDED_COLUMNS, Cursor, ledger_tables
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
@@ -34,12 +34,19 @@ WRITER_INSERTS = ("entries", "subjects", "checkpoints")
 
 SCHEMA = (
     ledger_tables(integer="BIGINT", boolean="BOOLEAN")
+    + "".join(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind};\n"
+        for table, column, kind in ADDED_COLUMNS
+    )
     + """
 CREATE OR REPLACE FUNCTION kmt_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Entries may go only below a prune recorded in this same transaction: an older or a
+    -- forged row in prunes opens nothing (and verify checks every prune's signature).
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('entries', 'subjects') THEN
-        IF OLD.seq < (SELECT COALESCE(MAX(min_seq), 0) FROM prunes) THEN
-            RETURN OLD;  -- below a recorded prune horizon: archived, may go
+        IF OLD.seq < (SELECT COALESCE(MAX(min_seq), 0) FROM prunes
+                      WHERE xmin = pg_current_xact_id()::xid) THEN
+            RETURN OLD;
         END IF;
     END IF;
     RAISE EXCEPTION 'audit ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME;
@@ -57,13 +64,13 @@ CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
 )
 
 NOT_MIGRATED = (
-    "het ledger-schema ontbreekt, en deze rol mag het niet aanmaken: voer "
+    "het ledger-schema ontbreekt of is verouderd, en deze rol mag het niet aanmaken: voer "
     "`kmt audit init-db` uit met de URL van de eigenaar (KMT_AUDIT_OWNER_DB_URL)"
 )
 
 
 class SchemaNotReady(RuntimeError):
-    """The schema is missing and the connecting role (the writer) may not migrate."""
+    """The schema is missing or old and the connecting role (the writer) may not migrate."""
 
 
 class WriterRoleRefused(ValueError):
@@ -186,8 +193,8 @@ class PostgresStore:
                 raise SchemaNotReady(NOT_MIGRATED) from exc
 
     def _migrated(self) -> bool:
-        """Whether the tables exist (as far as this role can see)."""
-        wanted = [("entries", "seq")]
+        """Whether the tables exist with every later column (as far as this role can see)."""
+        wanted = [("entries", "seq"), *((t, c) for t, c, _ in ADDED_COLUMNS)]
         row = self._db.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
             " current_schema() AND (table_name || '.' || column_name) = ANY(%s)",

@@ -1,4 +1,8 @@
-"""SQLite ledger backend: one file, WAL, triggers that refuse UPDATE and DELETE."""
+"""SQLite ledger backend: one file, WAL, triggers that refuse UPDATE and DELETE.
+
+Whoever can write the file can also drop the triggers: they stop mistakes, and `verify`
+finds what they cannot stop.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,57 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services.audit.store import Cursor, ledger_tables
+from services.audit.store import ADDED_COLUMNS, Cursor, ledger_tables
 
 SCHEMA = ledger_tables(integer="INTEGER", boolean="INTEGER")
 
-_HORIZON = "(SELECT COALESCE(MAX(min_seq), 0) FROM prunes)"
+_HORIZON = "(SELECT COALESCE(MAX(min_seq), 0) FROM prunes WHERE min_seq = last_insert_rowid())"
+"""Entries below a prune may be deleted only by the connection that has just recorded that
+prune: `min_seq` is the rowid of `prunes`, so `last_insert_rowid()` names it. An older or
+forged row in `prunes` opens nothing for anyone else (and `verify` checks its signature)."""
 _TRIGGERS = {
     "entries": f"OLD.seq >= {_HORIZON}",
     "subjects": f"OLD.seq >= {_HORIZON}",
     "checkpoints": "1",
     "prunes": "1",
 }
-TRIGGERS = "".join(
-    f"""
-CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, 'audit ledger is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} WHEN {condition}
-BEGIN SELECT RAISE(ABORT, 'audit ledger is append-only: DELETE refused'); END;
-"""
+TRIGGERS = {
+    name: sql
     for table, condition in _TRIGGERS.items()
-)
+    for name, sql in (
+        (
+            f"{table}_no_update",
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}\n"
+            "BEGIN SELECT RAISE(ABORT, 'audit ledger is append-only: UPDATE refused'); END",
+        ),
+        (
+            f"{table}_no_delete",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} WHEN {condition}\n"
+            "BEGIN SELECT RAISE(ABORT, 'audit ledger is append-only: DELETE refused'); END",
+        ),
+    )
+}
+"""Each trigger by name and its whole statement; one that differs is replaced on opening."""
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Create what is missing, add later columns, replace triggers of an older release."""
+    db.executescript(SCHEMA)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        stored = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+        for name, sql in TRIGGERS.items():
+            if stored.get(name) != sql:
+                db.execute(f"DROP TRIGGER IF EXISTS {name}")
+                db.execute(sql)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class SqliteStore:
@@ -42,7 +77,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA + TRIGGERS)
+        migrate(self._db)
 
     def sql(self, query: str) -> str:
         return query
@@ -76,7 +111,7 @@ class SqliteStore:
                 cursor.execute("COMMIT")
 
     pruning = writing
-    """Deletes below the horizon pass the triggers' own condition; nothing else is needed."""
+    """Deletes below the prune this transaction records pass the triggers' own condition."""
 
     def may_prune(self) -> bool:
         return True

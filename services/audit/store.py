@@ -38,7 +38,7 @@ class Store(Protocol):
     def reading(self) -> AbstractContextManager[Cursor]: ...
 
     def pruning(self) -> AbstractContextManager[Cursor]:
-        """A write transaction allowed to delete below a recorded prune horizon."""
+        """A write transaction that may delete below a prune it records itself."""
         ...
 
     def may_prune(self) -> bool:
@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE TABLE IF NOT EXISTS prunes (
     min_seq {integer} PRIMARY KEY, prev_hash TEXT NOT NULL, frontier TEXT NOT NULL,
-    archive_sha256 TEXT NOT NULL, pruned_at TEXT NOT NULL
+    archive_sha256 TEXT NOT NULL, pruned_at TEXT NOT NULL, signature TEXT
 );
 """
+
+
+ADDED_COLUMNS = (("prunes", "signature", "TEXT"),)
+"""Columns added after a table was first released, as (table, column, type): each backend
+adds those an older database lacks. `prunes.signature` stays NULL on rows written before it
+existed, and `verify` reports those records as unsigned."""

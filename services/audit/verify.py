@@ -10,7 +10,10 @@ What it finds, and where it points:
 - an inserted or reordered entry: its hash binds its seq and predecessor, so it breaks there;
 - a rewritten stretch with recomputed hashes: the first signed checkpoint after it has
   another root (the range since the previous checkpoint is named);
-- a truncated tail: a signed checkpoint covers entries that are no longer there.
+- a truncated tail: a signed checkpoint covers entries that are no longer there;
+- entries deleted below a prune record that KMT did not sign: every prune record must carry
+  a good signature by the checkpoint key, and the one where the entries start must match
+  the start state (that record is named).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from services.audit.checkpoint import BadCheckpoint, open_note
 from services.audit.entry import COLUMNS, POSITION, row_hash
 from services.audit.merkle import Frontier, leaf_hash
+from services.audit.prunes import PruneRecord, problem
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Problem:
 class Verification:
     entries: int = 0
     checkpoints: int = 0
+    prunes: int = 0
     size: int = 0
     """The tree size reached: the seq after the last entry checked."""
     unsigned: int = 0
@@ -59,10 +64,18 @@ def verify(
     start_seq: int = 0,
     prev_hash: str = "0" * 64,
     frontier: Frontier | None = None,
+    prunes: Iterable[PruneRecord] = (),
 ) -> Verification:
     """Check the entry `rows` (tuples in `COLUMNS` order, by seq, from `start_seq`) against
-    the signed checkpoint `notes`."""
+    the signed checkpoint `notes`, and the signature of every prune record in `prunes`."""
     result = Verification()
+    for record in prunes:
+        result.prunes += 1
+        wrong = problem(record, verifier_key)
+        if wrong is None and record.min_seq == start_seq:
+            wrong = _start_differs(record, prev_hash, frontier)
+        if wrong:
+            result.problems.append(Problem(record.min_seq, wrong))
     signed: dict[int, bytes] = {}
     last_size = start_seq
     for note in notes:
@@ -129,11 +142,20 @@ def verify(
     return result
 
 
+def _start_differs(record: PruneRecord, prev_hash: str, frontier: Frontier | None) -> str | None:
+    start = (frontier or Frontier()).to_json()
+    if record.prev_hash != prev_hash or json.loads(record.frontier) != start:
+        return f"{record.describe()}: beginstand wijkt af van het ondertekende record"
+    return None
+
+
 def verify_export(lines: Iterable[str], verifier_key: str) -> Verification:
     """Verify an export (`kmt audit export`) with nothing but the public key."""
     header: dict[str, Any] | None = None
     entries: list[tuple[Any, ...]] = []
     notes: list[str] = []
+    prunes: list[PruneRecord] = []
+    unreadable: list[Problem] = []
     for line in lines:
         if not line.strip():
             continue
@@ -144,23 +166,32 @@ def verify_export(lines: Iterable[str], verifier_key: str) -> Verification:
             entries.append(tuple(item["entry"].get(name) for name in COLUMNS))
         elif item["kind"] == "checkpoint":
             notes.append(item["note"])
+        elif item["kind"] == "prune":
+            try:
+                prunes.append(PruneRecord.of(item["prune"]))
+            except (TypeError, ValueError):
+                unreadable.append(Problem(None, "een opschoonrecord in de export is onleesbaar"))
     if header is None:
         return Verification(problems=[Problem(None, "export heeft geen header")])
-    return verify(
+    result = verify(
         entries,
         notes,
         verifier_key,
         start_seq=int(header["start_seq"]),
         prev_hash=str(header["prev_hash"]),
         frontier=Frontier.from_json(header["frontier"]),
+        prunes=prunes,
     )
+    result.problems += unreadable
+    return result
 
 
 def describe(result: Verification) -> str:
     if result.ok:
         return (
-            f"in orde: {result.entries} entries en {result.checkpoints} checkpoints gecontroleerd"
-            f" (boomgrootte {result.size}; {result.unsigned} entries nog zonder checkpoint)"
+            f"in orde: {result.entries} entries, {result.checkpoints} checkpoints en"
+            f" {result.prunes} opschoningen gecontroleerd (boomgrootte {result.size};"
+            f" {result.unsigned} entries nog zonder checkpoint)"
         )
     lines = [f"NIET IN ORDE: {len(result.problems)} probleem/problemen gevonden"]
     lines += [f"  - {p.message}" for p in result.problems]
