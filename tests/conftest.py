@@ -4,6 +4,7 @@ the servers."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,11 +21,19 @@ from services.devstack.process import stop
 pytest_plugins = ["tests.postgres_server"]
 
 
+FORGER = "forger"
+"""A test-only Kafka principal: the tests grant it what an attacker with a foothold would
+have (write access to one topic) and show the services still refuse what it forges."""
+
+
 @dataclass(frozen=True)
 class Infra:
     kafka_bootstrap: str
     opa_url: str
     root: Path
+    kafka_ca_file: Path
+    bus_keys: Path
+    """`<principal>/kafka.password` of every principal the broker was formatted with."""
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +42,19 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     started: list[subprocess.Popen[bytes]] = []
     try:
         kafka_port = free_port()
-        started.append(kafka.start_kafka(root / "kafka", kafka_port, free_port()))
+        bus_keys = root / "bus-keys"
+        started.append(
+            kafka.start_kafka(root / "kafka", kafka_port, free_port(), bus_keys, (FORGER,))
+        )
         opa_port = free_port()
         started.append(opa.start_opa(root / "opa", opa_port))
-        yield Infra(f"127.0.0.1:{kafka_port}", f"http://127.0.0.1:{opa_port}", root)
+        yield Infra(
+            f"127.0.0.1:{kafka_port}",
+            f"http://127.0.0.1:{opa_port}",
+            root,
+            root / "kafka" / "tls" / "ca.pem",
+            bus_keys,
+        )
     finally:
         for process in reversed(started):
             stop(process)
@@ -71,8 +89,11 @@ def settings_factory(
     def make(**overrides: object) -> Settings:
         prefix = f"t{uuid.uuid4().hex[:10]}."
         home = tmp_path_factory.mktemp(prefix.rstrip("."))
+        # each deployment keeps its own copy of the bus passwords, as a real one would
+        shutil.copytree(infra.bus_keys, home / "keys")
         values: dict[str, object] = {
             "kafka_bootstrap": infra.kafka_bootstrap,
+            "kafka_ca_file": infra.kafka_ca_file,
             "opa_url": infra.opa_url,
             "topic_prefix": prefix,
             "data_dir": home / "data",

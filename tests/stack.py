@@ -17,7 +17,11 @@ from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
+from services.bus.acls import CLUSTER, Grant, create_acls
+from services.bus.client import bus_login
+from services.bus.principals import ADMIN, user_name
 from services.common.events import CloudEvent
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
@@ -25,6 +29,7 @@ from services.devstack import demo
 from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 from services.partner_client.client import PartnerClient
+from tests.conftest import FORGER
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 T = TypeVar("T")
@@ -175,6 +180,7 @@ def read_records(
         consumer = AIOKafkaConsumer(
             settings.topic(topic),
             bootstrap_servers=settings.kafka_bootstrap,
+            **bus_login(settings, ADMIN).aiokafka(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
@@ -200,17 +206,47 @@ def read_events(settings: Settings, topic: str, want: int | None = None) -> list
     return [json.loads(r.value) for r in read_records(settings, topic, want) if r.value]
 
 
-def send(settings: Settings, topic: str, *items: CloudEvent | tuple[bytes, bytes]) -> None:
-    """Put events, or raw (key, value) records, on one of the deployment's topics."""
+def send(
+    settings: Settings,
+    topic: str,
+    *items: CloudEvent | tuple[bytes, bytes],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Put events, or raw (key, value) records, on one of the deployment's topics, as the
+    test-only `forger` principal after granting it write access to that topic: an attacker
+    with valid broker credentials and a foothold."""
+    grant_forger(settings, topic)
 
     async def produce() -> None:
-        producer = make_producer(settings)
+        producer = make_producer(settings, FORGER)
         await producer.start()
         try:
             for item in items:
                 key, value = item if isinstance(item, tuple) else (item.key, item.to_bytes())
-                await producer.send_and_wait(settings.topic(topic), value, key=key)
+                await producer.send_and_wait(settings.topic(topic), value, key=key, headers=headers)
         finally:
             await producer.stop()
 
     asyncio.run(produce())
+
+
+def grant_forger(settings: Settings, topic: str) -> None:
+    """Let the `forger` principal write to one of the deployment's topics."""
+
+    async def grant() -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, **bus_login(settings, ADMIN).aiokafka()
+        )
+        await admin.start()
+        try:
+            await create_acls(
+                admin,
+                [
+                    Grant(user_name(FORGER), "topic", settings.topic(topic), "write"),
+                    Grant(user_name(FORGER), "cluster", CLUSTER, "idempotent_write"),
+                ],
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(grant())

@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
-from services.common import keys
 from services.common.kafka import ensure_topics
 from services.common.partner_auth import issue_access_token
 from services.common.partners import PartnerRegistry, new_partner
@@ -27,12 +26,13 @@ from services.common.settings import Settings
 from services.common.topics import MELDINGEN
 from services.devstack.paths import free_port
 from services.intake.app import create_app
+from services.keyring import generate_all
 from tests.stack import read_records, submission
 
 
 def register_reporter(settings: Settings) -> dict[str, str]:
     """A registered reporting partner, and the Authorization header of its access token."""
-    keys.generate_keys(settings.keys_dir)
+    generate_all(settings.keys_dir)
     partner = new_partner(
         id="gemeente-almelo",
         name="Gemeente Almelo",

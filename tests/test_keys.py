@@ -17,13 +17,16 @@ def test_generate_creates_everything_once_with_owner_only_permissions(tmp_path: 
     assert set(keys.generate_keys(directory)) == {
         keys.SIGNING_KEY_FILE,
         keys.SIGNING_PUBLIC_FILE,
-        keys.TOKEN_KEY_FILE,
+        f"intake/{keys.TOKEN_KEY_FILE}",
+        f"sharing/{keys.TOKEN_KEY_FILE}",
         keys.PSEUDONYM_SECRETS_FILE,
     }
     assert keys.generate_keys(directory) == []
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    for path in directory.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    for folder in directory.iterdir():
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder.name
+        for path in folder.iterdir():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
 
 
 def test_kid_is_the_thumbprint_and_public_set_has_no_private_parts(tmp_path: Path) -> None:
@@ -65,5 +68,5 @@ def test_default_directory_comes_from_settings(
 ) -> None:
     configure(keys_dir=tmp_path)
     keys.generate_keys()
-    assert keys.load_token_key().kid
-    assert (tmp_path / keys.TOKEN_KEY_FILE).exists()
+    assert keys.load_token_key(None, "intake").kid
+    assert (tmp_path / "intake" / keys.TOKEN_KEY_FILE).exists()

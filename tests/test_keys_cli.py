@@ -29,7 +29,7 @@ def test_generate_rotate_and_publish(keys_dir: Path) -> None:
     published = json.loads(runner.invoke(keys_cli, ["public"]).stdout)
     assert [k["kid"] for k in published["keys"]] == [new_kid, old_kid]
     assert all("d" not in k for k in published["keys"])
-    token_kid = keys.load_token_key(keys_dir).kid
+    token_kid = keys.load_token_key(keys_dir, "sharing").kid
     assert runner.invoke(keys_cli, ["rotate", "--token-key"]).exit_code == 0
-    assert keys.load_token_key(keys_dir).kid != token_kid
+    assert keys.load_token_key(keys_dir, "sharing").kid != token_kid
     assert keys.load_signing_key(keys_dir).kid == new_kid

@@ -209,7 +209,7 @@ def _shared_world(factory: pytest.TempPathFactory) -> World:
 
 
 def access_token(world: World, **overrides: Any) -> str:
-    key = keys.load_token_key(world.settings.keys_dir)
+    key = keys.load_token_key(world.settings.keys_dir, "sharing")
     now = int(time.time())
     claims = {"iss": "urn:kmt", "sub": "riec-on", "aud": "sharing", "iat": now, "exp": now + 60}
     header = {"alg": "EdDSA", "kid": str(key.kid), "typ": "at+jwt"}
@@ -248,7 +248,7 @@ def test_bad_bearer_tokens_get_401(world: World, token: str | None) -> None:
         )
     elif token == "after_key_rotation":
         token = access_token(world)
-        keys.generate_token_key(world.settings.keys_dir)
+        keys.generate_token_key(world.settings.keys_dir, "sharing")
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     response = world.client.get("/whoami", headers=headers)
     assert response.status_code == 401

@@ -138,7 +138,9 @@ def test_token_is_reused_and_renewed_after_401(kit: dict[str, Any]) -> None:
     client = kit["client"]
     token = client.token()
     assert client.token() == token
-    keys.generate_token_key(kit["settings"].keys_dir)  # every issued token is now invalid
+    keys.generate_token_key(
+        kit["settings"].keys_dir, "sharing"
+    )  # every issued token is now invalid
     assert client.fetch(0).items == []
     assert client.token() != token
 

@@ -28,7 +28,7 @@ def test_a_stale_producer_is_replaced_and_the_retry_goes_out(
 
     async def scenario() -> None:
         await ensure_topics(settings)
-        publisher = Publisher(settings, client_id="test")
+        publisher = Publisher(settings, "routing")  # routing may write decisions
         await publisher.start()
         stale = publisher._producer
         assert stale is not None

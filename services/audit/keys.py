@@ -1,4 +1,4 @@
-"""The audit service's own secrets, as files under `settings.keys_dir` (0600, never committed).
+"""The audit service's own secrets, as files under `<keys_dir>/audit/` (0600, never committed).
 
 - `audit-subject-key.json`: the HMAC key of the subject pseudonyms. Never rotated: a new key
   would make earlier entries unfindable for a data-subject request.
@@ -21,9 +21,9 @@ CHECKPOINT_KEY_FILE = "audit-checkpoint-key.json"
 
 
 def subject_key(keys_dir: Path) -> bytes:
-    return load_or_create_secret(keys_dir / SUBJECT_KEY_FILE, "hmac_sha256")
+    return load_or_create_secret(keys_dir / "audit" / SUBJECT_KEY_FILE, "hmac_sha256")
 
 
 def checkpoint_key(keys_dir: Path) -> Ed25519PrivateKey:
-    seed = load_or_create_secret(keys_dir / CHECKPOINT_KEY_FILE, "ed25519_seed")
+    seed = load_or_create_secret(keys_dir / "audit" / CHECKPOINT_KEY_FILE, "ed25519_seed")
     return Ed25519PrivateKey.from_private_bytes(seed)

@@ -1,6 +1,7 @@
 """At-least-once consumption with idempotent handlers.
 
-One record at a time: the handler runs, and only then is the offset committed. A handler
+One record at a time: its signature is checked (`services.bus.signing`), the handler runs,
+and only then is the offset committed. A handler
 signals a malformed record by raising `MalformedEvent`: the record's position and the reason
 go to the dead-letter topic and the stream goes on. Any other failure is treated as
 transient: the same record is retried with backoff and its offset is not committed (fail
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from services.bus.client import bus_login
+from services.bus.signing import EventVerifier, load_verifier
 from services.common.events import DEAD_LETTERED, MalformedEvent, new_event
 from services.common.kafka import Publisher
 from services.common.models import DeadLetter
@@ -34,6 +37,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 Handler = Callable[[Record], Awaitable[None]]
@@ -57,11 +61,15 @@ async def handle_reliably(
     publisher: Publisher,
     settings: Settings,
     service: str,
+    verifier: EventVerifier,
 ) -> None:
-    """Run `handler` until it succeeds or declares the record malformed. Never raises."""
+    """Check the record's signature, then run `handler` until it succeeds or declares the
+    record malformed. An unsigned or wrongly signed record never reaches the handler: it is
+    dead-lettered like any malformed one. Never raises."""
     backoff = Backoff(settings.retry_max_seconds)
     while True:
         try:
+            verifier.verify(record.topic, record.key, record.value, record.headers)
             await handler(record)
             return
         except MalformedEvent as exc:
@@ -121,11 +129,13 @@ async def consume_forever(
     publisher: Publisher,
     started: asyncio.Event | None = None,
 ) -> None:
+    verifier = load_verifier(settings)
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.group(service),
         client_id=f"kmt-{service}",
+        **bus_login(settings, service).aiokafka(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
@@ -141,8 +151,9 @@ async def consume_forever(
                 offset=message.offset,
                 key=message.key,
                 value=message.value,
+                headers=tuple(message.headers),
             )
-            await handle_reliably(record, handler, publisher, settings, service)
+            await handle_reliably(record, handler, publisher, settings, service, verifier)
             tp = TopicPartition(message.topic, message.partition)
             try:
                 await consumer.commit({tp: message.offset + 1})

@@ -1,4 +1,7 @@
-"""Kafka plumbing shared by the services: the idempotent producer and topic creation."""
+"""Kafka plumbing shared by the services: the idempotent producer, and topic and ACL creation.
+
+Every client logs in as a principal (`services.bus`): a service as itself, `kmt topics
+ensure` as the admin."""
 
 from __future__ import annotations
 
@@ -14,16 +17,21 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from services.bus.acls import create_acls, service_grants
+from services.bus.client import bus_login
+from services.bus.principals import ADMIN
+from services.bus.signing import load_signer
 from services.common.events import CloudEvent
 from services.common.settings import Settings
 from services.common.topics import TOPICS
 
 
-def make_producer(settings: Settings, *, client_id: str = "kmt") -> AIOKafkaProducer:
+def make_producer(settings: Settings, principal: str) -> AIOKafkaProducer:
     """Idempotent producer, acks from all in-sync replicas: a send returns only once durable."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
-        client_id=client_id,
+        client_id=f"kmt-{principal}",
+        **bus_login(settings, principal).aiokafka(),
         enable_idempotence=True,
         acks="all",
         request_timeout_ms=10_000,
@@ -36,19 +44,21 @@ STALE_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProd
 
 
 class Publisher:
-    """A service's producer of events, keyed by melding id, durable once `publish` returns.
+    """A service's producer of events, keyed by melding id, durable once `publish` returns,
+    each signed with the service's own event key (`services.bus.signing`).
 
     When the broker rejects the producer's sequence state, the publisher starts a fresh
     producer (a new producer id) and re-raises: the caller's retry then goes out on it.
     """
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, principal: str) -> None:
         self._settings = settings
-        self._client_id = client_id
+        self._principal = principal
+        self._signer = load_signer(settings, principal)
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        producer = make_producer(self._settings, client_id=self._client_id)
+        producer = make_producer(self._settings, self._principal)
         try:
             await producer.start()
         except BaseException:
@@ -65,7 +75,9 @@ class Publisher:
         if self._producer is None:
             raise KafkaConnectionError("publisher niet gestart")
         try:
-            await self._producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+            value = event.to_bytes()
+            headers = self._signer.headers(topic, event.key, value)
+            await self._producer.send_and_wait(topic, value, key=event.key, headers=headers)
         except STALE_PRODUCER_STATE:
             await self.stop()
             await self.start()
@@ -75,12 +87,15 @@ class Publisher:
 async def ensure_topics(
     settings: Settings, replication_factor: int = 1, wait_seconds: float = 0
 ) -> list[str]:
-    """Create the missing topics; returns the names it created. Safe to run again.
+    """Create the missing topics and every service's ACLs, as the admin principal; returns
+    the topic names it created. Safe to run again.
 
     `wait_seconds` allows for a broker that is still starting (as in docker compose)."""
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, **bus_login(settings, ADMIN).aiokafka()
+        )
         try:
             await admin.start()
             break
@@ -107,6 +122,7 @@ async def ensure_topics(
                 # 36: created concurrently by another instance, which is what we wanted
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise RuntimeError(f"topic {name} niet aangemaakt (Kafka-foutcode {code})")
+        await create_acls(admin, service_grants(settings))
         return [t.name for t in wanted]
     finally:
         await admin.close()

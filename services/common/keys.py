@@ -1,13 +1,19 @@
-"""KMT's own key material, in files under `settings.keys_dir` (0600, never committed).
+"""KMT's own key material, in files under `settings.keys_dir` (0600, never committed), one
+folder per service that holds it, so that each container mounts only its own folder (and
+`public/`, which holds only public keys):
 
-- `signing-key.json`: the current Ed25519 key that signs disclosures (private JWK, `kid` is
-  its RFC 7638 thumbprint).
-- `signing-public.jwks.json`: the public halves of every signing key ever used, newest first,
-  so disclosures signed before a rotation stay verifiable. Old private keys are not kept.
-- `token-key.json`: the Ed25519 key that signs partner access tokens. Tokens live minutes,
-  so rotating it only makes partners ask for a new token.
-- `pseudonym-secrets.json`: one 256-bit secret per recipient. Never rotated: a new secret
-  would give every victim a new pseudonym and break the recipient's case linking.
+- `sharing/signing-key.json`: the current Ed25519 key that signs disclosures (private JWK,
+  `kid` is its RFC 7638 thumbprint).
+- `public/signing-public.jwks.json`: the public halves of every signing key ever used,
+  newest first, so disclosures signed before a rotation stay verifiable. Old private keys
+  are not kept.
+- `intake/token-key.json`, `sharing/token-key.json`: the Ed25519 key with which each of the
+  two partner-facing services signs its own access tokens. Tokens live minutes, so rotating
+  one only makes partners ask for a new token.
+- `sharing/pseudonym-secrets.json`: one 256-bit secret per recipient. Never rotated: a new
+  secret would give every victim a new pseudonym and break the recipient's case linking.
+
+Other services' secrets (event keys, audit keys, Kafka passwords) live in the same folders.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ SIGNING_KEY_FILE = "signing-key.json"
 SIGNING_PUBLIC_FILE = "signing-public.jwks.json"
 TOKEN_KEY_FILE = "token-key.json"
 PSEUDONYM_SECRETS_FILE = "pseudonym-secrets.json"
+PUBLIC = "public"
+TOKEN_ISSUERS = ("intake", "sharing")
+_FOLDER = {
+    SIGNING_KEY_FILE: "sharing",
+    SIGNING_PUBLIC_FILE: PUBLIC,
+    PSEUDONYM_SECRETS_FILE: "sharing",
+}
 
 
 class KeyMaterialMissing(RuntimeError):
@@ -45,16 +58,17 @@ def generate_keys(keys_dir: Path | None = None) -> list[str]:
     """Create whatever key material is missing; never overwrite. Returns the files created."""
     directory = _directory(keys_dir)
     created: list[str] = []
-    if not (directory / SIGNING_KEY_FILE).exists():
+    if not _path(directory, SIGNING_KEY_FILE).exists():
         generate_signing_key(directory)
         created += [SIGNING_KEY_FILE, SIGNING_PUBLIC_FILE]
-    if not (directory / TOKEN_KEY_FILE).exists():
-        generate_token_key(directory)
-        created.append(TOKEN_KEY_FILE)
-    stored = _read_json(directory / PSEUDONYM_SECRETS_FILE, default={})
+    for service in TOKEN_ISSUERS:
+        if not (directory / service / TOKEN_KEY_FILE).exists():
+            generate_token_key(directory, service)
+            created.append(f"{service}/{TOKEN_KEY_FILE}")
+    stored = _read_json(_path(directory, PSEUDONYM_SECRETS_FILE), default={})
     missing = {r: secrets.token_hex(32) for r in RECIPIENTS if r not in stored}
     if missing:
-        write_private_json(directory / PSEUDONYM_SECRETS_FILE, stored | missing)
+        write_private_json(_path(directory, PSEUDONYM_SECRETS_FILE), stored | missing)
         created.append(PSEUDONYM_SECRETS_FILE)
     return created
 
@@ -65,18 +79,19 @@ def generate_signing_key(keys_dir: Path | None = None) -> OKPKey:
     key = new_ed25519_key()
     # Publish before use: a crash in between leaves an unused public key, never a signature
     # that nobody can verify.
-    published = _read_json(directory / SIGNING_PUBLIC_FILE, default={"keys": []})
+    published = _read_json(_path(directory, SIGNING_PUBLIC_FILE), default={"keys": []})
     write_private_json(
-        directory / SIGNING_PUBLIC_FILE, {"keys": [public_jwk(key), *published["keys"]]}
+        _path(directory, SIGNING_PUBLIC_FILE), {"keys": [public_jwk(key), *published["keys"]]}
     )
-    write_private_json(directory / SIGNING_KEY_FILE, key.as_dict(private=True))
+    write_private_json(_path(directory, SIGNING_KEY_FILE), key.as_dict(private=True))
     return key
 
 
-def generate_token_key(keys_dir: Path | None = None) -> OKPKey:
-    """A new key for access tokens, replacing the old one (tokens signed by it stop working)."""
+def generate_token_key(keys_dir: Path | None, service: str) -> OKPKey:
+    """A new key for `service`'s access tokens, replacing the old one (tokens signed by it
+    stop working)."""
     key = new_ed25519_key()
-    write_private_json(_directory(keys_dir) / TOKEN_KEY_FILE, key.as_dict(private=True))
+    write_private_json(_directory(keys_dir) / service / TOKEN_KEY_FILE, key.as_dict(private=True))
     return key
 
 
@@ -89,8 +104,8 @@ def public_keyset(keys_dir: Path | None = None) -> KeySet:
     return KeySet.import_key_set(_read_required(keys_dir, SIGNING_PUBLIC_FILE))
 
 
-def load_token_key(keys_dir: Path | None = None) -> OKPKey:
-    return OKPKey.import_key(_read_required(keys_dir, TOKEN_KEY_FILE))
+def load_token_key(keys_dir: Path | None, service: str) -> OKPKey:
+    return OKPKey.import_key(_read_required(keys_dir, f"{service}/{TOKEN_KEY_FILE}"))
 
 
 def pseudonym_key(recipient: Recipient, keys_dir: Path | None = None) -> bytes:
@@ -153,8 +168,13 @@ def _read_json(path: Path, *, default: Any) -> Any:
     return json.loads(path.read_text())
 
 
+def _path(directory: Path, name: str) -> Path:
+    return directory / _FOLDER[name] / name
+
+
 def _read_required(keys_dir: Path | None, name: str) -> Any:
-    path = _directory(keys_dir) / name
+    directory = _directory(keys_dir)
+    path = _path(directory, name) if name in _FOLDER else directory / name
     if not path.exists():
         raise KeyMaterialMissing(f"sleutelbestand {name} ontbreekt: kmt keys generate")
     return json.loads(path.read_text())

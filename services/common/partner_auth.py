@@ -181,7 +181,7 @@ def authenticate_client(
 
 
 def issue_access_token(partner: Partner, service: str, keys_dir: Path) -> str:
-    key = load_token_key(keys_dir)
+    key = load_token_key(keys_dir, service)
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -201,7 +201,7 @@ def verify_access_token(
 ) -> Partner:
     """The partner an access token for `service` was issued to; else `_Refused`."""
     try:
-        decoded = jwt.decode(token, load_token_key(keys_dir), algorithms=[SIGNING_ALG])
+        decoded = jwt.decode(token, load_token_key(keys_dir, service), algorithms=[SIGNING_ALG])
         if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
             raise _Refused
         JWTClaimsRegistry(

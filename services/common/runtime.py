@@ -25,7 +25,7 @@ async def running_consumer(
     make_handler: Callable[[Publisher], Handler],
 ) -> AsyncIterator[Publisher]:
     """Start a publisher and a supervised consumer; stop both on exit."""
-    publisher = Publisher(settings, client_id=f"kmt-{service}")
+    publisher = Publisher(settings, service)
     await publisher.start()
     handler = make_handler(publisher)
     task = asyncio.create_task(_supervise(settings, service, topics, handler, publisher))

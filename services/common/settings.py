@@ -18,7 +18,11 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap: str = "localhost:9092"
-    """Kafka bootstrap servers, `host:port[,host:port]`."""
+    """Kafka bootstrap servers, `host:port[,host:port]`; always SASL_SSL (SCRAM-SHA-512)."""
+    kafka_ca_file: Path = Path(".cache/data/devstack/kafka/tls/ca.pem")
+    """CA certificate (PEM) that signed the broker's TLS certificate; `kmt up` makes a local
+    one, a deployment supplies its own. Each principal's password is the file
+    `<keys_dir>/<principal>/kafka.password`."""
     topic_prefix: str = ""
     """Prefix for every topic and consumer group (tests isolate themselves with it)."""
     opa_url: str = "http://localhost:8181"

@@ -17,6 +17,7 @@ from services.common.models import TWENTE
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
 from services.common.staff import Role, add_member
+from services.keyring import generate_all
 from services.partner_client.client import PartnerClient
 
 REPORTER = "wijkteam-almelo"
@@ -44,7 +45,7 @@ def demo_dir(settings: Settings) -> Path:
 def prepare(settings: Settings) -> list[str]:
     """Create what is missing; never replaces existing keys or registrations."""
     directory = demo_dir(settings)
-    done = [f"sleutel {name}" for name in keys.generate_keys(settings.keys_dir)]
+    done = [f"sleutel {name}" for name in generate_all(settings.keys_dir)]
     registry = PartnerRegistry.load(settings.partners_file)
     for partner_id, name, kind, municipality in demo_partners():
         if registry.get(partner_id) is not None:

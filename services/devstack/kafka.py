@@ -9,19 +9,37 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.helpers import create_ssl_context
 
+from services.bus.client import BusLogin
+from services.bus.principals import ADMIN, BROKER, PRINCIPALS, ensure_password, user_name
 from services.devstack.paths import kafka_libs
 from services.devstack.process import stop
+from services.devstack.tls import BROKER_CN, BrokerTls, ensure_broker_tls
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=SASL_SSL://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\
+org.apache.kafka.common.security.scram.ScramLoginModule required \
+username="{broker_user}" password="{broker_password}";
+ssl.keystore.type=PEM
+ssl.keystore.location={keystore}
+ssl.truststore.type=PEM
+ssl.truststore.location={truststore}
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{broker_user};User:{admin_user};User:CN={broker_cn}
 log.dirs={data_dir}/logs
 num.partitions=3
 auto.create.topics.enable=false
@@ -31,6 +49,8 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 """
+"""Clients reach only the SASL_SSL listener (SCRAM-SHA-512 over TLS); the controller listener
+is on loopback and takes only the broker's own certificate (mutual TLS)."""
 
 LOG4J = """\
 log4j.rootLogger=WARN, file
@@ -58,31 +78,42 @@ def _java(main: str, *args: str, data_dir: Path) -> list[str]:
     ]
 
 
-def start_kafka(data_dir: Path, port: int, controller_port: int) -> subprocess.Popen[bytes]:
-    """Format the storage once, start the broker, and return once it answers metadata."""
+def start_kafka(
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    keys_dir: Path,
+    extra_principals: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """Format the storage once (with every principal's SCRAM credentials), start the broker,
+    and return once the admin principal can read its metadata over TLS."""
     if not kafka_libs().is_dir():
         raise FileNotFoundError("Kafka niet gevonden: voer `make provision` uit")
     data_dir.mkdir(parents=True, exist_ok=True)
+    tls = ensure_broker_tls(data_dir / "tls")
+    passwords = {p: ensure_password(keys_dir, p) for p in (*PRINCIPALS, *extra_principals)}
     props = data_dir / "server.properties"
-    props.write_text(
-        SERVER_PROPERTIES.format(port=port, controller_port=controller_port, data_dir=data_dir)
-    )
+    props.write_text(_properties(data_dir, port, controller_port, tls, passwords[BROKER]))
+    props.chmod(0o600)  # holds the broker's own password
     (data_dir / "log4j.properties").write_text(LOG4J.format(data_dir=data_dir))
     if not (data_dir / "logs" / "meta.properties").exists():
+        scram = [
+            arg
+            for principal, password in passwords.items()
+            for arg in (
+                "--add-scram",
+                f"SCRAM-SHA-512=[name={user_name(principal)},password={password}]",
+            )
+        ]
         cluster_id = uuid.uuid4().hex[:22]
         subprocess.run(
             _java(
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(props),
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), *scram,
                 data_dir=data_dir,
             ),
             check=True,
             capture_output=True,
-        )
+        )  # fmt: skip
     out = (data_dir / "stdout.log").open("ab")
     process = subprocess.Popen(
         _java("kafka.Kafka", str(props), data_dir=data_dir),
@@ -90,22 +121,45 @@ def start_kafka(data_dir: Path, port: int, controller_port: int) -> subprocess.P
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    admin = BusLogin(
+        user_name(ADMIN),
+        passwords[ADMIN],
+        create_ssl_context(cafile=str(tls.ca_cert)),
+    )
     try:
-        asyncio.run(wait_until_ready(f"127.0.0.1:{port}", process))
+        asyncio.run(wait_until_ready(f"127.0.0.1:{port}", admin, process))
     except BaseException:
         stop(process)
         raise
     return process
 
 
+def _properties(
+    data_dir: Path, port: int, controller_port: int, tls: BrokerTls, broker_password: str
+) -> str:
+    return SERVER_PROPERTIES.format(
+        port=port,
+        controller_port=controller_port,
+        data_dir=data_dir,
+        keystore=tls.keystore,
+        truststore=tls.ca_cert,
+        broker_user=user_name(BROKER),
+        broker_password=broker_password,
+        admin_user=user_name(ADMIN),
+        broker_cn=BROKER_CN,
+    )
+
+
 async def wait_until_ready(
-    bootstrap: str, process: subprocess.Popen[bytes], timeout: float = 60.0
+    bootstrap: str, login: BusLogin, process: subprocess.Popen[bytes], timeout: float = 60.0
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"Kafka stopte meteen (exit {process.returncode})")
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=2000, **login.aiokafka()
+        )
         try:
             await admin.start()
             await admin.list_topics()

@@ -30,7 +30,11 @@ def run() -> None:
     try:
         port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
         print(f"Kafka (KRaft) start op {settings.kafka_bootstrap} …", flush=True)
-        processes.append(kafka.start_kafka(run_dir / "kafka", port, free_port()))
+        processes.append(kafka.start_kafka(run_dir / "kafka", port, free_port(), settings.keys_dir))
+        # the broker's CA made by start_kafka, wherever the data dir is
+        settings = settings.model_copy(
+            update={"kafka_ca_file": run_dir / "kafka" / "tls" / "ca.pem"}
+        )
         print(f"OPA start op {settings.opa_url} …", flush=True)
         processes.append(opa.start_opa(run_dir / "opa", urlparse(settings.opa_url).port or 8181))
         asyncio.run(ensure_topics(settings))

@@ -36,7 +36,7 @@ PUBLISH_TIMEOUT_S = 15.0
 
 def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore(settings.data_dir / "intake.db")
-    publisher = Publisher(settings, client_id="kmt-intake")
+    publisher = Publisher(settings, "intake")
     connected = asyncio.Event()
 
     async def connect() -> None:

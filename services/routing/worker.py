@@ -16,6 +16,8 @@ from typing import Any
 import faust
 from mode import Service
 
+from services.bus.client import MECHANISM, bus_login
+from services.bus.signing import load_verifier
 from services.common.consumer import Record, handle_reliably
 from services.common.events import (
     MELDING_RECEIVED,
@@ -86,6 +88,7 @@ class Router:
 
 
 def create_app(settings: Settings) -> faust.App:
+    login = bus_login(settings, "routing")
     app = faust.App(
         settings.group("routing"),
         broker=f"kafka://{settings.kafka_bootstrap.replace(',', ';kafka://')}",
@@ -96,6 +99,12 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         datadir=str(settings.data_dir / "routing"),  # faust's own state, not the repo root
         value_serializer="raw",
+        broker_credentials=faust.SASLCredentials(
+            username=login.username,
+            password=login.password,
+            ssl_context=login.ssl_context,
+            mechanism=MECHANISM,
+        ),
         key_serializer="raw",
     )
     meldingen = app.topic(settings.topic(MELDINGEN), key_type=bytes, value_type=bytes)
@@ -104,10 +113,11 @@ def create_app(settings: Settings) -> faust.App:
         """Owns the publisher and the OPA client for the worker's lifetime."""
 
         router: Router | None = None
+        verifier = load_verifier(settings)
         ready = asyncio.Event()
 
         async def on_start(self) -> None:
-            publisher = Publisher(settings, client_id="kmt-routing")
+            publisher = Publisher(settings, "routing")
             await publisher.start()
             engine = PolicyEngine(settings.opa_url)
             Resources.router = Router(settings, engine, publisher)
@@ -129,12 +139,26 @@ def create_app(settings: Settings) -> faust.App:
         async for event in unacked.events():
             message = event.message
             record = Record(
-                message.topic, message.partition, message.offset, message.key, message.value
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                tuple((name, bytes(raw)) for name, raw in _headers(message.headers)),
             )
-            await handle_reliably(record, router, router.publisher, settings, "routing")
+            await handle_reliably(
+                record, router, router.publisher, settings, "routing", Resources.verifier
+            )
             await unacked.ack(event)
 
     return app
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    """faust hands record headers over as a list of pairs or as a mapping."""
+    if headers is None:
+        return []
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
 def run(settings: Settings) -> None:

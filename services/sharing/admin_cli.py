@@ -21,6 +21,7 @@ from services.common.partners import (
     rotate_partner_key,
 )
 from services.common.settings import get_settings
+from services.keyring import generate_all
 from services.partner_client.cli import read_json_object
 
 keys_cli = typer.Typer(
@@ -38,7 +39,7 @@ GenerateInto = Annotated[
 def generate() -> None:
     """Maak de ontbrekende sleutels aan; bestaande blijven ongemoeid."""
     directory = get_settings().keys_dir
-    created = keys.generate_keys(directory)
+    created = generate_all(directory)
     typer.echo(
         f"aangemaakt in {directory}: {', '.join(created)}" if created else "alles bestond al"
     )
@@ -55,8 +56,12 @@ def rotate(
 ) -> None:
     """Nieuwe ondertekensleutel; oude publieke sleutels blijven gepubliceerd (kid)."""
     directory = get_settings().keys_dir
-    key = keys.generate_token_key(directory) if token_key else keys.generate_signing_key(directory)
-    typer.echo(f"nieuwe {'tokensleutel' if token_key else 'ondertekensleutel'}: kid {key.kid}")
+    if not token_key:
+        typer.echo(f"nieuwe ondertekensleutel: kid {keys.generate_signing_key(directory).kid}")
+        return
+    for service in keys.TOKEN_ISSUERS:
+        key = keys.generate_token_key(directory, service)
+        typer.echo(f"nieuwe tokensleutel van {service}: kid {key.kid}")
 
 
 @keys_cli.command("public")

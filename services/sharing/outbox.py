@@ -82,7 +82,7 @@ STORE_KEY_FILE = "sharing-store-key.json"
 
 def open_outbox(settings: Settings) -> Outbox:
     """The outbox in `settings.data_dir`, with its store key from `settings.keys_dir`."""
-    key = load_or_create_secret(settings.keys_dir / STORE_KEY_FILE, "aes256gcm")
+    key = load_or_create_secret(settings.keys_dir / "sharing" / STORE_KEY_FILE, "aes256gcm")
     return Outbox(settings.data_dir / "sharing.db", key)
 
 

@@ -1,0 +1,2 @@
+"""The event bus as a security boundary: who may talk to Kafka (TLS, SCRAM principals),
+what each principal may do there (ACLs), and which service signed an event."""
