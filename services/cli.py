@@ -83,6 +83,11 @@ def _register_audit() -> None:
 
     app.add_typer(audit_cli, name="audit")
 
+    from services.audit.erasure_cli import erase_command, retention_cli
+
+    app.command("erase")(erase_command)
+    app.add_typer(retention_cli, name="retention")
+
 
 _register_audit()
 

@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.bus.acls import CLUSTER, Grant, create_acls
 from services.bus.client import bus_login
 from services.bus.principals import ADMIN, user_name
+from services.bus.signing import load_signer
 from services.common.events import CloudEvent
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
@@ -206,24 +207,35 @@ def read_events(settings: Settings, topic: str, want: int | None = None) -> list
     return [json.loads(r.value) for r in read_records(settings, topic, want) if r.value]
 
 
-def send(
-    settings: Settings,
-    topic: str,
-    *items: CloudEvent | tuple[bytes, bytes],
-    headers: list[tuple[str, bytes]] | None = None,
-) -> None:
-    """Put events, or raw (key, value) records, on one of the deployment's topics, as the
-    test-only `forger` principal after granting it write access to that topic: an attacker
-    with valid broker credentials and a foothold."""
+Item = CloudEvent | tuple[bytes, bytes] | tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def send(settings: Settings, topic: str, *items: Item, sign_as: str | None = None) -> None:
+    """Put events, or raw (key, value[, headers]) records, on one of the deployment's topics,
+    as the test-only `forger` principal after granting it write access to that topic: an
+    attacker with valid broker credentials and a foothold. With `sign_as`, each record is
+    signed with that service's own event key (a service that misbehaves, or one whose key
+    was stolen); a record's own headers (a replay) are kept as they are."""
     grant_forger(settings, topic)
+    signer = load_signer(settings, sign_as) if sign_as else None
 
     async def produce() -> None:
         producer = make_producer(settings, FORGER)
         await producer.start()
         try:
             for item in items:
-                key, value = item if isinstance(item, tuple) else (item.key, item.to_bytes())
-                await producer.send_and_wait(settings.topic(topic), value, key=key, headers=headers)
+                headers: list[tuple[str, bytes]] = []
+                if isinstance(item, CloudEvent):
+                    key, value = item.key, item.to_bytes()
+                elif len(item) == 3:
+                    key, value, headers = item
+                else:
+                    key, value = item[0], item[1]
+                if signer is not None:
+                    headers = signer.headers(settings.topic(topic), key, value)
+                await producer.send_and_wait(
+                    settings.topic(topic), value, key=key, headers=headers or None
+                )
         finally:
             await producer.stop()
 

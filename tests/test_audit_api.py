@@ -20,7 +20,7 @@ from services.audit.verify import verify_export
 from services.common.models import Melding
 from services.common.staff import add_member
 from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
-from tests.test_audit_recorder import KEY, events, melding, released
+from tests.test_audit_recorder import KEY, OPENER, events, melding, released
 
 
 @dataclass
@@ -49,7 +49,7 @@ def api(backend: Backend, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
         "privacy_officer", "operator", "kmt_worker")}  # fmt: skip
     m = melding()
     for event in events(m):
-        backend.ledger.append(draft_of(event, KEY))
+        backend.ledger.append(draft_of(event, KEY, OPENER))
     with TestClient(create_app(backend.ledger, KEY, staff)) as client:
         yield Api(client, backend.ledger, tokens, m)
 
@@ -153,7 +153,7 @@ def test_access_report_in_json_and_dutch_html(api: Api) -> None:
     *_, disclosed = recorded = events(api.melding)
     held_for_review = events(api.melding)[-1]  # about the same person, never released
     for event in (*recorded, released(disclosed), held_for_review):
-        api.ledger.append(draft_of(event, KEY))
+        api.ledger.append(draft_of(event, KEY, OPENER))
     report = api.post("/v1/audit/subjects/report", {"bsn": "111222333"}).json()
     assert report["meldingen"] == 1
     (provided,) = report["verstrekkingen"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import tempfile
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from services.common.events import (
     new_event,
     parse_event,
 )
+from services.common.facts import MeldingReceived, policy_facts
 from services.common.models import (
     AuditRecorded,
     DisclosureCreated,
@@ -39,9 +41,18 @@ from services.common.models import (
     Reason,
     SharingDecided,
 )
+from services.keyring import generate_all
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Opener, Sealer
 
 SCENARIO = Path(__file__).parent / "scenarios" / "01.json"
 KEY = b"k" * 32
+_VAULT = Path(tempfile.mkdtemp(prefix="kmt-vault-"))
+generate_all(_VAULT / "keys")
+_STORE = DataKeyStore.in_data_dir(_VAULT / "data")
+SEALER = Sealer.load(_VAULT / "keys", _STORE)
+"""Seals the test meldingen as intake does; `OPENER` opens them as audit does."""
+OPENER = Opener.load(_VAULT / "keys", "audit", _STORE)
 
 
 def melding() -> Melding:
@@ -49,7 +60,20 @@ def melding() -> Melding:
     return Melding.model_validate({**body, "melding_id": str(uuid.uuid4())})
 
 
-def events(m: Melding) -> list[CloudEvent]:
+def received_event(m: Melding, sealer: Sealer = SEALER) -> CloudEvent:
+    """`melding.received` as intake publishes it: sealed, with the facts beside it."""
+    data = MeldingReceived(
+        melding_id=m.melding_id,
+        received_at=m.received_at,
+        facts=policy_facts(m),
+        sealed=sealer.seal(str(m.melding_id), m.model_dump_json().encode()),
+    )
+    return new_event(
+        type=MELDING_RECEIVED, source="kmt/intake", subject=str(m.melding_id), data=data
+    )
+
+
+def events(m: Melding, sealer: Sealer = SEALER) -> list[CloudEvent]:
     subject = str(m.melding_id)
     decided = SharingDecided(
         melding_id=m.melding_id,
@@ -81,7 +105,7 @@ def events(m: Melding) -> list[CloudEvent]:
         jwe="eyJhbGciOi.J9.x.y.z",
     )
     return [
-        new_event(type=MELDING_RECEIVED, source="kmt/intake", subject=subject, data=m),
+        received_event(m, sealer),
         decision_event,
         new_event(type=DISCLOSURE_CREATED, source="kmt/sharing", subject=subject, data=disclosure),
     ]
@@ -106,7 +130,7 @@ def released(disclosed: CloudEvent) -> CloudEvent:
 
 def record(ledger: Ledger, event: CloudEvent) -> Draft:
     parsed = parse_event(event.to_bytes(), RECORDED_TYPES)
-    draft = draft_of(parsed, KEY)
+    draft = draft_of(parsed, KEY, OPENER)
     ledger.append(draft)
     return draft
 
@@ -164,7 +188,7 @@ def test_pseudonyms_ignore_spelling_but_need_the_key() -> None:
 
 def test_receipt_is_deterministic_and_carries_seq_and_hash(ledger: Ledger) -> None:
     event = events(melding())[2]
-    draft = draft_of(event, KEY)
+    draft = draft_of(event, KEY, OPENER)
     appended = ledger.append(draft)
     receipt = receipt_of(event, draft, appended)
     again = receipt_of(event, draft, ledger.append(draft))
@@ -194,7 +218,7 @@ def test_receipt_is_deterministic_and_carries_seq_and_hash(ledger: Ledger) -> No
 )
 def test_malformed_events_are_refused_with_a_reason(raw: bytes | None) -> None:
     with pytest.raises(MalformedEvent) as refused:
-        draft_of(parse_event(raw, RECORDED_TYPES), KEY)
+        draft_of(parse_event(raw, RECORDED_TYPES), KEY, OPENER)
     assert str(refused.value)
 
 

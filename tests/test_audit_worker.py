@@ -21,8 +21,17 @@ from services.common.kafka import ensure_topics
 from services.common.models import Reason
 from services.common.settings import Settings
 from services.common.staff import add_member
+from services.keyring import generate_all
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Sealer
 from tests.stack import read_records, send
 from tests.test_audit_recorder import events, melding
+
+
+def vault_of(settings: Settings) -> Sealer:
+    """Intake's sealer in this deployment, so the service opens what the test sends."""
+    return Sealer.load(settings.keys_dir, DataKeyStore.in_data_dir(settings.data_dir))
+
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +43,7 @@ def read(settings: Settings, topic: str, want: int, seconds: float = 20) -> list
 @pytest.fixture
 def service(settings_factory: Callable[..., Settings]) -> Iterator[tuple[Settings, TestClient]]:
     settings = settings_factory()
+    generate_all(settings.keys_dir)
     asyncio.run(ensure_topics(settings))
     with TestClient(
         build_app(settings.model_copy(update={"audit_checkpoint_seconds": 0.5}))
@@ -44,10 +54,10 @@ def service(settings_factory: Callable[..., Settings]) -> Iterator[tuple[Setting
 def test_records_then_receipts_each_event_once(service: tuple[Settings, TestClient]) -> None:
     settings, client = service
     m = melding()
-    received, decided, disclosed = events(m)
-    send(settings, topics.MELDINGEN, received)
-    send(settings, topics.DECISIONS, decided, decided)  # redelivered
-    send(settings, topics.DISCLOSURES, disclosed)
+    received, decided, disclosed = events(m, vault_of(settings))
+    send(settings, topics.MELDINGEN, received, sign_as="intake")
+    send(settings, topics.DECISIONS, decided, decided, sign_as="routing")  # redelivered
+    send(settings, topics.DISCLOSURES, disclosed, sign_as="sharing")
     receipts = read(settings, topics.AUDIT_RECEIPTS, 4)
     assert len(receipts) == 4
     assert len({r["id"] for r in receipts}) == 3  # the redelivery repeats the same receipt
@@ -76,7 +86,7 @@ def test_malformed_and_unknown_events_go_to_dead_letter_and_the_stream_goes_on(
         type="nl.kmt.onbekend.v1", source="kmt/sharing", subject="x",
         data=Reason(rule="r", text="t"))  # fmt: skip
     _, decided, _ = events(melding())
-    send(settings, topics.DECISIONS, (b"poison", b"{not json"), unknown, decided)
+    send(settings, topics.DECISIONS, (b"poison", b"{not json"), unknown, decided, sign_as="routing")
     dead = read(settings, topics.DEAD_LETTER, 2)
     assert sorted(d["data"]["reason"][:20] for d in dead) == sorted(
         ["geen geldige JSON (J", "onverwacht eventtype"])  # fmt: skip
@@ -91,7 +101,7 @@ def test_no_receipt_while_the_ledger_cannot_commit(service: tuple[Settings, Test
         "CREATE TRIGGER outage BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'down'); END"
     )
     _, decided, _ = events(melding())
-    send(settings, topics.DECISIONS, decided)
+    send(settings, topics.DECISIONS, decided, sign_as="routing")
     assert read(settings, topics.AUDIT_RECEIPTS, 1, seconds=4) == []
     database.execute("DROP TRIGGER outage")
     database.close()

@@ -20,8 +20,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from services.common import models
-from services.common.models import MELDING_PATHS, Melding
-from services.routing.facts import (
+from services.common.facts import (
     OTHER_RELATION,
     RELATIONS,
     PolicyFacts,
@@ -33,6 +32,7 @@ from services.routing.facts import (
     present_paths,
     relation,
 )
+from services.common.models import MELDING_PATHS, Melding
 from services.routing.policy import POLICIES, build_input, find_opa_binary
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
 from services.common.kafka import ensure_topics
+from services.common.models import Melding
 from services.common.partner_auth import issue_access_token
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
@@ -27,6 +28,8 @@ from services.common.topics import MELDINGEN
 from services.devstack.paths import free_port
 from services.intake.app import create_app
 from services.keyring import generate_all
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Opener
 from tests.stack import read_records, submission
 
 
@@ -82,8 +85,20 @@ def test_accepted_melding_is_on_kafka_with_intake_fields(
     assert event["type"] == "nl.kmt.melding.received"
     assert event["subject"] == melding_id
     assert event["data"]["melding_id"] == melding_id
-    assert event["data"]["reporter"]["partner_id"] == "gemeente-almelo"
+    assert event["data"]["facts"]["reporter"]["partner_id"] == "gemeente-almelo"
     assert event["data"]["received_at"]
+    # the melding itself only sealed, and signed by intake
+    sent = submission("02.json")
+    assert sent["victim"]["name"] not in record.value.decode()
+    assert dict(record.headers)["kmt-signer"] == b"intake"
+    store = DataKeyStore.in_data_dir(intake.settings.data_dir)
+    try:
+        opener = Opener.load(intake.settings.keys_dir, "sharing", store)
+        opened = Melding.model_validate_json(opener.open(melding_id, event["data"]["sealed"]))
+    finally:
+        store.close()
+    assert opened.reporter.partner_id == "gemeente-almelo"
+    assert opened.victim.name == sent["victim"]["name"]
 
 
 def test_retry_with_idempotency_key_returns_same_id_and_publishes_nothing_new(

@@ -56,8 +56,11 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
 ) -> None:
     # Its own broker: this test restarts it, which must not disturb the rest of the session.
     port, controller = free_port(), free_port()
-    broker = kafka.start_kafka(tmp_path / "kafka", port, controller)
-    stack = Stack(settings_factory(kafka_bootstrap=f"127.0.0.1:{port}"), tmp_path / "logs")
+    settings = settings_factory(
+        kafka_bootstrap=f"127.0.0.1:{port}", kafka_ca_file=tmp_path / "kafka" / "tls" / "ca.pem"
+    )
+    broker = kafka.start_kafka(tmp_path / "kafka", port, controller, settings.keys_dir)
+    stack = Stack(settings, tmp_path / "logs")
     try:
         stack.prepare()
         stack.start()
@@ -72,7 +75,7 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
             timeout=30,
         )
         assert refused.status_code == 503  # said plainly, not silently lost
-        broker = kafka.start_kafka(tmp_path / "kafka", port, controller)
+        broker = kafka.start_kafka(tmp_path / "kafka", port, controller, settings.keys_dir)
 
         stack.kill("routing", "audit")  # and services die without a clean shutdown
         # The partner retries the refused melding with its key: the same melding, not a second

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.common.durations import add_duration
 from services.common.models import (
     MELDING_PATHS,
     Address,
@@ -23,7 +24,7 @@ from services.common.models import (
     Suspect,
     Victim,
 )
-from services.sharing.minimise import add_duration, expires_at, minimise, victim_pseudonym
+from services.sharing.minimise import expires_at, minimise, victim_pseudonym
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32

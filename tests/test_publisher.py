@@ -15,6 +15,7 @@ from services.common.kafka import Publisher, ensure_topics
 from services.common.models import Reason
 from services.common.settings import Settings
 from services.common.topics import DECISIONS
+from services.keyring import generate_all
 from tests.stack import read_events
 
 
@@ -22,6 +23,7 @@ def test_a_stale_producer_is_replaced_and_the_retry_goes_out(
     settings_factory: Callable[..., Settings],
 ) -> None:
     settings = settings_factory()
+    generate_all(settings.keys_dir)
     event = new_event(
         type="nl.kmt.test", source="test", subject="m", data=Reason(rule="r", text="t")
     )

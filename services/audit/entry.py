@@ -19,7 +19,15 @@ from json.encoder import encode_basestring
 from typing import Any, Literal
 
 EntryType = Literal[
-    "melding", "decision", "disclosure", "release", "review", "ack", "policy_change", "audit_access"
+    "melding",
+    "decision",
+    "disclosure",
+    "release",
+    "review",
+    "ack",
+    "policy_change",
+    "audit_access",
+    "erasure",
 ]
 GENESIS_HASH = "0" * 64
 

@@ -33,6 +33,7 @@ ACTIVITIES = {
     "ack": "Ontvangstbevestiging van een partner",
     "policy_change": "Wijzigen van het deelbeleid",
     "audit_access": "Inzien van de audittrail",
+    "erasure": "Wissen van een melding (sleutel vernietigd)",
 }
 
 

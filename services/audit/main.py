@@ -16,11 +16,14 @@ from fastapi import FastAPI
 
 from services.audit.api import create_app
 from services.audit.backends import open_ledger
+from services.audit.erasure import erase_expired
 from services.audit.keys import subject_key
 from services.audit.ledger import Ledger
 from services.audit.worker import CONSUMED, SERVICE, Recorder
 from services.common.runtime import running_consumer, serve
 from services.common.settings import Settings
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Opener
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +37,26 @@ async def checkpoint_periodically(ledger: Ledger, seconds: float) -> None:
             log.error("audit: checkpoint mislukt (%s)", type(exc).__name__)
 
 
+async def erase_expired_periodically(
+    ledger: Ledger, store: DataKeyStore, settings: Settings
+) -> None:
+    """The scheduled retention job (crypto-shredding at the end of a melding's term)."""
+    while True:
+        try:
+            done = await asyncio.to_thread(
+                erase_expired, ledger, store, settings.melding_retention_days
+            )
+            if done:
+                log.info("audit: %d melding(en) na hun bewaartermijn gewist", len(done))
+        except Exception as exc:  # retried at the next tick; never silent
+            log.error("audit: bewaartermijn-taak mislukt (%s)", type(exc).__name__)
+        await asyncio.sleep(settings.retention_check_seconds)
+
+
 def build_app(settings: Settings) -> FastAPI:
     ledger = open_ledger(settings)
     key = subject_key(settings.keys_dir)
+    opener = Opener.load(settings.keys_dir, "audit", DataKeyStore.in_data_dir(settings.data_dir))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -44,19 +64,24 @@ def build_app(settings: Settings) -> FastAPI:
             settings,
             SERVICE,
             [settings.topic(t) for t in CONSUMED],
-            lambda publisher: Recorder(settings, ledger, key, publisher).handle,
+            lambda publisher: Recorder(settings, ledger, key, publisher, opener).handle,
         ):
-            timer = asyncio.create_task(
-                checkpoint_periodically(ledger, settings.audit_checkpoint_seconds)
-            )
+            timers = [
+                asyncio.create_task(
+                    checkpoint_periodically(ledger, settings.audit_checkpoint_seconds)
+                ),
+                asyncio.create_task(erase_expired_periodically(ledger, opener.store, settings)),
+            ]
             try:
                 yield
             finally:
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
+                for timer in timers:
+                    timer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await timer
         await asyncio.to_thread(ledger.checkpoint)
         ledger.close()
+        opener.store.close()
 
     return create_app(ledger, key, settings.staff_file, lifespan=lifespan)
 

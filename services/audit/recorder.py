@@ -2,8 +2,8 @@
 
 What is recorded is what a privacy officer needs to know who received what and why: ids,
 recipient, purpose, legal basis, data-category paths, obligations, rule ids, policy
-revision, ciphertext hash. The melding itself is only read to compute the subject
-pseudonyms; none of its values reach the ledger.
+revision, ciphertext hash. The melding itself is only opened (with audit's own reader key) to
+compute the subject pseudonyms; none of its values reach the ledger.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from services.common.events import (
     POLICY_ACTIVATED,
     SHARING_DECIDED,
     CloudEvent,
+    MalformedEvent,
     derived_id,
     new_event,
     parse_data,
 )
+from services.common.facts import MeldingReceived
 from services.common.models import (
     AuditRecorded,
     DisclosureCreated,
@@ -33,6 +35,7 @@ from services.common.models import (
     PolicyActivated,
     SharingDecided,
 )
+from services.keyring.vault import MeldingErased, Opener, SealBroken
 
 SOURCE = "kmt/audit"
 LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
@@ -46,20 +49,32 @@ RECORDED_TYPES = {
 }  # fmt: skip
 
 
-def draft_of(event: CloudEvent, subject_key: bytes) -> Draft:
+def subject_pseudonyms(
+    received: MeldingReceived, subject_key: bytes, opener: Opener
+) -> tuple[str, ...]:
+    """The victim's keyed pseudonyms, from the melding opened with audit's own reader key;
+    none when it was erased before audit got to it."""
+    melding_id = str(received.melding_id)
+    try:
+        victim = Melding.model_validate_json(opener.open(melding_id, received.sealed)).victim
+    except MeldingErased:
+        return ()
+    except (SealBroken, ValueError):
+        raise MalformedEvent("versleutelde melding onleesbaar of niet van deze melding") from None
+    return pseudonyms(subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date)
+
+
+def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
     """The entry for `event`; `MalformedEvent` when its data does not fit its type."""
     if event.type == MELDING_RECEIVED:
-        melding = parse_data(event, Melding)
-        victim = melding.victim
+        received = parse_data(event, MeldingReceived)
         return Draft(
             type="melding",
             event_id=event.id,
             event_type=event.type,
             actor=event.source,
-            melding_id=str(melding.melding_id),
-            subject_pseudonyms=pseudonyms(
-                subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date
-            ),
+            melding_id=str(received.melding_id),
+            subject_pseudonyms=subject_pseudonyms(received, subject_key, opener),
             trace_id=event.id,
         )
     if event.type == SHARING_DECIDED:
@@ -139,5 +154,6 @@ def receipt_of(event: CloudEvent, draft: Draft, appended: Appended) -> CloudEven
             disclosure_id=draft.disclosure_id,
             seq=appended.seq,
             entry_hash=appended.entry_hash,
+            ciphertext_sha256=draft.ciphertext_sha256,
         ),
     )

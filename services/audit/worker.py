@@ -15,6 +15,7 @@ from services.common.consumer import Record
 from services.common.events import parse_event
 from services.common.kafka import Publisher
 from services.common.settings import Settings
+from services.keyring.vault import Opener
 
 SERVICE = "audit"
 CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLICY)
@@ -22,15 +23,21 @@ CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLIC
 
 class Recorder:
     def __init__(
-        self, settings: Settings, ledger: Ledger, subject_key: bytes, publisher: Publisher
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        subject_key: bytes,
+        publisher: Publisher,
+        opener: Opener,
     ) -> None:
         self.ledger = ledger
         self.subject_key = subject_key
+        self.opener = opener
         self.publisher = publisher
         self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
 
     async def handle(self, record: Record) -> None:
         event = parse_event(record.value, RECORDED_TYPES)
-        draft = draft_of(event, self.subject_key)
+        draft = draft_of(event, self.subject_key, self.opener)
         appended = await asyncio.to_thread(self.ledger.append, draft)
         await self.publisher.publish(self.receipts_topic, receipt_of(event, draft, appended))

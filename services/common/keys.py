@@ -57,6 +57,7 @@ class KeyMaterialMissing(RuntimeError):
 def generate_keys(keys_dir: Path | None = None) -> list[str]:
     """Create whatever key material is missing; never overwrite. Returns the files created."""
     directory = _directory(keys_dir)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     created: list[str] = []
     if not _path(directory, SIGNING_KEY_FILE).exists():
         generate_signing_key(directory)

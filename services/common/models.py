@@ -295,6 +295,9 @@ class AuditRecorded(Strict):
     disclosure_id: UUID | None = None
     seq: int
     entry_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    ciphertext_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """For a disclosure: the hash of the JWE that was recorded, so sharing releases exactly
+    what the ledger holds."""
 
 
 class DeadLetter(Strict):

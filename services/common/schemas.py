@@ -8,11 +8,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from services.common import models
-from services.routing.facts import PolicyFacts
+from services.common.facts import MeldingReceived, PolicyFacts
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "melding.v1.submission": models.MeldingSubmission,
-    "melding.received": models.Melding,
+    "melding.received": MeldingReceived,
+    "melding.v1": models.Melding,  # the plaintext inside `sealed`
     "sharing.decided": models.SharingDecided,
     "disclosure.created": models.DisclosureCreated,
     "disclosure.lifecycle": models.DisclosureLifecycle,

@@ -30,7 +30,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".cache/data")
     """Where the local SQLite stores live (intake idempotency keys, sharing outbox, ledger)."""
     audit_db_url: str = ""
-    """Ledger database: empty for SQLite in `data_dir`, or a `postgresql://` URL."""
+    """Ledger database: empty for SQLite in `data_dir`, or a `postgresql://` URL of the
+    services' writer role (INSERT and SELECT only)."""
+    audit_owner_db_url: str = ""
+    """The ledger owner's `postgresql://` URL, for `kmt audit init-db` and `archive` only;
+    never set it for a service."""
     keys_dir: Path = Path(".cache/keys")
     """KMT's private keys (signing, pseudonym and audit secrets); never committed."""
     partners_file: Path = Path(".cache/partners.json")
@@ -54,6 +58,11 @@ class Settings(BaseSettings):
     """The audit service signs a checkpoint after this many entries …"""
     audit_checkpoint_seconds: float = 60.0
     """… or after this many seconds, whichever comes first."""
+    melding_retention_days: int = 2 * 365
+    """Shortest term a melding stays readable; a decision's `retention:` obligation may make it
+    longer. After it, the audit service's retention job destroys the melding's data key."""
+    retention_check_seconds: float = 3600.0
+    """How often the audit service runs the retention job."""
     audit_retention_days: int = 5 * 365
     """Default term after which `kmt audit archive` archives and prunes ledger entries."""
 

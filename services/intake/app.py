@@ -1,5 +1,6 @@
-"""Intake: partners POST meldingen; each is validated, given its id and time, and published
-to `kmt.meldingen.v1`. 202 only after the broker acknowledged it.
+"""Intake: partners POST meldingen; each is validated, given its id and time, sealed under a
+data key of its own and published to `kmt.meldingen.v1` with its non-identifying facts. 202
+only after the broker acknowledged it.
 
 Partners authenticate with OAuth2 client credentials and `private_key_jwt` (`/oauth/token`);
 the authenticated partner becomes `reporter.partner_id`."""
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from services.common.consumer import Backoff
 from services.common.events import MELDING_RECEIVED, CloudEvent
+from services.common.facts import MeldingReceived, policy_facts
 from services.common.http import install_error_handlers, read_json_body, validation_problem
 from services.common.kafka import Publisher
 from services.common.models import Melding, MeldingSubmission
@@ -29,6 +31,8 @@ from services.common.partners import Partner
 from services.common.settings import Settings
 from services.common.topics import MELDINGEN
 from services.intake.idempotency import IdempotencyStore, Reservation
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Sealer
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
@@ -36,6 +40,8 @@ PUBLISH_TIMEOUT_S = 15.0
 
 def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore(settings.data_dir / "intake.db")
+    data_keys = DataKeyStore.in_data_dir(settings.data_dir)
+    sealer = Sealer.load(settings.keys_dir, data_keys)
     publisher = Publisher(settings, "intake")
     connected = asyncio.Event()
 
@@ -63,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await connecting
             await publisher.stop()
             store.close()
+            data_keys.close()
 
     app = FastAPI(title="KMT intake", version="1", lifespan=lifespan)
     install_error_handlers(app)
@@ -121,13 +128,20 @@ def create_app(settings: Settings) -> FastAPI:
                 "received_at": reservation.received_at,
             }
         )
+        # On the bus: the melding sealed under its own data key, and the facts routing needs.
+        received = MeldingReceived(
+            melding_id=melding.melding_id,
+            received_at=melding.received_at,
+            facts=policy_facts(melding),
+            sealed=sealer.seal(reservation.melding_id, melding.model_dump_json().encode()),
+        )
         event = CloudEvent(
             id=reservation.event_id,
             source=f"kmt/intake/{partner_id}",
             type=MELDING_RECEIVED,
             subject=reservation.melding_id,
             time=datetime.fromisoformat(reservation.received_at),
-            data=melding.model_dump(mode="json"),
+            data=received.model_dump(mode="json"),
         )
         try:
             if not connected.is_set():

@@ -8,8 +8,13 @@ from pathlib import Path
 
 from services.bus.signing import generate_event_keys
 from services.common.keys import generate_keys
+from services.keyring.vault import generate_reader_keys
 
 
 def generate_all(keys_dir: Path) -> list[str]:
     """Create every missing key of every service; never replace one. Returns what it made."""
-    return [*generate_keys(keys_dir), *generate_event_keys(keys_dir)]
+    return [
+        *generate_keys(keys_dir),
+        *generate_event_keys(keys_dir),
+        *generate_reader_keys(keys_dir),
+    ]

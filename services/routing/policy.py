@@ -24,8 +24,8 @@ import aiohttp
 from opa_client.opa_async import AsyncOpaClient
 from pydantic import ValidationError
 
+from services.common.facts import PolicyFacts, in_utc, policy_facts
 from services.common.models import RECIPIENTS, Decision, Melding
-from services.routing.facts import in_utc, policy_facts
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
@@ -48,8 +48,13 @@ class PolicyUnavailable(Exception):
     """No decision could be had from the policy engine; try again later (never allow)."""
 
 
+Asked = Melding | PolicyFacts
+"""What an engine decides on: a melding's facts, or a whole melding that it projects first
+(`kmt decide`, the scenarios); routing has only the facts from the event."""
+
+
 class Engine(Protocol):
-    async def decide(self, melding: Melding, recipient: str) -> Decision: ...
+    async def decide(self, melding: Asked, recipient: str) -> Decision: ...
 
     async def close(self) -> None: ...
 
@@ -59,11 +64,12 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def build_input(
-    melding: Melding, recipient: str, requested_at: datetime | None = None
+    melding: Asked, recipient: str, requested_at: datetime | None = None
 ) -> dict[str, Any]:
     """The policy input. Its `melding` holds only the facts the policies read
     (`policy_facts`): never identities or free text."""
-    facts = policy_facts(melding).model_dump(mode="json")
+    projected = melding if isinstance(melding, PolicyFacts) else policy_facts(melding)
+    facts = projected.model_dump(mode="json")
     moment = requested_at if requested_at is not None else datetime.now(UTC)
     return {"melding": facts, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
 
@@ -79,7 +85,7 @@ def _to_decision(result: Any) -> Decision:
         ) from None
 
 
-async def decide_all(engine: Engine, melding: Melding) -> list[Decision]:
+async def decide_all(engine: Engine, melding: Asked) -> list[Decision]:
     """The decisions for every recipient, in the order of `RECIPIENTS`."""
     return list(await asyncio.gather(*(engine.decide(melding, r) for r in RECIPIENTS)))
 
@@ -101,7 +107,7 @@ class PolicyEngine:
         )
         self._started = False
 
-    async def decide(self, melding: Melding, recipient: str) -> Decision:
+    async def decide(self, melding: Asked, recipient: str) -> Decision:
         if not self._started:
             self._started = True
             await self._client.__aenter__()  # opens the client's HTTP session
@@ -130,7 +136,7 @@ class OneShotEngine:
         self._bundle = Path(self._tmp.name) / "bundle"
         write_bundle(policies_dir, self._bundle)
 
-    async def decide(self, melding: Melding, recipient: str) -> Decision:
+    async def decide(self, melding: Asked, recipient: str) -> Decision:
         stdin = json.dumps(build_input(melding, recipient)).encode()
         try:
             process = await asyncio.create_subprocess_exec(

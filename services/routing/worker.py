@@ -28,8 +28,9 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
+from services.common.facts import MeldingReceived
 from services.common.kafka import Publisher
-from services.common.models import Melding, PolicyActivated, SharingDecided
+from services.common.models import PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY
 from services.routing.policy import PolicyEngine, decide_all
@@ -64,8 +65,8 @@ class Router:
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED})
-        melding = parse_data(event, Melding)
-        decisions = await decide_all(self.engine, melding)  # all three, or none published
+        melding = parse_data(event, MeldingReceived)  # facts only: routing cannot read more
+        decisions = await decide_all(self.engine, melding.facts)  # all three, or none
         decided_at = datetime.now(UTC)
         await self.announce_revision(decisions[0].policy_revision, decided_at)
         for decision in decisions:

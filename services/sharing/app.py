@@ -18,6 +18,8 @@ from services.common.partners import Partner
 from services.common.runtime import running_consumer
 from services.common.settings import Settings
 from services.common.staff import require_role
+from services.keyring.datakeys import DataKeyStore
+from services.keyring.vault import Opener
 from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.worker import Sharing, consumed_topics
 
@@ -32,18 +34,20 @@ class ReviewVerdict(BaseModel):
 
 def create_app(settings: Settings) -> FastAPI:
     outbox = open_outbox(settings)
+    opener = Opener.load(settings.keys_dir, "sharing", DataKeyStore.in_data_dir(settings.data_dir))
     sharing: list[Sharing] = []  # set in the lifespan, where the event loop runs
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         def make_handler(publisher: Publisher) -> Sharing:
-            sharing.append(Sharing(settings, outbox, publisher))
+            sharing.append(Sharing(settings, outbox, publisher, opener))
             return sharing[0]
 
         topics = consumed_topics(settings)
         async with running_consumer(settings, "sharing", topics, make_handler):
             yield
         outbox.close()
+        opener.store.close()
 
     app = FastAPI(title="KMT sharing — partner-API", version="1", lifespan=lifespan)
     install_error_handlers(app)

@@ -7,14 +7,13 @@ nothing is copied and then removed, except the victim's direct identifiers, whic
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import hmac
-import re
 import unicodedata
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
+from services.common.durations import add_duration
 from services.common.models import Decision, Melding, Victim
 
 PSEUDONYM_PATH = "victim.pseudonym"
@@ -25,10 +24,6 @@ RETENTION_PREFIX = "retention:"
 VICTIM_IDENTIFIERS = ("name", "birth_date", "bsn", "address", "phone")
 
 _COMPUTED_PATHS = frozenset({PSEUDONYM_PATH, POLICE_INVOLVED_PATH})
-_DURATION = re.compile(
-    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
-)
 
 
 def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict[str, Any]:
@@ -84,27 +79,6 @@ def expires_at(created_at: datetime, obligations: list[str]) -> datetime | None:
         if obligation.startswith(RETENTION_PREFIX)
     ]
     return min(ends, default=None)
-
-
-def add_duration(start: datetime, duration: str) -> datetime:
-    """`start` plus an ISO 8601 duration `PnYnMnWnDTnHnMnS` (whole numbers, calendar-aware)."""
-    match = _DURATION.fullmatch(duration)
-    if match is None or not any(match.groups()):
-        raise ValueError(f"ongeldige ISO 8601-duur: {duration!r}")
-    parts = {name: int(value or 0) for name, value in match.groupdict().items()}
-    months = start.month - 1 + parts["months"] + 12 * parts["years"]
-    year, month = start.year + months // 12, months % 12 + 1
-    try:
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        return start.replace(year=year, month=month, day=day) + timedelta(
-            weeks=parts["weeks"],
-            days=parts["days"],
-            hours=parts["hours"],
-            minutes=parts["minutes"],
-            seconds=parts["seconds"],
-        )
-    except (ValueError, OverflowError):
-        raise ValueError(f"ISO 8601-duur reikt voorbij het jaar 9999: {duration!r}") from None
 
 
 def _normalised_identity(victim: Victim) -> str | None:

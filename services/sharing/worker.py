@@ -23,11 +23,13 @@ from services.common.events import (
     MELDING_RECEIVED,
     SHARING_DECIDED,
     CloudEvent,
+    MalformedEvent,
     derived_id,
     new_event,
     parse_data,
     parse_event,
 )
+from services.common.facts import MeldingReceived
 from services.common.kafka import Publisher
 from services.common.models import (
     RECIPIENTS,
@@ -40,6 +42,7 @@ from services.common.models import (
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
+from services.keyring.vault import MeldingErased, Opener, SealBroken
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.sealing import seal
@@ -55,10 +58,13 @@ def consumed_topics(settings: Settings) -> list[str]:
 
 
 class Sharing:
-    def __init__(self, settings: Settings, outbox: Outbox, publisher: Publisher) -> None:
+    def __init__(
+        self, settings: Settings, outbox: Outbox, publisher: Publisher, opener: Opener
+    ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.publisher = publisher
+        self.opener = opener
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
@@ -70,8 +76,9 @@ class Sharing:
             await self.on_receipt(parse_data(event, AuditRecorded))
 
     async def on_melding(self, event: CloudEvent) -> None:
-        melding = parse_data(event, Melding)
-        if self.outbox.keep_melding(str(melding.melding_id), melding.model_dump_json()):
+        melding = parse_data(event, MeldingReceived)
+        # kept as it came: sealed under the melding's data key, so erasing that key erases it
+        if self.outbox.keep_melding(str(melding.melding_id), melding.sealed):
             for event_id, body in self.outbox.unprocessed_decisions(str(melding.melding_id)):
                 await self.process_decision(event_id, SharingDecided.model_validate_json(body))
 
@@ -91,11 +98,9 @@ class Sharing:
         # else: the melding arrives later on its own topic; on_melding processes this then.
 
     async def process_decision(self, event_id: str, decision: SharingDecided) -> None:
-        body = self.outbox.melding(str(decision.melding_id))
-        assert body is not None
-        melding = Melding.model_validate_json(body)
+        melding = self.open_melding(str(decision.melding_id))
         made = []
-        if decision.allow:
+        if decision.allow and melding is not None:
             for partner in self.partners().recipient_partners(
                 decision.recipient, decision.municipality
             ):
@@ -109,6 +114,20 @@ class Sharing:
         self.outbox.finish_decision(event_id, str(decision.melding_id), made, len(RECIPIENTS))
         for stored in made:
             await self.publish_created(stored)
+
+    def open_melding(self, melding_id: str) -> Melding | None:
+        """The melding, or None when it was erased meanwhile (nothing can be shared then)."""
+        sealed = self.outbox.melding(melding_id)
+        assert sealed is not None
+        try:
+            return Melding.model_validate_json(self.opener.open(melding_id, sealed))
+        except MeldingErased:
+            log.warning("melding %s is gewist; er wordt niets gedeeld", melding_id)
+            return None
+        except (SealBroken, ValueError):
+            raise MalformedEvent(
+                "versleutelde melding onleesbaar of niet van deze melding"
+            ) from None
 
     def make_disclosure(
         self, event_id: str, decision: SharingDecided, melding: Melding, partner: Partner
@@ -182,11 +201,20 @@ class Sharing:
     async def on_receipt(self, receipt: AuditRecorded) -> None:
         if receipt.event_type != DISCLOSURE_CREATED or receipt.disclosure_id is None:
             return
-        stored = self.outbox.record_receipt(
-            str(receipt.disclosure_id), receipt.seq, receipt.entry_hash
-        )
-        if stored is None:
+        disclosure_id = str(receipt.disclosure_id)
+        known = self.outbox.disclosure(disclosure_id)
+        if known is None:
             return  # a disclosure of another sharing instance's store; not ours to release
+        # Audit signed this receipt (the consumer checked); it must be for exactly this
+        # disclosure: its created event and the very ciphertext we sealed.
+        created = CloudEvent.model_validate(known.event)
+        if receipt.event_id != created.id or receipt.ciphertext_sha256 != created.data.get(
+            "ciphertext_sha256"
+        ):
+            raise MalformedEvent("ontvangstbewijs hoort niet bij deze disclosure")
+        stored = self.outbox.record_receipt(disclosure_id, receipt.seq, receipt.entry_hash)
+        if stored is None:
+            return
         if not stored.needs_review or stored.review == "approved":
             await self.release(stored, actor=ACTOR)
 

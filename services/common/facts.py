@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal, cast, get_args
 from uuid import UUID
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.models import (
     MELDING_PATHS,
@@ -243,4 +243,20 @@ def policy_facts(melding: Melding) -> PolicyFacts:
         signals=SignalFacts.model_validate(signals),
         provenance=list(melding.provenance),
         present=present_paths(melding),
+    )
+
+
+class MeldingReceived(BaseModel):
+    """Data of `melding.received`: the melding sealed under its own data key
+    (`services.keyring.vault`), and the non-identifying facts routing decides on. No
+    identifying or free-text value of a melding is on the bus in the clear."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    melding_id: UUID
+    received_at: datetime
+    facts: PolicyFacts
+    sealed: str = Field(
+        max_length=1_000_000,
+        description="Compact JWE (dir, A256GCM) of the melding.v1 JSON; `kid` names its data key",
     )

@@ -1,0 +1,34 @@
+"""ISO 8601 durations as the policies write them (`retention:P2Y`): one reading for sharing
+(when a disclosure expires) and audit (when a melding's data key is destroyed)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import datetime, timedelta
+
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+)
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    """`start` plus an ISO 8601 duration `PnYnMnWnDTnHnMnS` (whole numbers, calendar-aware)."""
+    match = _DURATION.fullmatch(duration)
+    if match is None or not any(match.groups()):
+        raise ValueError(f"ongeldige ISO 8601-duur: {duration!r}")
+    parts = {name: int(value or 0) for name, value in match.groupdict().items()}
+    months = start.month - 1 + parts["months"] + 12 * parts["years"]
+    year, month = start.year + months // 12, months % 12 + 1
+    try:
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day) + timedelta(
+            weeks=parts["weeks"],
+            days=parts["days"],
+            hours=parts["hours"],
+            minutes=parts["minutes"],
+            seconds=parts["seconds"],
+        )
+    except (ValueError, OverflowError):
+        raise ValueError(f"ISO 8601-duur reikt voorbij het jaar 9999: {duration!r}") from None
