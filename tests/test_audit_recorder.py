@@ -49,7 +49,7 @@ SCENARIO = Path(__file__).parent / "scenarios" / "01.json"
 KEY = b"k" * 32
 _VAULT = Path(tempfile.mkdtemp(prefix="kmt-vault-"))
 generate_all(_VAULT / "keys")
-_STORE = DataKeyStore.in_data_dir(_VAULT / "data")
+_STORE = DataKeyStore(_VAULT / "keystore.db")
 SEALER = Sealer.load(_VAULT / "keys", _STORE)
 """Seals the test meldingen as intake does; `OPENER` opens them as audit does."""
 OPENER = Opener.load(_VAULT / "keys", "audit", _STORE)

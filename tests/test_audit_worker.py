@@ -30,7 +30,7 @@ from tests.test_audit_recorder import events, melding
 
 def vault_of(settings: Settings) -> Sealer:
     """Intake's sealer in this deployment, so the service opens what the test sends."""
-    return Sealer.load(settings.keys_dir, DataKeyStore.in_data_dir(settings.data_dir))
+    return Sealer.load(settings.keys_dir, DataKeyStore.of(settings))
 
 
 pytestmark = pytest.mark.integration

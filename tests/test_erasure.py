@@ -90,7 +90,7 @@ def test_after_erasure_nobody_can_read_any_copy_and_the_trail_still_verifies(
     assert erased.returncode == 0, erased.stderr
     assert "gewist" in erased.stdout
 
-    store = DataKeyStore.in_data_dir(settings.data_dir)
+    store = DataKeyStore.of(settings)
     try:
         assert not store.knows(melding_id)
         for reader in READERS:  # the services' own keys no longer open the bus copy
@@ -123,7 +123,7 @@ def test_the_retention_job_erases_only_meldingen_past_their_term(stack: Stack) -
     settings = stack.settings
     melding_id = stack.submit(MELDING)  # RIEC: retention:P2Y, longer than the minimum
     eventually(lambda: complete_trail(stack, melding_id), timeout=90)
-    ledger, store = open_ledger(settings), DataKeyStore.in_data_dir(settings.data_dir)
+    ledger, store = open_ledger(settings), DataKeyStore.of(settings)
     try:
         now = datetime.now(UTC)
         assert melding_id not in [e.melding_id for e in erase_expired(ledger, store, 1, now)]

@@ -91,7 +91,7 @@ def test_accepted_melding_is_on_kafka_with_intake_fields(
     sent = submission("02.json")
     assert sent["victim"]["name"] not in record.value.decode()
     assert dict(record.headers)["kmt-signer"] == b"intake"
-    store = DataKeyStore.in_data_dir(intake.settings.data_dir)
+    store = DataKeyStore.of(intake.settings)
     try:
         opener = Opener.load(intake.settings.keys_dir, "sharing", store)
         opened = Melding.model_validate_json(opener.open(melding_id, event["data"]["sealed"]))
@@ -219,3 +219,11 @@ def test_no_body_ever_gets_a_500(intake: Intake, body: Any) -> None:
     assert response.status_code in (202, 413, 422), response.text
     if response.status_code == 422:
         assert response.json().get("errors") or response.json()["detail"]
+
+
+def test_api_documentation_can_be_switched_off(settings_factory: Callable[..., Settings]) -> None:
+    settings = settings_factory(api_docs=False)  # as in the production shape
+    generate_all(settings.keys_dir)
+    with TestClient(create_app(settings)) as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404, path

@@ -17,7 +17,7 @@ MELDING = b'{"victim": {"name": "Anna de Vries", "bsn": "111222333"}}'
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Sealer, Opener, Opener, DataKeyStore]:
     generate_all(tmp_path / "keys")
-    store = DataKeyStore.in_data_dir(tmp_path / "data")
+    store = DataKeyStore(tmp_path / "data" / "keystore.db")
     return (
         Sealer.load(tmp_path / "keys", store),
         Opener.load(tmp_path / "keys", "sharing", store),

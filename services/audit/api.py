@@ -27,7 +27,7 @@ from services.audit.export import export_lines
 from services.audit.ledger import Ledger, timestamp
 from services.audit.ledger import Query as LedgerQuery
 from services.audit.report import SubjectQuery, access_report, render_html
-from services.common.http import install_error_handlers
+from services.common.http import documentation, install_error_handlers
 from services.common.models import Recipient
 from services.common.staff import require_role
 
@@ -58,9 +58,13 @@ def _timestamp(value: datetime | None) -> str | None:
 
 
 def create_app(
-    ledger: Ledger, subject_key: bytes, staff_file: Path, lifespan: Lifespan | None = None
+    ledger: Ledger,
+    subject_key: bytes,
+    staff_file: Path,
+    lifespan: Lifespan | None = None,
+    docs: bool = True,
 ) -> FastAPI:
-    app = FastAPI(title="KMT audit", version="1", lifespan=lifespan)
+    app = FastAPI(title="KMT audit", version="1", lifespan=lifespan, **documentation(docs))
     app.state.staff_file = staff_file
 
     install_error_handlers(app)

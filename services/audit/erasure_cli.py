@@ -26,7 +26,7 @@ def erase_command(
         raise typer.Exit(2)
     ground: Ground = reason
     settings = get_settings()
-    ledger, store = open_ledger(settings), DataKeyStore.in_data_dir(settings.data_dir)
+    ledger, store = open_ledger(settings), DataKeyStore.of(settings)
     try:
         done = erase(ledger, store, melding_id, ground, actor=f"staff:{by}")
     finally:
@@ -42,7 +42,7 @@ def erase_command(
 def retention_run() -> None:
     """Wis elke melding waarvan de bewaartermijn verstreken is."""
     settings = get_settings()
-    ledger, store = open_ledger(settings), DataKeyStore.in_data_dir(settings.data_dir)
+    ledger, store = open_ledger(settings), DataKeyStore.of(settings)
     try:
         done = erase_expired(ledger, store, settings.melding_retention_days)
     finally:

@@ -56,7 +56,7 @@ async def erase_expired_periodically(
 def build_app(settings: Settings) -> FastAPI:
     ledger = open_ledger(settings)
     key = subject_key(settings.keys_dir)
-    opener = Opener.load(settings.keys_dir, "audit", DataKeyStore.in_data_dir(settings.data_dir))
+    opener = Opener.load(settings.keys_dir, "audit", DataKeyStore.of(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,7 +83,7 @@ def build_app(settings: Settings) -> FastAPI:
         ledger.close()
         opener.store.close()
 
-    return create_app(ledger, key, settings.staff_file, lifespan=lifespan)
+    return create_app(ledger, key, settings.staff_file, lifespan=lifespan, docs=settings.api_docs)
 
 
 def run(settings: Settings) -> None:

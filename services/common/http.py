@@ -18,6 +18,13 @@ from services.common.events import describe, describe_errors
 log = logging.getLogger(__name__)
 
 
+def documentation(enabled: bool) -> dict[str, Any]:
+    """FastAPI's `/docs`, `/redoc` and `/openapi.json`, or none of them (`KMT_API_DOCS`)."""
+    if enabled:
+        return {}
+    return {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def problem(status: int, message: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"detail": message}
     if errors is not None:

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     """Port of sharing (the partner API, the review queue, `/.well-known/jwks.json`)."""
     audit_port: int = 8003
     """Port of audit (the privacy-officer API, proofs and checkpoints)."""
+    api_docs: bool = True
+    """Serve `/docs` and `/openapi.json`; off in the production shape."""
+    keystore_file: Path | None = None
+    """The key store of the per-melding data keys (SQLite); default `data_dir/keystore.db`.
+    Intake, sharing and audit share it; deleting a melding's rows erases the melding."""
     bind_host: str = "127.0.0.1"
     """Address the HTTP services listen on (`0.0.0.0` in a container)."""
     max_body_bytes: int = 256 * 1024

@@ -23,7 +23,12 @@ from pydantic import ValidationError
 from services.common.consumer import Backoff
 from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.facts import MeldingReceived, policy_facts
-from services.common.http import install_error_handlers, read_json_body, validation_problem
+from services.common.http import (
+    documentation,
+    install_error_handlers,
+    read_json_body,
+    validation_problem,
+)
 from services.common.kafka import Publisher
 from services.common.models import Melding, MeldingSubmission
 from services.common.partner_auth import partner_authenticated, token_router
@@ -40,7 +45,7 @@ PUBLISH_TIMEOUT_S = 15.0
 
 def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore(settings.data_dir / "intake.db")
-    data_keys = DataKeyStore.in_data_dir(settings.data_dir)
+    data_keys = DataKeyStore.of(settings)
     sealer = Sealer.load(settings.keys_dir, data_keys)
     publisher = Publisher(settings, "intake")
     connected = asyncio.Event()
@@ -71,7 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
             store.close()
             data_keys.close()
 
-    app = FastAPI(title="KMT intake", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="KMT intake", version="1", lifespan=lifespan, **documentation(settings.api_docs)
+    )
     install_error_handlers(app)
 
     @app.get("/health", response_model=None)

@@ -13,6 +13,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services.common.settings import Settings
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS data_keys (
     key_id TEXT PRIMARY KEY,
@@ -34,8 +36,9 @@ class DataKeyStore:
         self._db.executescript(SCHEMA)
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> DataKeyStore:
-        return cls(data_dir / "keystore.db")
+    def of(cls, settings: Settings) -> DataKeyStore:
+        """The deployment's key store (`KMT_KEYSTORE_FILE`, else in the data directory)."""
+        return cls(settings.keystore_file or settings.data_dir / "keystore.db")
 
     def create(self, key_id: str, melding_id: str, wrapped: dict[str, str]) -> None:
         with self._lock:

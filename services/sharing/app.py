@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common import keys
 from services.common.events import DISCLOSURE_ACKNOWLEDGED
-from services.common.http import install_error_handlers
+from services.common.http import documentation, install_error_handlers
 from services.common.kafka import Publisher
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
@@ -34,7 +34,7 @@ class ReviewVerdict(BaseModel):
 
 def create_app(settings: Settings) -> FastAPI:
     outbox = open_outbox(settings)
-    opener = Opener.load(settings.keys_dir, "sharing", DataKeyStore.in_data_dir(settings.data_dir))
+    opener = Opener.load(settings.keys_dir, "sharing", DataKeyStore.of(settings))
     sharing: list[Sharing] = []  # set in the lifespan, where the event loop runs
 
     @asynccontextmanager
@@ -49,7 +49,12 @@ def create_app(settings: Settings) -> FastAPI:
         outbox.close()
         opener.store.close()
 
-    app = FastAPI(title="KMT sharing — partner-API", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="KMT sharing — partner-API",
+        version="1",
+        lifespan=lifespan,
+        **documentation(settings.api_docs),
+    )
     install_error_handlers(app)
     app.state.staff_file = settings.staff_file
     app.include_router(token_router("sharing", settings))

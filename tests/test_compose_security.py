@@ -1,0 +1,76 @@
+"""The production shape (docker-compose.yml) holds against one compromised container: each
+mounts only its own secrets, nothing speaks plaintext to the outside, the broker admits only
+SASL_SSL and its authorizer denies by default, and the ledger's writer is not its owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.bus.principals import SERVICES
+from tests.test_deployment import compose, kmt_services
+
+KEYS = "/run/kmt/keys"
+
+
+def targets(service: dict[str, Any]) -> list[str]:
+    return [str(v).split(":")[1] for v in service.get("volumes", []) if ":" in str(v)]
+
+
+def test_each_service_mounts_only_its_own_secrets() -> None:
+    services = kmt_services()
+    for name in SERVICES:
+        keys = sorted(t for t in targets(services[name]) if t.startswith(KEYS))
+        assert keys == sorted([f"{KEYS}/{name}", f"{KEYS}/public"]), name
+    assert [t for t in targets(services["topics"]) if t.startswith(KEYS)] == [f"{KEYS}/admin"]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source, target = str(volume).split(":")[:2]
+            if source.startswith("./deploy/keys") or target.startswith(KEYS):
+                assert str(volume).endswith(":ro"), f"{name}: {volume} is schrijfbaar"
+    assert "kmt-keys" not in compose().get("volumes", {}), "een gedeeld sleutelvolume"
+
+
+def test_only_the_tls_terminator_is_published_and_docs_are_off() -> None:
+    for name, service in compose()["services"].items():
+        if name != "tls":
+            assert "ports" not in service, f"{name} publiceert een poort"
+    assert compose()["services"]["tls"]["image"].startswith("caddy:")
+    for name, service in kmt_services().items():
+        env = service.get("environment", {})
+        if name in ("intake", "sharing", "audit"):
+            assert env["KMT_API_DOCS"] == "false", name
+
+
+def test_the_broker_admits_only_sasl_ssl_and_denies_by_default() -> None:
+    env = compose()["services"]["kafka"]["environment"]
+    assert "PLAINTEXT" not in env["KAFKA_LISTENERS"] + env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert env["KAFKA_LISTENERS"].startswith("SASL_SSL://")
+    assert "CONTROLLER://127.0.0.1:" in env["KAFKA_LISTENERS"]
+    assert env["KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH"] == "required"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    for name, service in kmt_services().items():
+        assert service.get("environment", {}).get("KMT_KAFKA_BOOTSTRAP", "kafka:9092") == (
+            "kafka:9092"
+        ), name
+
+
+def test_the_ledger_writer_is_not_its_owner_and_only_the_migration_knows_the_owner() -> None:
+    services = compose()["services"]
+    owner = services["postgres"]["environment"]["POSTGRES_USER"]
+    writer_url = services["audit"]["environment"]["KMT_AUDIT_DB_URL"]
+    assert f"//{owner}:" not in writer_url
+    knows_owner = [n for n, s in kmt_services().items()
+                   if "KMT_AUDIT_OWNER_DB_URL" in s.get("environment", {})]  # fmt: skip
+    assert knows_owner == ["audit-migrate"]
+
+
+def test_networks_keep_opa_and_postgres_to_their_one_client() -> None:
+    services = compose()["services"]
+
+    def on(network: str) -> set[str]:
+        return {n for n, s in services.items() if network in (s.get("networks") or [])}
+
+    assert on("policy") == {"opa", "routing"}
+    assert on("ledger") == {"postgres", "audit", "audit-migrate"}
