@@ -32,6 +32,7 @@ from services.common import keys  # noqa: E402
 from services.common.models import Decision, Melding, Reason, SharingDecided  # noqa: E402
 from services.common.partners import add_partner, new_partner  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
+from services.keyring import generate_all  # noqa: E402
 from services.partner_client import PartnerClient  # noqa: E402
 from services.sharing.app import create_app  # noqa: E402  (the real partner API)
 from services.sharing.minimise import minimise  # noqa: E402
@@ -111,7 +112,7 @@ class Bench:
         self.settings = Settings(
             data_dir=root / "data", keys_dir=root / "keys", partners_file=root / "partners.json"
         )
-        keys.generate_keys(self.settings.keys_dir)
+        generate_all(self.settings.keys_dir)
         self.signing_key = keys.load_signing_key(self.settings.keys_dir)
         self.pseudonym_key = keys.pseudonym_key("riec", self.settings.keys_dir)
         self.auth_key = OKPKey.generate_key("Ed25519")
@@ -187,7 +188,7 @@ class Bench:
     def fill_outbox(self, count: int) -> None:
         """Disclosures as the sharing worker makes them, receipted and released."""
         outbox = open_outbox(self.settings)
-        worker = Sharing(self.settings, outbox, None)
+        worker = Sharing(self.settings, outbox, None, None)  # type: ignore[arg-type]
         for i in range(count):
             melding, decision = self.case(i)
             decided = _sharing_decided(melding, decision)
