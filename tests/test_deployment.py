@@ -89,3 +89,11 @@ def test_readme_settings_table_is_in_step_with_the_settings() -> None:
     start = readme.index("<!-- BEGIN settings table")
     block = readme[readme.index("\n", start) + 1 : readme.index("<!-- END settings table")]
     assert block.strip() == reference_table(), "README: werk de tabel met instellingen bij"
+
+
+def test_a_service_environment_leaves_unset_settings_unset() -> None:
+    from services.devstack.services import environment
+
+    env = environment(Settings())
+    assert "None" not in env.values()  # a `None` would become a file named "None"
+    assert "KMT_KEYSTORE_FILE" not in env

@@ -18,7 +18,8 @@ def environment(settings: Settings) -> dict[str, str]:
     """The process environment that makes a service read exactly `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KMT_")}
     for name, value in settings.model_dump().items():
-        env[f"KMT_{name.upper()}"] = str(value)
+        if value is not None:  # unset: the service falls back to its default, as here
+            env[f"KMT_{name.upper()}"] = str(value)
     return env
 
 
