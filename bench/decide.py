@@ -28,7 +28,7 @@ from services.common.models import RECIPIENTS, Melding  # noqa: E402
 from services.devstack.opa import start_opa  # noqa: E402
 from services.devstack.paths import free_port  # noqa: E402
 from services.devstack.process import stop  # noqa: E402
-from services.routing.policy import PolicyEngine  # noqa: E402
+from services.policy.engine import PolicyEngine  # noqa: E402
 
 
 def meldingen() -> list[Melding]:

@@ -120,7 +120,7 @@ def topics_ensure() -> None:
 @policies_cli.command("bundle")
 def policies_bundle(directory: Path) -> None:
     """Schrijf de OPA-bundle (beleid + revisie) naar DIRECTORY."""
-    from services.routing.policy import write_bundle
+    from services.policy.engine import write_bundle
 
     typer.echo(write_bundle(REPO / "policies", directory))
 

@@ -66,11 +66,11 @@ def test_the_ledger_writer_is_not_its_owner_and_only_the_migration_knows_the_own
     assert knows_owner == ["audit-migrate"]
 
 
-def test_networks_keep_opa_and_postgres_to_their_one_client() -> None:
+def test_networks_keep_opa_and_postgres_to_their_clients() -> None:
     services = compose()["services"]
 
     def on(network: str) -> set[str]:
         return {n for n, s in services.items() if network in (s.get("networks") or [])}
 
-    assert on("policy") == {"opa", "routing"}
+    assert on("policy") == {"opa", "routing", "sharing"}  # sharing double-checks decisions
     assert on("ledger") == {"postgres", "audit", "audit-migrate"}

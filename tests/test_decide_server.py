@@ -20,8 +20,7 @@ from services.common.models import RECIPIENTS, Melding
 from services.devstack.opa import start_opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
-from services.routing.decide import decide_command
-from services.routing.policy import (
+from services.policy.engine import (
     POLICIES,
     OneShotEngine,
     PolicyEngine,
@@ -30,6 +29,7 @@ from services.routing.policy import (
     find_opa_binary,
     policy_revision,
 )
+from services.routing.decide import decide_command
 from tests.conftest import Infra
 from tests.test_decide_cli import check_expectations
 from tests.test_facts import assert_no_identifying_values, marker_melding

@@ -21,7 +21,7 @@ from services.common.events import DISCLOSURE_CREATED
 from services.common.models import RECIPIENTS
 from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DEAD_LETTER, DECISIONS, DISCLOSURES, MELDINGEN
-from services.routing.policy import POLICIES, policy_revision
+from services.policy.engine import POLICIES, policy_revision
 from tests.stack import (
     SCENARIOS,
     Stack,

@@ -33,7 +33,7 @@ from services.common.facts import (
     relation,
 )
 from services.common.models import MELDING_PATHS, Melding
-from services.routing.policy import POLICIES, build_input, find_opa_binary
+from services.policy.engine import POLICIES, build_input, find_opa_binary
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 MARKER = "MERKTEKEN"

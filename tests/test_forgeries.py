@@ -31,7 +31,9 @@ def stack(
         yield running
 
 
-def full_disclosure(melding_id: str, recipient: str = "gemeente_veiligheid") -> Any:
+def full_disclosure(
+    melding_id: str, recipient: str = "gemeente_veiligheid", revision: str = "vals"
+) -> Any:
     """The decision an attacker wants: everything, for a recipient the policy refused."""
     return new_event(
         type=SHARING_DECIDED,
@@ -47,7 +49,7 @@ def full_disclosure(melding_id: str, recipient: str = "gemeente_veiligheid") -> 
             fields=["victim", "signals", "suspects"],
             obligations=[],
             reasons=[Reason(rule="vals", text="vals")],
-            policy_revision="vals",
+            policy_revision=revision,
             municipality="almelo",
         ),
     )
@@ -162,6 +164,34 @@ def test_no_release_on_a_forged_receipt(stack: Stack) -> None:
         lambda: [i for i in stack.fetch_all("riec-oost") if i["melding_id"] == melding_id],
         timeout=60,
     )
+
+
+def test_even_routings_own_key_cannot_make_sharing_disclose_beyond_the_policy(
+    stack: Stack, decided: str
+) -> None:
+    # A compromised routing signs a decision the policy never gave, while the melding waits
+    # in sharing for its decisions: sharing asks the policy again and refuses it.
+    revision = next(
+        e["policy_revision"] for e in stack.audit_entries(decided) if e["type"] == "decision"
+    )
+    stack.kill("routing")
+    try:
+        waiting = stack.submit(submission("02.json"))
+        eventually(
+            lambda: [e for e in stack.audit_entries(waiting) if e["type"] == "melding"],
+            timeout=30,
+        )  # audit has it; sharing reads the same topic
+        forged = full_disclosure(waiting, revision=revision)
+        send(stack.settings, DECISIONS, forged, sign_as="routing")
+        eventually(lambda: letters_with(stack, "wijkt af van het beleid"), timeout=30)
+    finally:
+        stack.start("routing")
+    # the real decisions still count: the RIEC gets its disclosure, the gemeente nothing
+    eventually(
+        lambda: [i for i in stack.fetch_all("riec-oost") if i["melding_id"] == waiting],
+        timeout=120,
+    )
+    assert gemeente_items(stack, waiting) == []
 
 
 def test_dead_letters_name_the_reason_but_carry_no_payload(stack: Stack) -> None:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from services.routing.policy import POLICIES, find_opa_binary, policy_revision, write_bundle
+from services.policy.engine import POLICIES, find_opa_binary, policy_revision, write_bundle
 
 MIN_COVERAGE = 95.0
 MIN_TESTS = 40  # the ten scenarios run in tests/test_decide_cli.py on top of these

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common.models import RECIPIENTS, Decision, Melding
-from services.routing.policy import POLICIES, OneShotEngine, decide_all, find_opa_binary
+from services.policy.engine import POLICIES, OneShotEngine, decide_all, find_opa_binary
 
 README = POLICIES / "README.md"
 BEGIN = "<!-- BEGIN gegenereerd door tests/test_policies_readme.py -->"

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     """Prefix for every topic and consumer group (tests isolate themselves with it)."""
     opa_url: str = "http://localhost:8181"
-    """OPA server that routing asks for decisions."""
+    """OPA server that routing asks for decisions, and sharing asks once more before it
+    discloses."""
     data_dir: Path = Path(".cache/data")
     """Where the local SQLite stores live (intake idempotency keys, sharing outbox, ledger)."""
     audit_db_url: str = ""

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from services.devstack.process import stop, wait_http_ok
-from services.routing.policy import POLICIES, find_opa_binary, write_bundle
+from services.policy.engine import POLICIES, find_opa_binary, write_bundle
 
 
 def start_opa(run_dir: Path, port: int, policies: Path = POLICIES) -> subprocess.Popen[bytes]:

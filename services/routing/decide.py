@@ -23,7 +23,7 @@ import typer
 from pydantic import ValidationError
 
 from services.common.models import Decision, Melding
-from services.routing.policy import (
+from services.policy.engine import (
     POLICIES,
     Engine,
     OneShotEngine,

@@ -33,7 +33,7 @@ from services.common.kafka import Publisher
 from services.common.models import PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY
-from services.routing.policy import PolicyEngine, decide_all
+from services.policy.engine import PolicyEngine, decide_all
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/routing"

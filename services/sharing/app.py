@@ -20,6 +20,7 @@ from services.common.settings import Settings
 from services.common.staff import require_role
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
+from services.policy.engine import PolicyEngine
 from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.worker import Sharing, consumed_topics
 
@@ -40,12 +41,16 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         def make_handler(publisher: Publisher) -> Sharing:
-            sharing.append(Sharing(settings, outbox, publisher, opener))
+            sharing.append(Sharing(settings, outbox, publisher, opener, policy))
             return sharing[0]
 
         topics = consumed_topics(settings)
-        async with running_consumer(settings, "sharing", topics, make_handler):
-            yield
+        policy = PolicyEngine(settings.opa_url)
+        try:
+            async with running_consumer(settings, "sharing", topics, make_handler):
+                yield
+        finally:
+            await policy.close()
         outbox.close()
         opener.store.close()
 

@@ -153,6 +153,11 @@ class Outbox:
             ).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def drop_decision(self, event_id: str) -> None:
+        """Forget a decision that was refused before it was processed (it never counts)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM decisions WHERE event_id = ? AND processed = 0", (event_id,))
+
     def is_processed(self, event_id: str) -> bool:
         with self._lock:
             row = self._db.execute(
@@ -187,7 +192,8 @@ class Outbox:
                 "UPDATE decisions SET processed = 1, body = '' WHERE event_id = ?", (event_id,)
             )
             (done,) = db.execute(
-                "SELECT COUNT(*) FROM decisions WHERE melding_id = ? AND processed = 1",
+                "SELECT COUNT(DISTINCT recipient) FROM decisions"
+                " WHERE melding_id = ? AND processed = 1",
                 (melding_id,),
             ).fetchone()
             if done >= recipients:

@@ -1,7 +1,8 @@
 """Sharing's event handler: meldingen and decisions in, sealed disclosures out; audit
 receipts in, releases out.
 
-A disclosure is created for every allowed decision and every partner registered for its
+A disclosure is created for every allowed decision (signed by routing, and confirmed by
+asking the policy once more on the melding's own facts) and every partner registered for its
 recipient, minimised to the decision's fields, signed by KMT and encrypted for that partner.
 It is released to the partner only after the audit service's receipt for it (and, with
 `review:human`, after a KMT worker approved it).
@@ -29,11 +30,12 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
-from services.common.facts import MeldingReceived
+from services.common.facts import MeldingReceived, policy_facts
 from services.common.kafka import Publisher
 from services.common.models import (
     RECIPIENTS,
     AuditRecorded,
+    Decision,
     DisclosureCreated,
     DisclosureLifecycle,
     Melding,
@@ -43,6 +45,7 @@ from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
 from services.keyring.vault import MeldingErased, Opener, SealBroken
+from services.policy.engine import Engine
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.sealing import seal
@@ -59,12 +62,18 @@ def consumed_topics(settings: Settings) -> list[str]:
 
 class Sharing:
     def __init__(
-        self, settings: Settings, outbox: Outbox, publisher: Publisher, opener: Opener
+        self,
+        settings: Settings,
+        outbox: Outbox,
+        publisher: Publisher,
+        opener: Opener,
+        policy: Engine,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.publisher = publisher
         self.opener = opener
+        self.policy = policy
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
@@ -80,7 +89,10 @@ class Sharing:
         # kept as it came: sealed under the melding's data key, so erasing that key erases it
         if self.outbox.keep_melding(str(melding.melding_id), melding.sealed):
             for event_id, body in self.outbox.unprocessed_decisions(str(melding.melding_id)):
-                await self.process_decision(event_id, SharingDecided.model_validate_json(body))
+                try:
+                    await self.process_decision(event_id, SharingDecided.model_validate_json(body))
+                except MalformedEvent as refused:  # a decision that came before its melding
+                    log.warning("besluit %s geweigerd: %s", event_id, refused)
 
     async def on_decision(self, event: CloudEvent) -> None:
         decision = parse_data(event, SharingDecided)
@@ -101,6 +113,11 @@ class Sharing:
         melding = self.open_melding(str(decision.melding_id))
         made = []
         if decision.allow and melding is not None:
+            try:
+                await self.confirm(decision, melding)
+            except MalformedEvent:
+                self.outbox.drop_decision(event_id)
+                raise
             for partner in self.partners().recipient_partners(
                 decision.recipient, decision.municipality
             ):
@@ -114,6 +131,20 @@ class Sharing:
         self.outbox.finish_decision(event_id, str(decision.melding_id), made, len(RECIPIENTS))
         for stored in made:
             await self.publish_created(stored)
+
+    async def confirm(self, decision: SharingDecided, melding: Melding) -> None:
+        """Ask the policy once more, on the facts of the melding itself, before disclosing:
+        routing's signature proves who decided, not that the policy said so. A decision that
+        differs (a compromised routing, or intake's facts not matching what it sealed) is
+        malformed; an unreachable policy engine is retried (`PolicyUnavailable`)."""
+        expected = await self.policy.decide(policy_facts(melding), decision.recipient)
+        if expected.policy_revision != decision.policy_revision:
+            raise MalformedEvent(
+                f"beleid gewijzigd sinds het besluit ({decision.policy_revision} → "
+                f"{expected.policy_revision}); opnieuw laten beslissen"
+            )
+        if _grant(expected) != _grant(decision):
+            raise MalformedEvent("besluit wijkt af van het beleid; er wordt niets gedeeld")
 
     def open_melding(self, melding_id: str) -> Melding | None:
         """The melding, or None when it was erased meanwhile (nothing can be shared then)."""
@@ -254,6 +285,19 @@ class Sharing:
 
     def partners(self) -> PartnerRegistry:
         return PartnerRegistry.load(self.settings.partners_file)
+
+
+def _grant(decision: Decision) -> tuple[object, ...]:
+    """What a decision lets go out, and to whom: the part sharing acts on."""
+    return (
+        decision.recipient,
+        decision.allow,
+        decision.municipality,
+        decision.purpose,
+        tuple(decision.legal_basis),
+        frozenset(decision.fields),
+        frozenset(decision.obligations),
+    )
 
 
 def sha256_hex(text: str) -> str:
