@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from services.common.models import RECIPIENTS, Decision
-from services.routing import policy
+from services.policy import engine as policy
 from services.routing.decide import decide_command
 from tests.test_facts import MARKER, assert_no_identifying_values, marker_melding
 
