@@ -17,6 +17,7 @@ from services.audit.ledger import Ledger, Query
 from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from services.audit.recorder import draft_of
 from services.audit.verify import verify_export
+from services.common.http import MAX_JSON_DEPTH, TOO_DEEP
 from services.common.models import Melding
 from services.common.staff import add_member
 from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
@@ -97,12 +98,42 @@ def test_every_read_is_itself_recorded(api: Api) -> None:
         ("/v1/audit/entries/99999999999999999999999/proof", "path.seq"),
         ("/v1/audit/entries/1/proof?tree_size=0", "query.tree_size"),
         ("/v1/audit/checkpoints/-1", "path.size"),
+        # one more than SQLite's largest integer: refused here, not overflowing the store
+        (f"/v1/audit/entries?cursor={2**63}", "query.cursor"),
+        (f"/v1/audit/entries/{2**63}/proof", "path.seq"),
+        (f"/v1/audit/entries/1/proof?tree_size={2**63}", "query.tree_size"),
+        (f"/v1/audit/checkpoints/{2**63}", "path.size"),
+        (f"/v1/audit/checkpoints/1/consistency/{2**63}", "path.new"),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_it(api: Api, url: str, path: str) -> None:
     response = api.get(url)
     assert response.status_code == 422
+    assert response.json()["detail"] == "Verzoek ongeldig"
     assert path in [e["path"] for e in response.json()["errors"]]
+
+
+def test_subject_search_cursor_beyond_64_bits_is_refused(api: Api) -> None:
+    url = f"/v1/audit/subjects/search?cursor={2**63}"
+    response = api.post(url, {"bsn": "111222333"})
+    assert response.status_code == 422
+    assert [e["path"] for e in response.json()["errors"]] == ["query.cursor"]
+    assert access_entries(api.ledger) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/v1/audit/subjects/search", "/v1/audit/subjects/report", "/v1/audit/subjects/report.html"],
+)
+@pytest.mark.parametrize("depth", [100_000, MAX_JSON_DEPTH + 1], ids=["100000", "limit+1"])
+def test_deeply_nested_json_is_a_dutch_422_not_a_500(api: Api, url: str, depth: int) -> None:
+    response = api.client.post(
+        url,
+        content='{"bsn": ' + "[" * depth + "]" * depth + "}",
+        headers={**api._auth("privacy_officer"), "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()) == (422, {"detail": TOO_DEEP})
+    assert access_entries(api.ledger) == []
 
 
 def test_period_without_timezone_is_refused(api: Api) -> None:

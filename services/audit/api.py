@@ -27,14 +27,14 @@ from services.audit.export import export_lines
 from services.audit.ledger import Ledger, timestamp
 from services.audit.ledger import Query as LedgerQuery
 from services.audit.report import SubjectQuery, access_report, render_html
-from services.common.http import documentation, install_error_handlers
+from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.models import Recipient
 from services.common.staff import require_role
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 PrivacyOfficer = Annotated[str, Depends(require_role("privacy_officer"))]
 MAX_PAGE = 500
-BIGGEST = 2**62
+BIGGEST = MAX_INTEGER
 """Sequence numbers and sizes above this are refused as input (the stores use 64 bits)."""
 Size = Annotated[int, PathParam(ge=1, le=BIGGEST)]
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.common import keys
 from services.common.events import DISCLOSURE_ACKNOWLEDGED
-from services.common.http import documentation, install_error_handlers
+from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.kafka import Publisher
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
@@ -79,7 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/disclosures")
     async def list_disclosures(
         partner: Annotated[Partner, Depends(as_partner)],
-        cursor: Annotated[int, Query(ge=0, description="next_cursor van de vorige pagina")] = 0,
+        cursor: Annotated[
+            int, Query(ge=0, le=MAX_INTEGER, description="next_cursor van de vorige pagina")
+        ] = 0,
     ) -> dict[str, Any]:
         items = outbox.released_for(partner.id, cursor, datetime.now(UTC), PAGE_SIZE)
         return {
