@@ -110,7 +110,10 @@ class Bench:
     def __init__(self, root: Path, n: int) -> None:
         self.n = n
         self.settings = Settings(
-            data_dir=root / "data", keys_dir=root / "keys", partners_file=root / "partners.json"
+            data_dir=root / "data",
+            keys_dir=root / "keys",
+            partners_file=root / "partners.json",
+            sharing_public_url="http://testserver",  # where the TestClient's partner calls it
         )
         generate_all(self.settings.keys_dir)
         self.signing_key = keys.load_signing_key(self.settings.keys_dir)

@@ -19,6 +19,7 @@ from services.common.partner_auth import (
     ASSERTION_TYPE,
     issuer_id,
     partner_authenticated,
+    token_audiences,
     token_router,
 )
 from services.common.partners import Partner, add_partner, new_partner
@@ -28,13 +29,19 @@ from services.partner_client import client_assertion
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
 TOKEN_URL = "http://testserver/oauth/token"
+"""Sharing's token endpoint as these tests configure it (the TestClient's own host)."""
+INTAKE_URL = "https://intake.kmt.example"
 REFUSED = {"error": "invalid_client", "error_description": "Clientauthenticatie mislukt."}
 
 
 class World:
     def __init__(self, root: Path) -> None:
         self.settings = Settings(
-            data_dir=root / "data", keys_dir=root / "keys", partners_file=root / "partners.json"
+            data_dir=root / "data",
+            keys_dir=root / "keys",
+            partners_file=root / "partners.json",
+            sharing_public_url="http://testserver",
+            intake_public_url=INTAKE_URL,
         )
         keys.generate_keys(self.settings.keys_dir)
         self.ed_key = OKPKey.generate_key("Ed25519")
@@ -108,6 +115,45 @@ def test_valid_assertion_gets_a_token_that_authenticates(world: World) -> None:
 def test_p256_auth_key_and_issuer_id_audience_work(world: World) -> None:
     assertion = client_assertion("politie-on", world.ec_key, issuer_id("sharing"))
     assert world.request_token(assertion).status_code == 200
+
+
+def test_only_the_configured_audience_counts_whatever_the_host_header_says(
+    world: World,
+) -> None:
+    intake = TestClient(world.app("intake"))
+
+    def token_at_intake(aud: str, host: str) -> Any:
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed(world.ed_key, aud=aud),
+        }
+        return intake.post("/oauth/token", data=form, headers={"Host": host})
+
+    # made for sharing's token endpoint, presented to intake with the Host spoofed to match
+    for host in ("testserver", "intake.kmt.example"):
+        refused = token_at_intake(TOKEN_URL, host)
+        assert (refused.status_code, refused.json()) == (401, REFUSED)
+    # a Host of the caller's choosing does not make its own URL an audience either
+    spoofed = token_at_intake("http://elders.example/oauth/token", "elders.example")
+    assert (spoofed.status_code, spoofed.json()) == (401, REFUSED)
+    # intake's configured token endpoint works, whatever Host the proxy passes on
+    for host in ("testserver", "10.0.0.5:8001"):
+        assert token_at_intake(f"{INTAKE_URL}/oauth/token", host).status_code == 200
+
+
+def test_default_audience_is_the_loopback_address_of_the_service_port(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, intake_port=9101, sharing_port=9102)
+    assert token_audiences("intake", settings) == [
+        "http://127.0.0.1:9101/oauth/token",
+        "urn:kmt:intake",
+    ]
+    assert token_audiences(
+        "sharing", settings.model_copy(update={"sharing_public_url": "https://a.example:8442/"})
+    ) == [
+        "https://a.example:8442/oauth/token",
+        "urn:kmt:sharing",
+    ]
 
 
 def test_replayed_assertion_is_refused_also_after_a_restart(world: World) -> None:

@@ -82,7 +82,10 @@ class StandInSharing:
 @pytest.fixture
 def kit(tmp_path: Path) -> Iterator[dict[str, Any]]:
     settings = Settings(
-        data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", partners_file=tmp_path / "p.json"
+        data_dir=tmp_path / "data",
+        keys_dir=tmp_path / "keys",
+        partners_file=tmp_path / "p.json",
+        sharing_public_url="http://testserver",  # where the TestClient's partner calls it
     )
     keys.generate_keys(settings.keys_dir)
     auth, encryption = OKPKey.generate_key("Ed25519"), ECKey.generate_key("P-256")

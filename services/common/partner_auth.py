@@ -82,9 +82,17 @@ def issuer_id(service: str) -> str:
     return f"{ISSUER}:{service}"
 
 
+def token_audiences(service: str, settings: Settings) -> list[str]:
+    """What a client assertion for `service` may name as `aud`: this service's configured
+    token endpoint, or its identifier. Never what the request's `Host` header says: that is
+    the caller's to choose, so an assertion made for another token endpoint would pass."""
+    return [settings.public_url(service) + TOKEN_PATH, issuer_id(service)]
+
+
 def token_router(service: str, settings: Settings) -> APIRouter:
     """`POST /oauth/token` for `service` (`intake`, `sharing`)."""
     router = APIRouter(tags=["authenticatie"])
+    audiences = token_audiences(service, settings)
     replay_guard = ReplayGuard(settings.data_dir / f"{service}-client-assertions.sqlite3")
 
     @router.post(TOKEN_PATH, response_model=None, openapi_extra=_TOKEN_REQUEST_DOC)
@@ -105,7 +113,6 @@ def token_router(service: str, settings: Settings) -> APIRouter:
             )
         if form["client_assertion_type"] != ASSERTION_TYPE:
             return oauth_error(401, "invalid_client", INVALID_CLIENT)
-        audiences = [str(request.url.replace(query="")), issuer_id(service)]
         try:
             partner = await run_in_threadpool(
                 authenticate_client,

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     """Port of sharing (the partner API, the review queue, `/.well-known/jwks.json`)."""
     audit_port: int = 8003
     """Port of audit (the privacy-officer API, proofs and checkpoints)."""
+    intake_public_url: str = ""
+    """Intake's address as partners reach it, e.g. `https://api.kmt.example:8441`. A client
+    assertion for intake must name `<this>/oauth/token` or `urn:kmt:intake` as `aud`, whatever
+    `Host` the request carries. Empty: `http://127.0.0.1:<intake_port>`."""
+    sharing_public_url: str = ""
+    """Sharing's address as partners reach it; its token endpoint accepts `<this>/oauth/token`
+    or `urn:kmt:sharing` as `aud`. Empty: `http://127.0.0.1:<sharing_port>`."""
     api_docs: bool = True
     """Serve `/docs` and `/openapi.json`; off in the production shape."""
     keystore_file: Path | None = None
@@ -71,6 +78,12 @@ class Settings(BaseSettings):
     """How often the audit service runs the retention job."""
     audit_retention_days: int = 5 * 365
     """Default term after which `kmt audit archive` archives and prunes ledger entries."""
+
+    def public_url(self, service: str) -> str:
+        """Where partners reach `service` (`intake` or `sharing`), without a trailing `/`."""
+        configured = {"intake": self.intake_public_url, "sharing": self.sharing_public_url}
+        port = {"intake": self.intake_port, "sharing": self.sharing_port}
+        return (configured[service] or f"http://127.0.0.1:{port[service]}").rstrip("/")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
