@@ -4,7 +4,7 @@ reaching OPA only as its facts, invalid input (exit 2) and no policy engine (exi
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from services.common.dutch_dates import dutch_today
 from services.common.models import RECIPIENTS, Decision
 from services.policy import engine as policy
 from services.routing.decide import decide_command
@@ -130,6 +131,61 @@ def test_invalid_melding_exit_2_names_paths_not_values() -> None:
         assert path in result.stderr
     assert "123456789" not in result.stderr and "amsterdam" not in result.stderr
     assert "Ongeldige melding" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("received_at", "minor"),
+    [
+        ("2026-06-14T22:30:00Z", False),  # the example: 00:30 on 15 June, 18 that day
+        ("2026-06-14T21:59:59Z", True),  # 23:59:59 on 14 June in Amsterdam (UTC+2)
+        ("2026-01-14T23:30:00Z", False),  # winter time (UTC+1): 00:30 on 15 January
+        ("2026-01-14T22:59:59Z", True),  # 23:59:59 on 14 January
+    ],
+)
+def test_age_counts_on_the_dutch_date_of_received_at(received_at: str, minor: bool) -> None:
+    melding = melding_of(SCENARIOS[3])  # Veilig Thuis is informed about a minor only
+    melding["received_at"] = received_at
+    melding["victim"]["birth_date"] = "2008-06-15" if "-06-" in received_at else "2008-01-15"
+    result = invoke(["-"], stdin=json.dumps(melding))
+    assert result.exit_code == 0, result.stderr
+    veilig_thuis = Decision.model_validate(json.loads(result.stdout)[2])
+    assert veilig_thuis.allow is minor
+    assert ("veilig_thuis.minderjarig" in {r.rule for r in veilig_thuis.reasons}) is minor
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "message"),
+    [
+        ("2026-06-16", "geboortedatum ligt na de datum van de melding"),  # after 15 June NL
+        ("1905-06-14", "geboortedatum ligt meer dan 120 jaar voor de datum van de melding"),
+    ],
+)
+def test_implausible_birth_date_exit_2_with_a_dutch_message(birth_date: str, message: str) -> None:
+    melding = melding_of(SCENARIOS[3])
+    melding["received_at"] = "2026-06-14T22:30:00Z"  # 15 June in Amsterdam
+    melding["victim"]["birth_date"] = birth_date
+    result = invoke(["-"], stdin=json.dumps(melding))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"victim.birth_date: {message}" in result.stderr
+    assert birth_date not in result.stderr
+
+
+def test_plausible_birth_dates_at_the_edges_are_accepted() -> None:
+    melding = melding_of(SCENARIOS[3])
+    melding["received_at"] = "2026-06-14T22:30:00Z"
+    for birth_date in ("2026-06-15", "1907-06-15", "1906-06-15"):  # born that day, 119, 120
+        melding["victim"]["birth_date"] = birth_date
+        result = invoke(["-"], stdin=json.dumps(melding))
+        assert result.exit_code == 0, (birth_date, result.stderr)
+
+
+def test_birth_date_tomorrow_without_received_at_exit_2() -> None:
+    melding = melding_of(SCENARIOS[3])
+    del melding["received_at"]  # now, as intake would assign it
+    melding["victim"]["birth_date"] = (dutch_today() + timedelta(days=1)).isoformat()
+    result = invoke(["-"], stdin=json.dumps(melding))
+    assert result.exit_code == 2
+    assert "victim.birth_date: geboortedatum ligt na de datum van de melding" in result.stderr
 
 
 @pytest.mark.parametrize("text", ["{", "[]", "null"])

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
+from services.common.dutch_dates import dutch_today, years_before
 from services.common.kafka import ensure_topics
 from services.common.models import Melding
 from services.common.partner_auth import issue_access_token
@@ -150,6 +152,37 @@ def test_invalid_melding_gets_422_naming_the_paths_and_nothing_reaches_kafka(
     assert sorted(e["path"] for e in response.json()["errors"]) == paths
     assert "Sanne" not in response.text  # never echoes personal input
     assert read_records(intake.settings, MELDINGEN, quiet_ms=500) == []
+
+
+def test_birth_dates_are_checked_against_today_in_the_netherlands(intake: Intake) -> None:
+    """Intake assigns received_at, so a birth date is refused when it lies after today's
+    date in Europe/Amsterdam, or more than 120 years before it (issue 9 item 1)."""
+    today = dutch_today()
+    refused = [
+        (("victim",), today + timedelta(days=1), "geboortedatum ligt na de datum van de melding"),
+        (
+            ("suspects", 0),
+            years_before(today, 121),
+            "geboortedatum ligt meer dan 120 jaar voor de datum van de melding",
+        ),
+    ]
+    for where, birth_date, message in refused:
+        body = copy.deepcopy(submission("02.json"))
+        target = body[where[0]] if len(where) == 1 else body[where[0]][where[1]]
+        target["birth_date"] = birth_date.isoformat()
+        response = intake.post(body)
+        assert response.status_code == 422, response.text
+        path = ".".join(str(part) for part in (*where, "birth_date"))
+        assert response.json()["errors"] == [{"path": path, "message": message}]
+        assert birth_date.isoformat() not in response.text
+    assert read_records(intake.settings, MELDINGEN, quiet_ms=500) == []
+
+    for birth_date in (years_before(today, 119), today):
+        body = copy.deepcopy(submission("02.json"))
+        body["victim"]["birth_date"] = body["suspects"][0]["birth_date"] = birth_date.isoformat()
+        response = intake.post(body)
+        assert response.status_code == 202, response.text
+    assert len(read_records(intake.settings, MELDINGEN)) == 2
 
 
 def test_not_json_and_too_large_are_refused(intake: Intake) -> None:

@@ -67,7 +67,7 @@ victims = st.builds(
 suspects = st.builds(
     Suspect,
     name=maybe(personal),
-    birth_date=maybe(st.dates()),
+    birth_date=maybe(st.dates(min_value=date(1910, 1, 1), max_value=date(2026, 1, 1))),
     relation_to_victim=maybe(personal),
     description=maybe(personal),
 )
@@ -81,7 +81,10 @@ locations = st.builds(
 meldingen = st.builds(
     Melding,
     melding_id=st.uuids(),
-    received_at=st.datetimes(timezones=st.just(UTC)),
+    # birth dates lie between 120 years before the melding and its Dutch date
+    received_at=st.datetimes(
+        min_value=datetime(2026, 1, 2), max_value=datetime(2029, 12, 31), timezones=st.just(UTC)
+    ),
     reporter=st.builds(Reporter, organisation=personal, partner_id=maybe(personal)),
     victim=victims,
     suspects=st.lists(suspects, max_size=3),
@@ -283,8 +286,18 @@ def test_age_is_given_without_the_birth_date_it_comes_from() -> None:
         reasons=[{"rule": "t", "text": "t"}], policy_revision="t",
     )  # fmt: skip
     assert minimise(base, decision, b"k") == {"victim": {"age": 18}}  # 18 on the day itself
-    day_before = base.model_copy(update={"received_at": datetime(2026, 3, 1, 23, 0, tzinfo=UTC)})
+    # The Dutch date counts: 22:59 UTC on 1 March is 23:59 in Amsterdam (winter time, UTC+1),
+    # 23:00 UTC is already 2 March.
+    day_before = base.model_copy(update={"received_at": datetime(2026, 3, 1, 22, 59, tzinfo=UTC)})
     assert minimise(day_before, decision, b"k") == {"victim": {"age": 17}}
+    dutch_day = base.model_copy(update={"received_at": datetime(2026, 3, 1, 23, 0, tzinfo=UTC)})
+    assert minimise(dutch_day, decision, b"k") == {"victim": {"age": 18}}
+    # The example in summer time (UTC+2): 22:30 UTC on 14 June is 00:30 on 15 June.
+    june = base.model_copy(update={
+        "received_at": datetime(2026, 6, 14, 22, 30, tzinfo=UTC),
+        "victim": Victim(birth_date=date(2008, 6, 15)),
+    })  # fmt: skip
+    assert minimise(june, decision, b"k") == {"victim": {"age": 18}}
     leap = base.model_copy(update={"victim": Victim(birth_date=date(2008, 2, 29))})
     assert minimise(leap.model_copy(update={"received_at": datetime(2026, 2, 28, tzinfo=UTC)}),
                     decision, b"k") == {"victim": {"age": 17}}  # fmt: skip

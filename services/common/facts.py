@@ -2,7 +2,7 @@
 
 Routing and `kmt decide` send OPA `policy_facts(melding)` in place of the melding (issue 8).
 The facts are exactly what `policies/` reads: signals, municipality, the victim's age on
-the reception date, consent, suspects' roles and kinship, provenance, and which fields are
+the Dutch date of reception, consent, suspects' roles and kinship, provenance, and which fields are
 present (`present`), so a policy can reason about a field without seeing its value. Names,
 birth dates, BSN, addresses, phone numbers, health information, the narrative, the risk
 summary, descriptions, locations and the reporter's organisation never leave this module.
@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.common.dutch_dates import dutch_date
 from services.common.models import (
     MELDING_PATHS,
     Case,
@@ -112,8 +113,8 @@ class VictimFacts(Strict):
     age: int | None = Field(
         default=None,
         description=(
-            "Whole years on the UTC date of received_at, from birth_date when given, else the "
-            "given age; null when neither is known."
+            "Whole years on the date of received_at in Europe/Amsterdam, from birth_date when "
+            "given, else the given age; null when neither is known."
         ),
     )
     consent: bool | None = None
@@ -140,7 +141,9 @@ class PolicyFacts(Strict):
     """The OPA input's `melding`: the non-identifying facts the sharing policies read."""
 
     melding_id: UUID
-    received_at: datetime = Field(description="In UTC; the reference date of victim.age.")
+    received_at: datetime = Field(
+        description="In UTC; its date in Europe/Amsterdam is the reference date of victim.age."
+    )
     reporter: ReporterFacts
     municipality: Municipality
     exploitation_forms: list[ExploitationForm]
@@ -172,19 +175,21 @@ def in_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def age_on(birth_date: date, day: date) -> int:
-    """Whole years on `day`: whoever turns 18 that day is 18; a 29 February birthday counts
-    on 1 March in a year without one."""
+def age_on(birth_date: date, received_at: datetime) -> int:
+    """Whole years on the Dutch date (Europe/Amsterdam) of `received_at`: whoever turns 18
+    that day is 18; a 29 February birthday counts on 1 March in a year without one. The one
+    age rule: the policies decide on it (`victim_age`) and sharing discloses it."""
+    day = dutch_date(received_at)
     pending = (day.month, day.day) < (birth_date.month, birth_date.day)
     return day.year - birth_date.year - int(pending)
 
 
 def victim_age(melding: Melding) -> int | None:
-    """The victim's age on the UTC date of `received_at`: the birth date wins over a given
+    """The victim's age on the Dutch date of `received_at`: the birth date wins over a given
     age; None when neither is known."""
     victim = melding.victim
     if victim.birth_date is not None:
-        return age_on(victim.birth_date, in_utc(melding.received_at).date())
+        return age_on(victim.birth_date, melding.received_at)
     return victim.age
 
 

@@ -10,7 +10,18 @@ from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
+
+from services.common.dutch_dates import birth_date_problem, dutch_date, dutch_today
 
 Recipient = Literal["riec", "gemeente_veiligheid", "veilig_thuis"]
 RECIPIENTS: tuple[Recipient, ...] = ("riec", "gemeente_veiligheid", "veilig_thuis")
@@ -206,6 +217,29 @@ class MeldingSubmission(Strict):
             raise ValueError("reporter.partner_id wordt door intake gezet, niet door de melder")
         return reporter
 
+    def reference_date(self) -> date:
+        """The date birth dates are checked against: today in the Netherlands, the day
+        intake will receive it (intake assigns `received_at`)."""
+        return dutch_today()
+
+    @model_validator(mode="after")
+    def _plausible_birth_dates(self) -> MeldingSubmission:
+        """No birth date after the melding's Dutch date, nor more than 120 years before it;
+        each refused under its own path, without echoing the date."""
+        day = self.reference_date()
+        dated = [(("victim", "birth_date"), self.victim.birth_date)] + [
+            (("suspects", index, "birth_date"), suspect.birth_date)
+            for index, suspect in enumerate(self.suspects)
+        ]
+        errors = [
+            InitErrorDetails(type=problem, loc=loc, input=None)
+            for loc, birth_date in dated
+            if birth_date is not None and (problem := birth_date_problem(birth_date, day))
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
 
 class Melding(MeldingSubmission):
     """Data of `melding.received`: melding.v1 with the fields intake assigns."""
@@ -217,6 +251,19 @@ class Melding(MeldingSubmission):
     @classmethod
     def _no_partner_id(cls, reporter: Reporter) -> Reporter:  # intake sets it: allowed here
         return reporter
+
+    @field_validator("received_at")
+    @classmethod
+    def _has_a_dutch_date(cls, moment: datetime) -> datetime:
+        try:
+            dutch_date(moment)
+        except OverflowError:
+            raise ValueError("ontvangstmoment valt buiten het geldige bereik") from None
+        return moment
+
+    def reference_date(self) -> date:
+        """The Dutch date of `received_at`, on which ages count."""
+        return dutch_date(self.received_at)
 
 
 class Reason(Strict):

@@ -59,6 +59,14 @@ def _path(location: tuple[int | str, ...]) -> str:
     return text or "(melding)"
 
 
+def _message(error: Any) -> str:
+    """What is wrong, in Dutch: the validator's own message (ours are Dutch and never echo
+    the value), else a Dutch word for pydantic's error type."""
+    if error["type"] == "value_error" or error["type"].startswith("birth_date_"):
+        return str(error["msg"]).removeprefix("Value error, ")
+    return ERROR_TYPES.get(error["type"], "ongeldige waarde")
+
+
 def _read_melding(file: str) -> Melding:
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -78,8 +86,7 @@ def _read_melding(file: str) -> Melding:
         return Melding.model_validate(data)
     except ValidationError as exc:
         lines = [
-            f"  {_path(error['loc'])}: {ERROR_TYPES.get(error['type'], 'ongeldige waarde')}"
-            f" ({error['type']})"
+            f"  {_path(error['loc'])}: {_message(error)} ({error['type']})"
             for error in exc.errors(include_input=False, include_url=False)
         ]
         raise _fail(2, "Ongeldige melding:\n" + "\n".join(lines)) from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from services.common.durations import add_duration
+from services.common.facts import age_on
 from services.common.models import Decision, Melding, Victim
 
 PSEUDONYM_PATH = "victim.pseudonym"
@@ -52,15 +53,8 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
     victim = melding.victim
     if AGE_PATH in decision.fields and victim.age is None and victim.birth_date is not None:
         # The age the policy decided on, without the birth date it came from.
-        _place(out, AGE_PATH, age_on(victim.birth_date, melding.received_at.astimezone(UTC)))
+        _place(out, AGE_PATH, age_on(victim.birth_date, melding.received_at))
     return out
-
-
-def age_on(birth_date: date, moment: datetime) -> int:
-    """Whole years on `moment`'s date, as the policies count (a 29 February birthday counts
-    from 1 March in other years)."""
-    day = moment.date()
-    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def victim_pseudonym(victim: Victim, pseudonym_key: bytes) -> str | None:

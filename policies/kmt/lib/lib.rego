@@ -27,8 +27,9 @@ acute_danger if signal("acute_danger")
 # erin staat.
 present := object.get(melding, "present", [])
 
-# Leeftijd in hele jaren op de datum (UTC) van received_at. Routing rekent haar uit de
-# geboortedatum uit (services/routing/facts.py): wie op die dag 18 wordt, is volwassen;
+# Leeftijd in hele jaren op de Nederlandse datum (Europe/Amsterdam) van received_at, niet
+# de UTC-datum. Routing rekent haar uit de geboortedatum uit (age_on in
+# services/common/facts.py): wie op die dag 18 wordt, is volwassen;
 # 29 februari telt in een niet-schrikkeljaar pas op 1 maart. Zonder geboortedatum geldt de
 # opgegeven leeftijd.
 age := victim.age if is_number(victim.age)
