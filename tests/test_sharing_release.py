@@ -144,6 +144,11 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     again = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "reject"},
                        headers=worker)  # fmt: skip
     assert again.status_code == 409
+    # A rejected disclosure stays rejected: approving it afterwards is refused (issue 9 item 8).
+    flip = httpx.post(f"{url}/v1/reviews/{queue[rejected_id]}", json={"verdict": "approve"},
+                      headers=worker)  # fmt: skip
+    assert flip.status_code == 409
+    assert "al beoordeeld" in flip.json()["detail"]
 
     released = eventually(
         lambda: approved_id in {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}

@@ -22,7 +22,7 @@ from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
 from services.sharing.outbox import StoredDisclosure, open_outbox
-from services.sharing.worker import Sharing, consumed_topics
+from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
 
 PAGE_SIZE = 50
 NOT_FOUND = "Onbekende disclosure"  # the same answer for unknown, not yours, not released
@@ -119,7 +119,10 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, "Geen disclosure die op beoordeling wacht")
         if stored.review is not None:
             raise HTTPException(409, "Deze disclosure is al beoordeeld")
-        await sharing[0].review(stored, verdict.verdict == "approve", reviewer)
+        try:
+            await sharing[0].review(stored, verdict.verdict == "approve", reviewer)
+        except ReviewConflict:  # another verdict was recorded meanwhile; it stands
+            raise HTTPException(409, "Deze disclosure is al anders beoordeeld") from None
 
     return app
 

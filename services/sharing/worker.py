@@ -56,6 +56,14 @@ ACTOR = "kmt/sharing"
 REVIEW_HUMAN = "review:human"
 
 
+class ReviewConflict(Exception):
+    """A verdict on a disclosure whose review was already recorded otherwise."""
+
+    def __init__(self, recorded: str | None) -> None:
+        super().__init__(f"beoordeling al vastgelegd als {recorded}")
+        self.recorded = recorded
+
+
 def consumed_topics(settings: Settings) -> list[str]:
     return [settings.topic(t) for t in (MELDINGEN, DECISIONS, AUDIT_RECEIPTS)]
 
@@ -254,13 +262,22 @@ class Sharing:
         await self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
 
     async def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
-        """A KMT worker's verdict on a `review:human` disclosure; only approval releases."""
+        """A KMT worker's verdict on a `review:human` disclosure; only approval releases.
+
+        The first recorded verdict stands: `stored` may be stale (read before another
+        verdict was recorded), so the store decides. A different verdict than the recorded
+        one raises ReviewConflict and releases nothing; a rejected disclosure stays
+        rejected."""
         action = "approved" if approve else "rejected"
         actor = f"staff:{reviewer}"
         if self.outbox.record_review(stored.disclosure_id, action, reviewer):
             await self.announce(stored, action, actor, DISCLOSURE_REVIEWED)
-        if approve and stored.audit_seq is not None:
-            await self.release(stored, actor=actor)
+        current = self.outbox.disclosure(stored.disclosure_id)
+        if current is None or current.review != action:
+            raise ReviewConflict(current.review if current else None)
+        # The receipt may have come after `stored` was read: release on the current state.
+        if current.review == "approved" and current.audit_seq is not None:
+            await self.release(current, actor=actor)
 
     async def announce(
         self, stored: StoredDisclosure, action: str, actor: str, event_type: str
