@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -18,13 +19,21 @@ from services.common.models import (
     Decision,
     Location,
     Melding,
+    Provenance,
     Reason,
     Reporter,
     Signals,
     Suspect,
     Victim,
 )
-from services.sharing.minimise import expires_at, minimise, victim_pseudonym
+from services.sharing.minimise import (
+    RESTRICTED_REGIMES,
+    expires_at,
+    minimise,
+    victim_pseudonym,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32
@@ -304,3 +313,55 @@ def test_age_is_given_without_the_birth_date_it_comes_from() -> None:
     assert minimise(leap, decision, b"k") == {"victim": {"age": 18}}  # 1 March
     given = base.model_copy(update={"victim": Victim(age=30, birth_date=date(2008, 3, 2))})
     assert minimise(given, decision, b"k") == {"victim": {"age": 30}}  # what was reported
+
+
+def with_provenance(melding: Melding, paths: list[str], regime: str, consent: bool) -> Melding:
+    entry = Provenance(source="politie", regime=regime, fields=paths, onward_consent=consent)
+    return melding.model_copy(update={"provenance": [entry]})
+
+
+RIEC_VICTIM = ["victim.pseudonym", "victim.age", "victim.gender"]
+
+
+@pytest.mark.parametrize("regime", ["WPG", "WGS"])
+@pytest.mark.parametrize("source", ["victim.bsn", "victim"])
+def test_no_pseudonym_from_a_restricted_bsn(regime: str, source: str) -> None:
+    melding = victim_melding(name="Sanne", birth_date=date(2001, 5, 14), bsn="111222333")
+    riec = decision(RIEC_VICTIM, ["pseudonymise:victim"])
+    restricted = minimise(with_provenance(melding, [source], regime, False), riec, KEY_A)
+    assert "pseudonym" not in restricted.get("victim", {})
+    # The age comes from the birth date, which only the whole `victim` path restricts here.
+    assert ("age" in restricted.get("victim", {})) is (source == "victim.bsn")
+    consented = minimise(with_provenance(melding, [source], regime, True), riec, KEY_A)
+    assert consented["victim"]["pseudonym"] == victim_pseudonym(melding.victim, KEY_A)
+    assert consented["victim"]["age"] == 24
+
+
+def test_pseudonym_follows_only_the_sources_it_is_computed_from() -> None:
+    riec = decision(["victim.pseudonym"], ["pseudonymise:victim"])
+    with_bsn = victim_melding(name="Sanne", birth_date=date(2001, 5, 14), bsn="111222333")
+    # With a BSN the pseudonym comes from the BSN alone: a restricted name does not matter.
+    out = minimise(with_provenance(with_bsn, ["victim.name"], "WPG", False), riec, KEY_A)
+    assert out == {"victim": {"pseudonym": victim_pseudonym(with_bsn.victim, KEY_A)}}
+    without_bsn = victim_melding(name="Sanne", birth_date=date(2001, 5, 14))
+    for source in ("victim.name", "victim.birth_date"):
+        restricted = with_provenance(without_bsn, [source], "WPG", False)
+        assert minimise(restricted, riec, KEY_A) == {}
+        consented = with_provenance(without_bsn, [source], "WPG", True)
+        assert minimise(consented, riec, KEY_A)["victim"]["pseudonym"]
+    avg = with_provenance(without_bsn, ["victim.name"], "AVG", False)
+    assert minimise(avg, riec, KEY_A)["victim"]["pseudonym"]
+
+
+def test_no_age_from_a_restricted_birth_date() -> None:
+    melding = victim_melding(birth_date=date(2001, 5, 14), gender="vrouw")
+    riec = decision(RIEC_VICTIM, ["pseudonymise:victim"])
+    restricted = with_provenance(melding, ["victim.birth_date"], "WGS", False)
+    assert minimise(restricted, riec, KEY_A) == {"victim": {"gender": "vrouw"}}
+    consented = with_provenance(melding, ["victim.birth_date"], "WGS", True)
+    assert minimise(consented, riec, KEY_A)["victim"]["age"] == 24
+
+
+def test_restricted_regimes_match_the_policy() -> None:
+    config = json.loads((ROOT / "policies/kmt/config/data.json").read_text())
+    assert set(config["restricted_regimes"]) == RESTRICTED_REGIMES

@@ -3,6 +3,10 @@
 Deny by default (DESIGN.md invariant 3): the output is built up from the listed dotted paths;
 nothing is copied and then removed, except the victim's direct identifiers, which
 `pseudonymise:victim` strips even when a path lists them.
+
+Derived data follows its source, as in the policy (`withheld` in policies/kmt/lib/lib.rego):
+no pseudonym is computed from, and no age from, a field whose provenance is WPG or WGS
+without onward consent, whatever the decision lists.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ PSEUDONYMISE_VICTIM = "pseudonymise:victim"
 RETENTION_PREFIX = "retention:"
 VICTIM_IDENTIFIERS = ("name", "birth_date", "bsn", "address", "phone")
 
+RESTRICTED_REGIMES = frozenset({"WPG", "WGS"})
+"""As `restricted_regimes` in policies/kmt/config/data.json (a test keeps them equal)."""
+
 _COMPUTED_PATHS = frozenset({PSEUDONYM_PATH, POLICE_INVOLVED_PATH})
 
 
@@ -44,14 +51,20 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
             out["victim"].pop(identifier, None)
         if not out["victim"]:
             del out["victim"]
-    if PSEUDONYM_PATH in decision.fields:
-        pseudonym = victim_pseudonym(melding.victim, pseudonym_key)
+    victim = melding.victim
+    identity = _identity_sources(victim)
+    if PSEUDONYM_PATH in decision.fields and not _any_restricted(melding, identity):
+        pseudonym = victim_pseudonym(victim, pseudonym_key)
         if pseudonym is not None:
             _place(out, PSEUDONYM_PATH, pseudonym)
     if POLICE_INVOLVED_PATH in decision.fields:
         out[POLICE_INVOLVED_PATH] = True
-    victim = melding.victim
-    if AGE_PATH in decision.fields and victim.age is None and victim.birth_date is not None:
+    if (
+        AGE_PATH in decision.fields
+        and victim.age is None
+        and victim.birth_date is not None
+        and not _any_restricted(melding, ["victim.birth_date"])
+    ):
         # The age the policy decided on, without the birth date it came from.
         _place(out, AGE_PATH, age_on(victim.birth_date, melding.received_at))
     return out
@@ -83,6 +96,29 @@ def _normalised_identity(victim: Victim) -> str | None:
         if name:
             return f"name:{name}|{victim.birth_date.isoformat()}"
     return None
+
+
+def _identity_sources(victim: Victim) -> list[str]:
+    """The paths `_normalised_identity` computes the pseudonym from."""
+    if victim.bsn:
+        return ["victim.bsn"]
+    return ["victim.name", "victim.birth_date"]
+
+
+def _any_restricted(melding: Melding, paths: list[str]) -> bool:
+    """Whether a WPG or WGS provenance without onward consent covers one of `paths`."""
+    return any(
+        _covers(restricted, path)
+        for entry in melding.provenance
+        if entry.regime in RESTRICTED_REGIMES and not entry.onward_consent
+        for restricted in entry.fields
+        for path in paths
+    )
+
+
+def _covers(a: str, b: str) -> bool:
+    """One path is the other or lies under it (`victim` covers `victim.bsn`)."""
+    return a == b or b.startswith(f"{a}.") or a.startswith(f"{b}.")
 
 
 def _lookup(source: dict[str, Any], path: str) -> Any:

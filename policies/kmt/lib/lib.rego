@@ -58,11 +58,36 @@ covers(path, field) if startswith(field, concat("", [path, "."]))
 
 covers(path, field) if startswith(path, concat("", [field, "."]))
 
+restricted(field) if {
+	some path in restricted_paths
+	covers(path, field)
+}
+
+# Afgeleide velden en de velden waaruit ze worden berekend: het pseudoniem uit het BSN als dat
+# er is, anders uit naam en geboortedatum (services/sharing/minimise.py _normalised_identity);
+# de leeftijd uit de geboortedatum als die er is (services/common/facts.py victim_age).
+derived_sources := {
+	"victim.pseudonym": pseudonym_sources,
+	"victim.age": age_sources,
+}
+
+pseudonym_sources := ["victim.bsn"] if {
+	"victim.bsn" in present
+} else := ["victim.name", "victim.birth_date"] if {
+	"victim.name" in present
+	"victim.birth_date" in present
+} else := []
+
+age_sources := ["victim.birth_date"] if "victim.birth_date" in present
+
+else := []
+
 # METADATA
 # title: Politie- en WGS-gegevens gaan niet door
 # description: >-
 #   Een veld onder een WPG- of WGS-herkomst zonder onward_consent wordt voor geen enkele
-#   ontvanger gedeeld; alleen police_involved gaat mee.
+#   ontvanger gedeeld, en evenmin wat eruit is afgeleid (pseudoniem, leeftijd); alleen
+#   police_involved gaat mee.
 # custom:
 #   rule: algemeen.herkomst_wpg_wgs
 #   effect: beperken
@@ -70,9 +95,13 @@ covers(path, field) if startswith(path, concat("", [field, "."]))
 #     - Wpg art. 16-20
 #     - Besluit politiegegevens art. 4:3
 #     - WGS (Stb. 2024, 198)
+withheld(field) if restricted(field)
+
+# Afgeleide gegevens volgen hun bron: geen pseudoniem uit een achtergehouden BSN of naam en
+# geboortedatum, geen leeftijd uit een achtergehouden geboortedatum.
 withheld(field) if {
-	some path in restricted_paths
-	covers(path, field)
+	some source in object.get(derived_sources, field, [])
+	restricted(source)
 }
 
 withheld_fields(base) := [field | some field in base; withheld(field)]

@@ -70,3 +70,39 @@ test_police_involvement_defers_notification if {
 	}]})
 	not lib.notify_deferred with input as fx.request("riec", {})
 }
+
+withheld_with(field, patch) if {
+	lib.withheld(field) with input as fx.request("riec", patch)
+}
+
+# Zonder BSN: het pseudoniem komt uit naam en geboortedatum.
+without_bsn := {"present": [path | some path in fx.base_present; path != "victim.bsn"]}
+
+test_pseudonym_follows_the_bsn_it_is_computed_from if {
+	every regime in ["WPG", "WGS"] {
+		withheld_with("victim.pseudonym", fx.provenance(regime, ["victim.bsn"], false))
+		not withheld_with("victim.pseudonym", fx.provenance(regime, ["victim.bsn"], true))
+	}
+
+	# Met een BSN komt het pseudoniem niet uit de naam.
+	not withheld_with("victim.pseudonym", fx.provenance("WPG", ["victim.name"], false))
+	not withheld_with("victim.pseudonym", fx.provenance("AVG", ["victim.bsn"], false))
+}
+
+test_pseudonym_follows_name_and_birth_date_without_bsn if {
+	every path in ["victim.name", "victim.birth_date"] {
+		withheld_with("victim.pseudonym", object.union(without_bsn, fx.provenance("WPG", [path], false)))
+		not withheld_with("victim.pseudonym", object.union(without_bsn, fx.provenance("WPG", [path], true)))
+	}
+	not withheld_with("victim.pseudonym", object.union(without_bsn, fx.provenance("WPG", ["victim.bsn"], false)))
+}
+
+test_age_follows_the_birth_date_it_is_computed_from if {
+	withheld_with("victim.age", fx.provenance("WGS", ["victim.birth_date"], false))
+	not withheld_with("victim.age", fx.provenance("WGS", ["victim.birth_date"], true))
+	not withheld_with("victim.age", fx.provenance("WPG", ["victim.name"], false))
+
+	# Zonder geboortedatum is de leeftijd de opgegeven leeftijd, niet afgeleid.
+	no_birth_date := {"present": [path | some path in fx.base_present; path != "victim.birth_date"]}
+	not withheld_with("victim.age", object.union(no_birth_date, fx.provenance("WPG", ["victim.birth_date"], false)))
+}

@@ -137,3 +137,27 @@ test_every_allow_has_purpose_basis_and_fields if {
 		count(decision.obligations) > 0
 	}
 }
+
+test_derived_victim_data_follows_its_source if {
+	restricted := object.union(fx.indicator, fx.provenance("WPG", ["victim.bsn", "victim.birth_date"], false))
+	riec := fx.decide("riec", restricted)
+	riec.allow
+	not "victim.pseudonym" in riec.fields
+	not "victim.age" in riec.fields
+	"victim.gender" in riec.fields
+	"police_involved" in riec.fields
+	some reason in riec.reasons
+	reason.rule == "algemeen.herkomst_wpg_wgs"
+	contains(reason.text, "victim.pseudonym")
+
+	consented := fx.decide("riec", object.union(fx.indicator, fx.provenance("WPG", ["victim.bsn", "victim.birth_date"], true)))
+	"victim.pseudonym" in consented.fields
+	"victim.age" in consented.fields
+	not "police_involved" in consented.fields
+
+	vt := fx.decide("veilig_thuis", object.union(fx.minor_victim, fx.provenance("WGS", ["victim.birth_date"], false)))
+	vt.allow
+	not "victim.birth_date" in vt.fields
+	not "victim.age" in vt.fields
+	"victim.bsn" in vt.fields
+}
