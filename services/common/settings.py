@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     """Address the HTTP services listen on (`0.0.0.0` in a container)."""
     max_body_bytes: int = 256 * 1024
     """Largest melding body intake accepts; larger gets 413."""
+    idempotency_retention_hours: int = 24 * 7
+    """How long intake keeps an `Idempotency-Key` (the melding id and a keyed hash of the
+    request, never the melding): a retry within it gets the same melding, after it the record
+    is purged and the key may be used again."""
     retry_max_seconds: float = 30.0
     """Upper bound of a consumer's backoff while a dependency (OPA, the ledger database) fails;
     it retries forever and commits no offset meanwhile."""

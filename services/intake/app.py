@@ -7,7 +7,6 @@ the authenticated partner becomes `reporter.partner_id`."""
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -44,7 +43,7 @@ PUBLISH_TIMEOUT_S = 15.0
 
 
 def create_app(settings: Settings) -> FastAPI:
-    store = IdempotencyStore(settings.data_dir / "intake.db")
+    store = IdempotencyStore.of(settings)
     data_keys = DataKeyStore.of(settings)
     sealer = Sealer.load(settings.keys_dir, data_keys)
     publisher = Publisher(settings, "intake")
@@ -113,16 +112,16 @@ def create_app(settings: Settings) -> FastAPI:
         except ValidationError as exc:
             return validation_problem("Melding ongeldig", exc)
 
-        request_sha256 = hashlib.sha256(submission.model_dump_json().encode()).hexdigest()
+        request_mac = store.request_mac(submission.model_dump_json().encode())
         reservation = Reservation(
-            request_sha256=request_sha256,
+            request_mac=request_mac,
             melding_id=str(uuid.uuid4()),
             event_id=str(uuid.uuid4()),
             received_at=datetime.now(UTC).isoformat(),
             published=False,
         )
         reservation = store.reserve(partner_id, idempotency_key, reservation)
-        if reservation.request_sha256 != request_sha256:
+        if reservation.request_mac != request_mac:
             raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
         if reservation.published:
             return {"melding_id": reservation.melding_id}
