@@ -1,17 +1,21 @@
 """Export of the trail as JSON lines, verifiable offline with only the public key.
 
 Line kinds, in order:
-- `header`: origin, verifier key, and the anchor (chain and tree state) where the export
-  starts, so a verifier can check a slice of the ledger without the entries before it;
+- `header`: origin, verifier key, the anchor (chain and tree state) where the export starts,
+  so a verifier can check a slice of the ledger without the entries before it, and the tree
+  `size` where it ends;
 - `entry`: one per ledger entry, the entry itself (for the hash) and a `verwerking` view of
-  it shaped after the VNG Verwerkingenlogging API;
-- `checkpoint`: every signed checkpoint over the exported range;
+  it shaped after the VNG Verwerkingenlogging API (the verifier recomputes that view from the
+  entry, so it cannot be edited on its own);
+- `checkpoint`: every signed checkpoint over the exported range; the last one covers the last
+  exported entry;
 - `prune`: every signed prune record of the ledger (where its live entries start), as the
   list `min_seq, prev_hash, frontier, archive_sha256, pruned_at, signature`.
 
 An export of a period holds the period's entries and those after it up to the first
-checkpoint that covers the period (entries not yet under a checkpoint are included but can
-only be chain-checked).
+checkpoint that covers the period. When no checkpoint covers it yet, the export signs one
+first: an entry after the last checkpoint could be rewritten with recomputed hashes
+unnoticed, so the verifier refuses an export whose tail no signature covers.
 """
 
 from __future__ import annotations
@@ -23,56 +27,11 @@ from typing import Any
 from services.audit.entry import GENESIS_HASH, LIST_FIELDS
 from services.audit.ledger import ENTRY_HASH, Ledger, values_of
 from services.audit.merkle import Frontier, leaf_hash
-
-ACTIVITIES = {
-    "melding": "Registreren melding mensenhandel",
-    "decision": "Besluiten over gegevensdeling",
-    "disclosure": "Verstrekken van gegevens aan een partner",
-    "release": "Vrijgeven van een verstrekking",
-    "review": "Menselijke beoordeling van een verstrekking",
-    "ack": "Ontvangstbevestiging van een partner",
-    "policy_change": "Wijzigen van het deelbeleid",
-    "audit_access": "Inzien van de audittrail",
-    "erasure": "Wissen van een melding (sleutel vernietigd)",
-}
+from services.audit.verify import verwerking
 
 
 def _dump(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def verwerking(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry in the vocabulary of the Verwerkingenlogging API (verwerkingsactie)."""
-    retention = next(
-        (o.removeprefix("retention:") for o in entry["obligations"] if o.startswith("retention:")),
-        None,
-    )
-    return {
-        "actieId": entry["event_id"],
-        "verwerkingActiviteitId": entry["type"],
-        "verwerkingsnaam": ACTIVITIES[entry["type"]],
-        "verwerkingId": entry["trace_id"],
-        "vertrouwelijkheid": "vertrouwelijk",
-        "bewaartermijn": retention,
-        "uitvoerder": entry["actor"],
-        "systeem": "kmt-signal-exchange",
-        "ontvanger": entry["recipient"],
-        "tijdstip": entry["recorded_at"],
-        "grondslag": entry["legal_basis"],
-        "doel": entry["purpose"],
-        "verwerkteObjecten": [
-            {
-                "objecttype": "melding",
-                "soortObjectId": "melding_id",
-                "objectId": entry["melding_id"],
-                "betrokkenheid": "slachtoffer",
-                "betrokkenePseudoniemen": entry["subject_pseudonyms"],
-                "verwerkteSoortenGegevens": [{"soortGegeven": f} for f in entry["fields"]],
-            }
-        ]
-        if entry["melding_id"]
-        else [],
-    }
 
 
 def export_lines(
@@ -83,6 +42,10 @@ def export_lines(
     span = ledger.seq_range(since, until)
     start, end = span if span else (ledger.size(), ledger.size())
     covering = next((c.size for c in ledger.checkpoints(since=end + 1)), None)
+    if span and covering is None:
+        ledger.checkpoint()  # no exported entry may be left outside a signature
+        covering = next((c.size for c in ledger.checkpoints(since=end + 1)), None)
+    stop = start if covering is None else covering
     prev_hash, frontier = _state_before(ledger, start)
     yield _dump(
         {
@@ -91,16 +54,17 @@ def export_lines(
             "start_seq": start,
             "prev_hash": prev_hash,
             "frontier": frontier.to_json(),
+            "size": stop,
         }
     )
-    for row in ledger.scan(start, covering):
+    for row in ledger.scan(start, stop):
         entry = {
             name: json.loads(value) if name in LIST_FIELDS else value
             for name, value in values_of(row).items()
         }
         yield _dump({"kind": "entry", "entry": entry, "verwerking": verwerking(entry)})
     for signed in ledger.checkpoints(since=start):
-        if covering is None or signed.size <= covering:
+        if signed.size <= stop:
             yield _dump({"kind": "checkpoint", "note": signed.note})
     for record in ledger.prune_records():
         yield _dump({"kind": "prune", "prune": list(record.as_row())})

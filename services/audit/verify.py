@@ -11,6 +11,11 @@ What it finds, and where it points:
 - a rewritten stretch with recomputed hashes: the first signed checkpoint after it has
   another root (the range since the previous checkpoint is named);
 - a truncated tail: a signed checkpoint covers entries that are no longer there;
+- in an export, a swapped, moved or duplicated line: that seq is named, and the entries are
+  then checked in seq order, so the lines after it are not reported too;
+- in an export, an edited `verwerking` view: it is recomputed from the hashed entry;
+- in an export, a dropped last checkpoint: entries no signature covers, or fewer than the
+  header's `size`, are reported (the exporter always ends with a covering checkpoint);
 - entries deleted below a prune record that KMT did not sign: every prune record must carry
   a good signature by the checkpoint key, and the one where the entries start must match
   the start state (that record is named).
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +60,54 @@ class Verification:
 
 
 SEQ, PREV_HASH, ENTRY_HASH = POSITION["seq"], POSITION["prev_hash"], POSITION["entry_hash"]
+
+ACTIVITIES = {
+    "melding": "Registreren melding mensenhandel",
+    "decision": "Besluiten over gegevensdeling",
+    "disclosure": "Verstrekken van gegevens aan een partner",
+    "release": "Vrijgeven van een verstrekking",
+    "review": "Menselijke beoordeling van een verstrekking",
+    "ack": "Ontvangstbevestiging van een partner",
+    "policy_change": "Wijzigen van het deelbeleid",
+    "audit_access": "Inzien van de audittrail",
+    "erasure": "Wissen van een melding (sleutel vernietigd)",
+}
+
+
+def verwerking(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry in the vocabulary of the Verwerkingenlogging API (verwerkingsactie).
+
+    Built from hashed entry fields only, so `verify_export` can recompute and check it."""
+    retention = next(
+        (o.removeprefix("retention:") for o in entry["obligations"] if o.startswith("retention:")),
+        None,
+    )
+    return {
+        "actieId": entry["event_id"],
+        "verwerkingActiviteitId": entry["type"],
+        "verwerkingsnaam": ACTIVITIES[entry["type"]],
+        "verwerkingId": entry["trace_id"],
+        "vertrouwelijkheid": "vertrouwelijk",
+        "bewaartermijn": retention,
+        "uitvoerder": entry["actor"],
+        "systeem": "kmt-signal-exchange",
+        "ontvanger": entry["recipient"],
+        "tijdstip": entry["recorded_at"],
+        "grondslag": entry["legal_basis"],
+        "doel": entry["purpose"],
+        "verwerkteObjecten": [
+            {
+                "objecttype": "melding",
+                "soortObjectId": "melding_id",
+                "objectId": entry["melding_id"],
+                "betrokkenheid": "slachtoffer",
+                "betrokkenePseudoniemen": entry["subject_pseudonyms"],
+                "verwerkteSoortenGegevens": [{"soortGegeven": f} for f in entry["fields"]],
+            }
+        ]
+        if entry["melding_id"]
+        else [],
+    }
 
 
 def verify(
@@ -100,7 +154,7 @@ def verify(
                 if seq > expected
                 else f"seq {seq} staat niet op zijn plaats (ingevoegd of verplaatst)"
             )
-            result.problems.append(Problem(expected, what))
+            result.problems.append(Problem(min(seq, expected), what))
         stored = row[ENTRY_HASH]
         try:
             recomputed = row_hash(row)
@@ -112,7 +166,7 @@ def verify(
             result.problems.append(
                 Problem(seq, f"seq {seq}: prev_hash sluit niet aan op de vorige entry")
             )
-        previous, expected = stored, max(expected, seq) + 1
+        previous, expected = stored, max(expected, seq + 1)
         try:
             tree.append(leaf_hash(bytes.fromhex(stored)))
         except (TypeError, ValueError):  # not even a hash: the checkpoint over it fails
@@ -152,29 +206,34 @@ def _start_differs(record: PruneRecord, prev_hash: str, frontier: Frontier | Non
 def verify_export(lines: Iterable[str], verifier_key: str) -> Verification:
     """Verify an export (`kmt audit export`) with nothing but the public key."""
     header: dict[str, Any] | None = None
-    entries: list[tuple[Any, ...]] = []
+    entries: list[tuple[int, dict[str, Any], Any]] = []
     notes: list[str] = []
     prunes: list[PruneRecord] = []
-    unreadable: list[Problem] = []
-    for line in lines:
+    found: list[Problem] = []
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         item = json.loads(line)
         if item["kind"] == "header":
             header = item
         elif item["kind"] == "entry":
-            entries.append(tuple(item["entry"].get(name) for name in COLUMNS))
+            entries.append((number, item["entry"], item.get("verwerking")))
         elif item["kind"] == "checkpoint":
             notes.append(item["note"])
         elif item["kind"] == "prune":
             try:
                 prunes.append(PruneRecord.of(item["prune"]))
             except (TypeError, ValueError):
-                unreadable.append(Problem(None, "een opschoonrecord in de export is onleesbaar"))
+                found.append(Problem(None, "een opschoonrecord in de export is onleesbaar"))
     if header is None:
         return Verification(problems=[Problem(None, "export heeft geen header")])
+    placed = _in_seq_order(entries, found)
+    for _, entry, view in placed:
+        wrong = _view_differs(entry, view)
+        if wrong:
+            found.append(Problem(entry["seq"], wrong))
     result = verify(
-        entries,
+        [tuple(entry.get(name) for name in COLUMNS) for _, entry, _ in placed],
         notes,
         verifier_key,
         start_seq=int(header["start_seq"]),
@@ -182,8 +241,113 @@ def verify_export(lines: Iterable[str], verifier_key: str) -> Verification:
         frontier=Frontier.from_json(header["frontier"]),
         prunes=prunes,
     )
-    result.problems += unreadable
+    result.problems = found + result.problems + _tail_problems(result, header.get("size"))
     return result
+
+
+def _in_seq_order(
+    entries: list[tuple[int, dict[str, Any], Any]], problems: list[Problem]
+) -> list[tuple[int, dict[str, Any], Any]]:
+    """The export's entries by seq, each once. A duplicated line, and a line out of place
+    (not in a longest run of lines in seq order), is named by its seq and line number."""
+    first: dict[int, tuple[int, dict[str, Any], Any]] = {}
+    unique: list[tuple[int, dict[str, Any], Any]] = []
+    for number, entry, view in entries:
+        seq = entry.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            problems.append(Problem(None, f"regel {number}: entry zonder geldige seq"))
+        elif seq in first:
+            earlier, kept, _ = first[seq]
+            same = "" if kept == entry else ", met andere inhoud"
+            problems.append(
+                Problem(
+                    seq,
+                    f"seq {seq} staat dubbel in de export (regel {earlier} en regel {number}"
+                    f"{same})",
+                )
+            )
+        else:
+            first[seq] = (number, entry, view)
+            unique.append((number, entry, view))
+    seqs = [entry["seq"] for _, entry, _ in unique]
+    in_place = _longest_run(seqs)
+    for i, (number, _, _) in enumerate(unique):
+        if i not in in_place:
+            around = [f"na seq {seqs[i - 1]}"] if i > 0 else []
+            around += [f"voor seq {seqs[i + 1]}"] if i + 1 < len(seqs) else []
+            problems.append(
+                Problem(
+                    seqs[i],
+                    f"seq {seqs[i]} staat niet op zijn plaats in de export (regel {number},"
+                    f" {' en '.join(around)}; verwisseld of verplaatst)",
+                )
+            )
+    return sorted(unique, key=lambda placed: int(placed[1]["seq"]))
+
+
+def _longest_run(seqs: list[int]) -> set[int]:
+    """Positions of a longest strictly increasing run of `seqs` (not necessarily adjacent):
+    the lines that are in place; every other line was moved."""
+    tails: list[int] = []  # the smallest last seq of a run of each length
+    ends: list[int] = []  # ... and its position
+    before = [-1] * len(seqs)
+    for i, seq in enumerate(seqs):
+        n = bisect_left(tails, seq)
+        before[i] = ends[n - 1] if n else -1
+        if n == len(tails):
+            tails.append(seq)
+            ends.append(i)
+        else:
+            tails[n], ends[n] = seq, i
+    run, i = set(), ends[-1] if ends else -1
+    while i >= 0:
+        run.add(i)
+        i = before[i]
+    return run
+
+
+def _view_differs(entry: dict[str, Any], view: Any) -> str | None:
+    """Why the `verwerking` view of an export line is not the one its entry gives."""
+    try:
+        expected: dict[str, Any] = verwerking(entry)
+    except (KeyError, TypeError, AttributeError):
+        expected = {}
+    if view == expected:
+        return None
+    shown = view if isinstance(view, dict) else {}
+    names = sorted(k for k in expected.keys() | shown.keys() if expected.get(k) != shown.get(k))
+    return (
+        f"seq {entry['seq']}: de verwerking-weergave wijkt af van de entry"
+        f" ({', '.join(names) or 'ontbreekt'})"
+    )
+
+
+def _tail_problems(result: Verification, claimed: Any) -> list[Problem]:
+    """An export must end with a checkpoint over its last entry, at the header's `size`."""
+    problems = []
+    if result.unsigned:
+        first = result.size - result.unsigned
+        problems.append(
+            Problem(
+                first,
+                f"seq {first} t/m {result.size - 1} vallen onder geen ondertekend checkpoint"
+                " in de export: het laatste checkpoint ontbreekt",
+            )
+        )
+    if claimed is not None and claimed != result.size:
+        why = (
+            "entries en checkpoint aan het eind ontbreken"
+            if isinstance(claimed, int) and claimed > result.size
+            else "de export is na het exporteren veranderd"
+        )
+        problems.append(
+            Problem(
+                result.size,
+                f"de header noemt boomgrootte {claimed}, maar de entries in de export lopen tot"
+                f" boomgrootte {result.size}: {why}",
+            )
+        )
+    return problems
 
 
 def describe(result: Verification) -> str:
