@@ -41,7 +41,7 @@ def up() -> None:
 @app.command()
 def intake() -> None:
     """Start de intake-service (POST /v1/meldingen)."""
-    from services.common.runtime import serve
+    from services.bus.runtime import serve
     from services.intake.app import create_app
 
     _logging()
@@ -61,7 +61,7 @@ def routing() -> None:
 @app.command()
 def sharing() -> None:
     """Start de sharing-service (disclosures en partner-API)."""
-    from services.common.runtime import serve
+    from services.bus.runtime import serve
     from services.sharing.app import create_app
 
     _logging()
@@ -111,7 +111,7 @@ _register_tools()
 @topics_cli.command("ensure")
 def topics_ensure() -> None:
     """Maak ontbrekende topics aan (met partities en retentie)."""
-    from services.common.kafka import ensure_topics
+    from services.bus.kafka import ensure_topics
 
     created = asyncio.run(ensure_topics(get_settings(), wait_seconds=120))
     typer.echo(f"aangemaakt: {', '.join(created)}" if created else "alle topics bestaan al")

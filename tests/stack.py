@@ -21,10 +21,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.bus.acls import CLUSTER, Grant, create_acls
 from services.bus.client import bus_login
+from services.bus.kafka import ensure_topics, make_producer
 from services.bus.principals import ADMIN, user_name
 from services.bus.signing import load_signer
 from services.common.events import CloudEvent
-from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
 from services.devstack import demo
 from services.devstack.process import stop

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from services.audit.backends import SQLITE_FILE
 from services.audit.main import build_app
+from services.bus.kafka import ensure_topics
 from services.common import topics
 from services.common.events import new_event
-from services.common.kafka import ensure_topics
 from services.common.models import Reason
 from services.common.settings import Settings
 from services.common.staff import add_member

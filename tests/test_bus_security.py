@@ -20,9 +20,9 @@ from aiokafka.errors import (
 
 from services.bus.acls import FLOWS
 from services.bus.client import bus_login
+from services.bus.kafka import ensure_topics
 from services.bus.principals import ADMIN, SERVICES, user_name
 from services.common import topics
-from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 
 pytestmark = pytest.mark.integration

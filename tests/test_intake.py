@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
+from services.bus.kafka import ensure_topics
 from services.common.dutch_dates import dutch_today, years_before
-from services.common.kafka import ensure_topics
 from services.common.models import Melding
 from services.common.partner_auth import issue_access_token
 from services.common.partners import PartnerRegistry, new_partner

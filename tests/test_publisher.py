@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 
+from services.bus.kafka import Publisher, ensure_topics
 from services.common.events import new_event
-from services.common.kafka import Publisher, ensure_topics
 from services.common.models import Reason
 from services.common.settings import Settings
 from services.common.topics import DECISIONS

@@ -20,7 +20,7 @@ from services.audit.erasure import erase_expired
 from services.audit.keys import subject_key
 from services.audit.ledger import Ledger
 from services.audit.worker import CONSUMED, SERVICE, Recorder
-from services.common.runtime import running_consumer, serve
+from services.bus.runtime import running_consumer, serve
 from services.common.settings import Settings
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener

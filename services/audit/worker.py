@@ -10,10 +10,10 @@ import asyncio
 
 from services.audit.ledger import Ledger
 from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
+from services.bus.consumer import Record
+from services.bus.kafka import Publisher
 from services.common import topics
-from services.common.consumer import Record
 from services.common.events import parse_event
-from services.common.kafka import Publisher
 from services.common.settings import Settings
 from services.keyring.vault import Opener
 

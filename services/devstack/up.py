@@ -10,7 +10,7 @@ import time
 from types import FrameType
 from urllib.parse import urlparse
 
-from services.common.kafka import ensure_topics
+from services.bus.kafka import ensure_topics
 from services.common.settings import Settings, get_settings
 from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port

@@ -19,7 +19,8 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.common.consumer import Backoff
+from services.bus.consumer import Backoff
+from services.bus.kafka import Publisher
 from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.facts import MeldingReceived, policy_facts
 from services.common.http import (
@@ -28,7 +29,6 @@ from services.common.http import (
     read_json_body,
     validation_problem,
 )
-from services.common.kafka import Publisher
 from services.common.models import Melding, MeldingSubmission
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner

@@ -17,8 +17,9 @@ import faust
 from mode import Service
 
 from services.bus.client import MECHANISM, bus_login
+from services.bus.consumer import Record, handle_reliably
+from services.bus.kafka import Publisher
 from services.bus.signing import load_verifier
-from services.common.consumer import Record, handle_reliably
 from services.common.events import (
     MELDING_RECEIVED,
     POLICY_ACTIVATED,
@@ -29,7 +30,6 @@ from services.common.events import (
     parse_event,
 )
 from services.common.facts import MeldingReceived
-from services.common.kafka import Publisher
 from services.common.models import PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
+from services.bus.kafka import Publisher
+from services.bus.runtime import running_consumer
 from services.common import keys
 from services.common.events import DISCLOSURE_ACKNOWLEDGED
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
-from services.common.kafka import Publisher
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
-from services.common.runtime import running_consumer
 from services.common.settings import Settings
 from services.common.staff import require_role
 from services.keyring.datakeys import DataKeyStore

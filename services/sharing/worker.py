@@ -14,8 +14,9 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 
+from services.bus.consumer import Record
+from services.bus.kafka import Publisher
 from services.common import keys
-from services.common.consumer import Record
 from services.common.events import (
     AUDIT_RECORDED,
     DISCLOSURE_CREATED,
@@ -31,7 +32,6 @@ from services.common.events import (
     parse_event,
 )
 from services.common.facts import MeldingReceived, policy_facts
-from services.common.kafka import Publisher
 from services.common.models import (
     RECIPIENTS,
     AuditRecorded,

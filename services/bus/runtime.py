@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import uvicorn
 from fastapi import FastAPI
 
-from services.common.consumer import Backoff, Handler, consume_forever
-from services.common.kafka import Publisher
+from services.bus.consumer import Backoff, Handler, consume_forever
+from services.bus.kafka import Publisher
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from services.bus.client import bus_login
+from services.bus.kafka import Publisher
 from services.bus.signing import EventVerifier, load_verifier
 from services.common.events import DEAD_LETTERED, MalformedEvent, new_event
-from services.common.kafka import Publisher
 from services.common.models import DeadLetter
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER
