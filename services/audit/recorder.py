@@ -21,7 +21,6 @@ from services.common.events import (
     POLICY_ACTIVATED,
     SHARING_DECIDED,
     CloudEvent,
-    MalformedEvent,
     derived_id,
     new_event,
     parse_data,
@@ -31,11 +30,10 @@ from services.common.models import (
     AuditRecorded,
     DisclosureCreated,
     DisclosureLifecycle,
-    Melding,
     PolicyActivated,
     SharingDecided,
 )
-from services.keyring.vault import MeldingErased, Opener, SealBroken
+from services.keyring.vault import MeldingErased, Opener
 
 SOURCE = "kmt/audit"
 LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
@@ -56,11 +54,9 @@ def subject_pseudonyms(
     none when it was erased before audit got to it."""
     melding_id = str(received.melding_id)
     try:
-        victim = Melding.model_validate_json(opener.open(melding_id, received.sealed)).victim
+        victim = opener.melding(melding_id, received.sealed).victim
     except MeldingErased:
         return ()
-    except (SealBroken, ValueError):
-        raise MalformedEvent("versleutelde melding onleesbaar of niet van deze melding") from None
     return pseudonyms(subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date)
 
 

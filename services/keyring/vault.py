@@ -29,7 +29,9 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey
 
+from services.common.events import MalformedEvent
 from services.common.keys import PUBLIC, write_private_json
+from services.common.models import Melding
 from services.keyring.datakeys import DataKeyStore
 
 Reader = Literal["sharing", "audit"]
@@ -126,3 +128,13 @@ class Opener:
         except (JoseError, ValueError):
             raise SealBroken("ontsleutelen mislukt") from None
         return opened.plaintext or b""
+
+    def melding(self, melding_id: str, sealed: str) -> Melding:
+        """The opened melding, as a consumer needs it: `MeldingErased` if its key is gone,
+        `MalformedEvent` (a dead letter) if it is not a valid melding sealed for this id."""
+        try:
+            return Melding.model_validate_json(self.open(melding_id, sealed))
+        except (SealBroken, ValueError):
+            raise MalformedEvent(
+                "versleutelde melding onleesbaar of niet van deze melding"
+            ) from None

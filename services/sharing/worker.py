@@ -44,7 +44,7 @@ from services.common.models import (
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
-from services.keyring.vault import MeldingErased, Opener, SealBroken
+from services.keyring.vault import MeldingErased, Opener
 from services.policy.engine import Engine
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
@@ -159,14 +159,10 @@ class Sharing:
         sealed = self.outbox.melding(melding_id)
         assert sealed is not None
         try:
-            return Melding.model_validate_json(self.opener.open(melding_id, sealed))
+            return self.opener.melding(melding_id, sealed)
         except MeldingErased:
             log.warning("melding %s is gewist; er wordt niets gedeeld", melding_id)
             return None
-        except (SealBroken, ValueError):
-            raise MalformedEvent(
-                "versleutelde melding onleesbaar of niet van deze melding"
-            ) from None
 
     def make_disclosure(
         self, event_id: str, decision: SharingDecided, melding: Melding, partner: Partner
