@@ -28,6 +28,7 @@ from services.common.models import (
     ShortText,
     Strict,
     UnderminingIndicator,
+    value_at,
 )
 
 Relation = Literal[
@@ -215,19 +216,10 @@ def _filled(value: Any) -> bool:
     return True
 
 
-def _lookup(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def present_paths(melding: Melding) -> list[str]:
     """The sorted MELDING_PATHS the melding fills in (not None, not blank, not empty)."""
     data = melding.model_dump()
-    return sorted(path for path in MELDING_PATHS if _filled(_lookup(data, path)))
+    return sorted(path for path in MELDING_PATHS if _filled(value_at(data, path)))
 
 
 def policy_facts(melding: Melding) -> PolicyFacts:

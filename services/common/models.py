@@ -7,7 +7,7 @@ Unknown fields are refused everywhere (`extra="forbid"`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import (
@@ -180,6 +180,16 @@ MELDING_PATHS: frozenset[str] = frozenset(
     | {f"victim.{name}" for name in Victim.model_fields}
     | {f"signals.{name}" for name in Signals.model_fields}
 )
+
+
+def value_at(data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted melding path in dumped melding data; None where it is absent."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 class Provenance(Strict):

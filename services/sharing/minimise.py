@@ -19,7 +19,7 @@ from typing import Any
 
 from services.common.durations import add_duration
 from services.common.facts import age_on
-from services.common.models import Decision, Melding, Victim
+from services.common.models import Decision, Melding, Victim, value_at
 
 PSEUDONYM_PATH = "victim.pseudonym"
 AGE_PATH = "victim.age"
@@ -43,7 +43,7 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
     source = melding.model_dump(mode="json")
     out: dict[str, Any] = {}
     for path in sorted(set(decision.fields) - _COMPUTED_PATHS):
-        value = _without_none(_lookup(source, path))
+        value = _without_none(value_at(source, path))
         if value is not None:
             _place(out, path, value)
     if PSEUDONYMISE_VICTIM in decision.obligations and isinstance(out.get("victim"), dict):
@@ -119,15 +119,6 @@ def _any_restricted(melding: Melding, paths: list[str]) -> bool:
 def _covers(a: str, b: str) -> bool:
     """One path is the other or lies under it (`victim` covers `victim.bsn`)."""
     return a == b or b.startswith(f"{a}.") or a.startswith(f"{b}.")
-
-
-def _lookup(source: dict[str, Any], path: str) -> Any:
-    value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _without_none(value: Any) -> Any:
