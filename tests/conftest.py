@@ -17,13 +17,9 @@ from services.common.settings import Settings, get_settings
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
+from tests.stack import FORGER, Stack, deployment
 
 pytest_plugins = ["tests.postgres_server"]
-
-
-FORGER = "forger"
-"""A test-only Kafka principal: the tests grant it what an attacker with a foothold would
-have (write access to one topic) and show the services still refuse what it forges."""
 
 
 @dataclass(frozen=True)
@@ -109,3 +105,13 @@ def settings_factory(
         return Settings(**values)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def stack(
+    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One running deployment (all four services) for a test module; a module that needs
+    other settings defines its own `stack`."""
+    with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
+        yield running

@@ -30,9 +30,11 @@ from services.devstack import demo
 from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 from services.partner_client.client import PartnerClient
-from tests.conftest import FORGER
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+FORGER = "forger"
+"""A test-only Kafka principal: the tests grant it what an attacker with a foothold would
+have (write access to one topic) and show the services still refuse what it forges."""
 T = TypeVar("T")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from services.devstack.services import environment
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import READERS, MeldingErased, Opener
 from tests.conftest import Infra
-from tests.stack import Stack, deployment, eventually, read_events, submission
+from tests.stack import Stack, eventually, read_events, submission
 from tests.test_end_to_end import complete_trail
 
 pytestmark = pytest.mark.integration
@@ -34,14 +33,6 @@ IDENTIFYING = [
     MELDING["victim"]["bsn"],
     MELDING["signals"]["narrative"][:40],
 ]
-
-
-@pytest.fixture(scope="module")
-def stack(
-    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
-        yield running
 
 
 def kmt(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

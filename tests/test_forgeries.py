@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,20 +14,11 @@ import pytest
 
 from services.common.events import AUDIT_RECORDED, SHARING_DECIDED, new_event
 from services.common.models import AuditRecorded, Reason, SharingDecided
-from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DEAD_LETTER, DECISIONS
-from tests.stack import Stack, deployment, eventually, read_events, read_records, send, submission
+from tests.stack import Stack, eventually, read_events, read_records, send, submission
 from tests.test_end_to_end import complete_trail
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def stack(
-    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
-        yield running
 
 
 def full_disclosure(
