@@ -16,10 +16,14 @@ topics_cli = typer.Typer(no_args_is_help=True, help="Kafka-topics")
 schemas_cli = typer.Typer(no_args_is_help=True, help="JSON Schemas van de events")
 policies_cli = typer.Typer(no_args_is_help=True, help="Het deelbeleid (Rego)")
 demo_cli = typer.Typer(no_args_is_help=True, help="De lokale demo (kmt up)")
+staff_cli = typer.Typer(
+    no_args_is_help=True, help="Medewerkers: privacy officers, operators en KMT-medewerkers"
+)
 app.add_typer(topics_cli, name="topics")
 app.add_typer(schemas_cli, name="schemas")
 app.add_typer(policies_cli, name="policies")
 app.add_typer(demo_cli, name="demo")
+app.add_typer(staff_cli, name="staff")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,6 +149,63 @@ def demo_token(
     settings = get_settings()
     port = {"intake": settings.intake_port, "sharing": settings.sharing_port}[service]
     typer.echo(demo_client(partner, settings).token(f"http://127.0.0.1:{port}"))
+
+
+@staff_cli.command("add")
+def staff_add(
+    staff_id: str, role: str = typer.Argument(help="privacy_officer, operator of kmt_worker")
+) -> None:
+    """Voeg een medewerker toe (of geef een andere rol); het token wordt één keer getoond."""
+    from services.common.staff import ROLES, add_member
+
+    if role not in ROLES:
+        typer.echo(f"onbekende rol; kies uit: {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+    typer.echo(add_member(staff_id, role))
+
+
+@staff_cli.command("token")
+def staff_token(staff_id: str) -> None:
+    """Geef een medewerker een nieuw token (het oude vervalt); één keer getoond."""
+    from services.common.staff import issue_token
+
+    try:
+        typer.echo(issue_token(staff_id))
+    except KeyError:
+        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
+        raise typer.Exit(2) from None
+
+
+@staff_cli.command("revoke")
+def staff_revoke(staff_id: str) -> None:
+    """Trek het token van een medewerker nu in."""
+    from services.common.staff import revoke_token
+
+    if not revoke_token(staff_id):
+        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"token van {staff_id} ingetrokken")
+
+
+@staff_cli.command("remove")
+def staff_remove(staff_id: str) -> None:
+    """Verwijder een medewerker die vertrekt (het token vervalt mee)."""
+    from services.common.staff import remove_member
+
+    if not remove_member(staff_id):
+        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{staff_id} verwijderd")
+
+
+@staff_cli.command("list")
+def staff_list() -> None:
+    """Toon medewerkers, rollen en tot wanneer hun token geldt (nooit het token zelf)."""
+    from services.common.staff import load_staff
+
+    for member in load_staff():
+        until = member.token_expires_at.isoformat() if member.token_expires_at else "geen token"
+        typer.echo(f"{member.id}\t{member.role}\t{until}")
 
 
 @schemas_cli.command("export")

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from services.audit.backends import SQLITE_FILE, open_ledger
 from services.audit.cli import cli
 from services.common.settings import Settings
-from services.common.staff import load_staff
 from tests.test_audit_ledger import decision
 
 runner = CliRunner()
@@ -71,11 +70,3 @@ def test_archive_prunes_and_the_rest_still_verifies(settings: Settings, tmp_path
     assert runner.invoke(cli, ["verify"]).exit_code == 0
     third = runner.invoke(cli, ["archive", str(tmp_path / "archief"), "--older-than-days", "0"])
     assert "niets te archiveren" in third.output
-
-
-def test_add_staff_shows_the_token_once(settings: Settings) -> None:
-    result = runner.invoke(cli, ["add-staff", "fg-zvht", "privacy_officer"])
-    assert result.exit_code == 0 and len(result.output.strip()) > 30
-    assert result.output.strip() not in settings.staff_file.read_text()
-    assert [m.role for m in load_staff(settings.staff_file)] == ["privacy_officer"]
-    assert runner.invoke(cli, ["add-staff", "x", "baas"]).exit_code == 2

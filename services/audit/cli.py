@@ -1,4 +1,4 @@
-"""`kmt audit ...`: run the service, verify the trail, export, archive, manage staff."""
+"""`kmt audit ...`: run the service, verify the trail, export and archive."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from services.audit.ledger import PRUNE_NEEDS_OWNER, timestamp
 from services.audit.postgres_store import WriterRoleRefused, init_schema, role_of
 from services.audit.verify import describe, verify_export
 from services.common.settings import get_settings
-from services.common.staff import ROLES, add_member
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
 
@@ -200,12 +199,3 @@ def init_db(
         if role
         else "ledger-schema bijgewerkt (geen schrijfrol opgegeven)"
     )
-
-
-@cli.command("add-staff")
-def add_staff(staff_id: str, role: str) -> None:
-    """Voeg een medewerker toe (of geef een nieuw token); het token wordt één keer getoond."""
-    if role not in ROLES:
-        typer.echo(f"onbekende rol; kies uit: {', '.join(ROLES)}", err=True)
-        raise typer.Exit(2)
-    typer.echo(add_member(staff_id, role))

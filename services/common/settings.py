@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     """The partner registry."""
     staff_file: Path = Path(".cache/staff.json")
     """The staff registry: privacy officers, operators and KMT workers (token hashes only)."""
+    staff_token_ttl_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
+    """How long a staff bearer token lives: one working shift by default. `kmt staff token ID`
+    gives a new one, `kmt staff revoke ID` ends it at once."""
     intake_port: int = 8001
     """Port of intake (`POST /v1/meldingen`, `/oauth/token`)."""
     sharing_port: int = 8002

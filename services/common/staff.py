@@ -2,8 +2,10 @@
 
 The registry is a small JSON file (the app's `app.state.staff_file`, else `KMT_STAFF_FILE`,
 default `.cache/staff.json`; 0600)
-holding per member an id, a role and the SHA-256 of a random bearer token. The token itself
-is shown once, when the member is added, and stored nowhere.
+holding per member an id, a role, and the SHA-256 and expiry of their one current bearer
+token. The token itself is shown once, when it is issued, and stored nowhere. A token ends
+at its expiry (`KMT_STAFF_TOKEN_TTL_MINUTES`), when a new one is issued for the member, or
+when it is revoked (`kmt staff revoke`); every check reads the registry, so that is at once.
 
 `require_role(*roles)` is a FastAPI dependency that returns the authenticated staff id.
 A missing or unknown token gets 401 and a known token with another role 403; neither says
@@ -17,6 +19,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -35,7 +38,9 @@ class StaffMember(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     role: Role
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """None: no valid token (revoked); the member stays known, e.g. for the trail."""
+    token_expires_at: datetime | None = None
 
 
 def staff_file() -> Path:
@@ -49,14 +54,50 @@ def load_staff(path: Path | None = None) -> list[StaffMember]:
     return [StaffMember.model_validate(m) for m in json.loads(path.read_text())["members"]]
 
 
-def add_member(staff_id: str, role: Role, path: Path | None = None) -> str:
-    """Add (or give a new token to) a member; returns the bearer token, the only time it exists."""
+def add_member(
+    staff_id: str, role: Role, path: Path | None = None, ttl: timedelta | None = None
+) -> str:
+    """Add a member, or give one a new role and token; returns the bearer token, the only
+    time it exists. Any earlier token of the member ends."""
     path = path or staff_file()
     token = secrets.token_urlsafe(32)
-    member = StaffMember(id=staff_id, role=role, token_sha256=_digest(token))
+    lifetime = ttl or timedelta(minutes=get_settings().staff_token_ttl_minutes)
+    member = StaffMember(
+        id=staff_id,
+        role=role,
+        token_sha256=_digest(token),
+        token_expires_at=datetime.now(UTC) + lifetime,
+    )
     others = [m for m in load_staff(path) if m.id != staff_id]
     _write(path, [*others, member])
     return token
+
+
+def issue_token(staff_id: str, path: Path | None = None, ttl: timedelta | None = None) -> str:
+    """A new token for a known member (the old one ends); KeyError when there is no such id."""
+    path = path or staff_file()
+    member = next((m for m in load_staff(path) if m.id == staff_id), None)
+    if member is None:
+        raise KeyError(staff_id)
+    return add_member(staff_id, member.role, path, ttl)
+
+
+def revoke_token(staff_id: str, path: Path | None = None) -> bool:
+    """End the member's token now; False when there is no such member."""
+    path = path or staff_file()
+    members = load_staff(path)
+    if not any(m.id == staff_id for m in members):
+        return False
+    _write(
+        path,
+        [
+            m.model_copy(update={"token_sha256": None, "token_expires_at": None})
+            if m.id == staff_id
+            else m
+            for m in members
+        ],
+    )
+    return True
 
 
 def remove_member(staff_id: str, path: Path | None = None) -> bool:
@@ -67,11 +108,17 @@ def remove_member(staff_id: str, path: Path | None = None) -> bool:
     return len(remaining) < len(members)
 
 
-def authenticate(token: str, path: Path | None = None) -> StaffMember | None:
+def authenticate(
+    token: str, path: Path | None = None, now: datetime | None = None
+) -> StaffMember | None:
+    """The member whose current, unexpired token this is; None otherwise."""
     digest = _digest(token)
+    moment = now or datetime.now(UTC)
     for member in load_staff(path):
+        if member.token_sha256 is None or member.token_expires_at is None:
+            continue
         if secrets.compare_digest(member.token_sha256, digest):
-            return member
+            return member if moment < member.token_expires_at else None
     return None
 
 
@@ -117,5 +164,5 @@ def _write(path: Path, members: list[StaffMember]) -> None:
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump({"members": [m.model_dump() for m in members]}, handle, indent=2)
+        json.dump({"members": [m.model_dump(mode="json") for m in members]}, handle, indent=2)
     os.replace(temporary, path)

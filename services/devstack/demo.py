@@ -16,7 +16,7 @@ from services.common import keys
 from services.common.models import TWENTE
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
-from services.common.staff import Role, add_member
+from services.common.staff import Role, add_member, authenticate
 from services.keyring import generate_all
 from services.partner_client.client import PartnerClient
 
@@ -73,10 +73,11 @@ def prepare(settings: Settings) -> list[str]:
         (directory / "kmt-worker.token", "demo-kmt-medewerker", "kmt_worker"),
     )
     for token_file, staff_id, role in staff:
-        if not token_file.exists():
+        current = token_file.read_text().strip() if token_file.exists() else ""
+        if authenticate(current, settings.staff_file) is None:  # none yet, expired or revoked
             token_file.write_text(add_member(staff_id, role, settings.staff_file))
             token_file.chmod(0o600)
-            done.append(f"medewerker {staff_id}")
+            done.append(f"token voor medewerker {staff_id}")
     return done
 
 
