@@ -98,6 +98,7 @@ _register_audit()
 
 def _register_tools() -> None:
     from services.partner_client.cli import fetch_command
+    from services.partner_client.keygen import keys_command
     from services.routing.decide import decide_command
     from services.sharing.admin_cli import keys_cli, partners_cli
 
@@ -106,6 +107,7 @@ def _register_tools() -> None:
     app.add_typer(partners_cli, name="partners")
     partner_cli = typer.Typer(no_args_is_help=True, help="Referentieclient voor partners")
     partner_cli.command("fetch")(fetch_command)
+    partner_cli.command("keys")(keys_command)
     app.add_typer(partner_cli, name="partner")
 
 

@@ -1,4 +1,4 @@
-"""`kmt partners list|add|rotate-key`."""
+"""`kmt partners list|add|rotate-key`, and `kmt partner keys` on the partner's side."""
 
 import json
 import stat
@@ -9,9 +9,12 @@ import pytest
 from joserfc.jwk import ECKey
 from typer.testing import CliRunner
 
+from services.cli import app
 from services.common.partners import PartnerRegistry
 from services.common.settings import Settings
 from services.sharing.admin_cli import partners_cli
+
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -64,7 +67,8 @@ def test_reporter_gets_only_an_auth_key(registry: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.glob("politie-on.*")) == [
-        "politie-on.auth.private.jwk.json"
+        "politie-on.auth.private.jwk.json",
+        "politie-on.auth.public.jwk.json",
     ]
 
 
@@ -93,3 +97,26 @@ def test_errors_are_one_clear_line(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_partner_makes_its_own_keys_and_registers_only_the_public_halves(
+    registry: Path, tmp_path: Path
+) -> None:
+    kit = tmp_path / "kit"
+    made = runner.invoke(app, ["partner", "keys", "--partner-id", "riec-test", "--dir", str(kit)])
+    assert made.exit_code == 0, made.output
+    auth_public = kit / "riec-test.auth.public.jwk.json"
+    encryption_public = kit / "riec-test.encryption.public.jwk.json"
+    assert made.output.split() == [str(auth_public), str(encryption_public)]
+    private = kit / "riec-test.encryption.private.jwk.json"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and "d" in json.loads(private.read_text())
+    assert "d" not in json.loads(encryption_public.read_text())
+    added = runner.invoke(
+        app,
+        ["partners", "add", "riec-test", "--name", "RIEC test", "--kind", "riec",
+         "--auth-key", str(auth_public), "--encryption-key", str(encryption_public)],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert [p.id for p in PartnerRegistry.load(registry).partners] == ["riec-test"]
+    again = runner.invoke(app, ["partner", "keys", "--partner-id", "riec-test", "--dir", str(kit)])
+    assert again.exit_code == 1 and "bestaat al" in again.output

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from joserfc.jwk import ECKey, OKPKey
 
 from services.common import keys
 from services.common.partners import (
@@ -23,6 +22,7 @@ from services.common.partners import (
 from services.common.settings import get_settings
 from services.keyring import generate_all
 from services.partner_client.cli import read_json_object
+from services.partner_client.keygen import write_key_pair
 
 keys_cli = typer.Typer(
     no_args_is_help=True, help="KMT's sleutels (ondertekening, tokens, pseudoniemen)"
@@ -129,26 +129,9 @@ def rotate_key(
     typer.echo(f"{which}-sleutel van {partner_id} vervangen")
 
 
-def new_partner_key(role: KeyRole) -> ECKey | OKPKey:
-    """A partner's key pair: P-256 for encryption (ECDH-ES), Ed25519 for authentication."""
-    key: ECKey | OKPKey = (
-        ECKey.generate_key("P-256") if role == "encryption" else OKPKey.generate_key("Ed25519")
-    )
-    key.ensure_kid()
-    return key
-
-
-def private_key_file(directory: Path, partner_id: str, role: KeyRole) -> Path:
-    return directory / f"{partner_id}.{role}.private.jwk.json"
-
-
 def _generated(directory: Path, partner_id: str, role: KeyRole) -> dict[str, Any]:
-    """Make a key pair, keep the private half in `directory` (0600), return the public half."""
-    key = new_partner_key(role)
-    keys.write_private_json(
-        private_key_file(directory, partner_id, role), key.as_dict(private=True)
-    )
-    return dict(key.as_dict(private=False))
+    """Make a key pair, keep it in `directory` (private half 0600), return the public half."""
+    return dict(write_key_pair(directory, partner_id, role).as_dict(private=False))
 
 
 def _read_jwk(path: Path | None, option: str) -> dict[str, Any]:
