@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.audit.checkpoint import open_note, verifier_key
 from services.audit.entry import Draft, dump_list, entry_hash, seal
 from services.audit.export import export_lines
-from services.audit.ledger import Ledger, Query
-from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from services.audit.ledger import ENTRY_HASH, Ledger, Query
+from services.audit.merkle import Frontier, leaf_hash, verify_consistency, verify_inclusion
 from services.audit.postgres_store import PostgresStore, init_schema
 from services.audit.sqlite_store import SqliteStore
 from services.audit.verify import verify_export
@@ -143,9 +143,10 @@ def test_checkpoints_are_signed_every_n_entries(backend: Backend) -> None:
     sizes = [c.size for c in ledger.checkpoints()]
     assert sizes == [EVERY, 2 * EVERY]
     for signed in ledger.checkpoints():
-        assert open_note(signed.note, ledger.verifier_key).root == ledger.tree(signed.size).root(
-            signed.size
-        )
+        tree = Frontier()
+        for row in ledger.scan(0, signed.size):
+            tree.append(leaf_hash(bytes.fromhex(row[ENTRY_HASH])))
+        assert open_note(signed.note, ledger.verifier_key).root == tree.root()
     assert ledger.checkpoint() is not None  # the odd one out, as the timer would sign it
     assert ledger.checkpoint() is None  # nothing new
 
@@ -158,6 +159,8 @@ def test_checkpoints_are_signed_every_n_entries(backend: Backend) -> None:
         "UPDATE checkpoints SET note = 'x'",
         "DELETE FROM checkpoints",
         "DELETE FROM subjects",
+        "UPDATE tree_nodes SET hash = 'x'",
+        "DELETE FROM tree_nodes",
     ],
 )
 def test_database_refuses_changes(backend: Backend, statement: str) -> None:
@@ -293,10 +296,9 @@ def test_inclusion_proofs_verify_and_fail_when_wrong(backend: Backend) -> None:
     ledger = filled(backend, 11)
     signed = ledger.latest_checkpoint()
     assert signed is not None and signed.size == 8
-    tree = ledger.tree(signed.size)
     for seq in range(signed.size):
         leaf = leaf_hash(bytes.fromhex(ledger.entry(seq).entry_hash))  # type: ignore[union-attr]
-        proof = tree.inclusion_proof(seq, signed.size)
+        proof = ledger.inclusion_proof(seq, signed.size)
         assert verify_inclusion(seq, signed.size, leaf, proof, signed.root)
         assert not verify_inclusion((seq + 1) % signed.size, signed.size, leaf, proof, signed.root)
         if proof:
@@ -307,17 +309,39 @@ def test_inclusion_proofs_verify_and_fail_when_wrong(backend: Backend) -> None:
 def test_consistency_proofs_between_checkpoints(backend: Backend) -> None:
     ledger = filled(backend, 4 * EVERY)
     checkpoints = ledger.checkpoints()
-    tree = ledger.tree(checkpoints[-1].size)
     for old in checkpoints:
         for new in checkpoints:
             if old.size > new.size:
                 continue
-            proof = tree.consistency_proof(old.size, new.size)
+            proof = ledger.consistency_proof(old.size, new.size)
             assert verify_consistency(old.size, new.size, old.root, new.root, proof)
             if proof:
                 assert not verify_consistency(
                     old.size, new.size, old.root, new.root, [*proof[::-1], bytes(32)]
                 )
+
+
+def test_a_ledger_signed_before_nodes_were_stored_gets_them_at_its_next_checkpoint(
+    backend: Backend,
+) -> None:
+    ledger = filled(backend, 3 * EVERY)
+    ledger.prune(2 * EVERY, "0" * 64)
+    backend.tamper("DELETE FROM tree_nodes")  # as a ledger written by the previous release
+    with pytest.raises(ValueError, match="bewaard"):
+        ledger.inclusion_proof(2 * EVERY, 3 * EVERY)
+    for n in range(3 * EVERY, 4 * EVERY):
+        ledger.append(decision(n))
+    signed = ledger.latest_checkpoint()
+    assert signed is not None and signed.size == 4 * EVERY
+    for seq in range(2 * EVERY, signed.size):
+        leaf = leaf_hash(bytes.fromhex(ledger.entry(seq).entry_hash))  # type: ignore[union-attr]
+        proof = ledger.inclusion_proof(seq, signed.size)
+        assert verify_inclusion(seq, signed.size, leaf, proof, signed.root)
+    for old in ledger.checkpoints(2 * EVERY):
+        proof = ledger.consistency_proof(old.size, signed.size)
+        assert verify_consistency(old.size, signed.size, old.root, signed.root, proof)
+    with pytest.raises(ValueError, match="bewaard"):  # inside the archived entries: refused
+        ledger.consistency_proof(EVERY, signed.size)
 
 
 # -- export and retention -----------------------------------------------------------------
@@ -351,18 +375,17 @@ def test_pruning_keeps_the_rest_verifiable(backend: Backend) -> None:
     # proofs for what remains still hold against the signed roots
     signed = ledger.latest_checkpoint()
     assert signed is not None
-    tree = ledger.tree(signed.size)
     leaf = leaf_hash(bytes.fromhex(ledger.entry(2 * EVERY + 1).entry_hash))  # type: ignore[union-attr]
     assert verify_inclusion(
         2 * EVERY + 1,
         signed.size,
         leaf,
-        tree.inclusion_proof(2 * EVERY + 1, signed.size),
+        ledger.inclusion_proof(2 * EVERY + 1, signed.size),
         signed.root,
     )
     old = ledger.checkpoint_at(3 * EVERY)
     assert old is not None
-    proof = tree.consistency_proof(old.size, signed.size)
+    proof = ledger.consistency_proof(old.size, signed.size)
     assert verify_consistency(old.size, signed.size, old.root, signed.root, proof)
     # appending goes on from the right place, and deleting above the horizon is still refused
     ledger.append(decision(1000))

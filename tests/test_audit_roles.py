@@ -106,7 +106,7 @@ def test_writer_is_no_superuser_and_owns_no_ledger_table(roles: Roles) -> None:
         }
     allowed = {(t, p) for (t, p), granted in privileges.items() if granted}
     assert allowed == {(t, "SELECT") for t in TABLES} | {
-        (t, "INSERT") for t in ("entries", "subjects", "checkpoints")
+        (t, "INSERT") for t in ("entries", "subjects", "checkpoints", "tree_nodes")
     }
     with psycopg.connect(roles.owner_url) as owner:
         assert writer_problems(owner, roles.writer) == []
@@ -119,6 +119,7 @@ def test_writer_is_no_superuser_and_owns_no_ledger_table(roles: Roles) -> None:
         "DELETE FROM entries WHERE seq = 1",
         "DELETE FROM subjects",
         "DELETE FROM checkpoints",
+        "DELETE FROM tree_nodes",
         "TRUNCATE entries",
         "TRUNCATE prunes",
         "ALTER TABLE entries DISABLE TRIGGER entries_append_only",

@@ -193,9 +193,8 @@ def create_app(
             )
         if old > new:
             raise HTTPException(422, "de eerste checkpoint moet de kleinste zijn")
-        tree = await asyncio.to_thread(ledger.tree, new)
         try:
-            proof = tree.consistency_proof(old, new)
+            proof = await asyncio.to_thread(ledger.consistency_proof, old, new)
         except ValueError as exc:
             raise HTTPException(410, str(exc)) from None
         return {
@@ -230,13 +229,16 @@ def create_app(
             raise HTTPException(
                 409, f"entry {seq} valt nog niet onder een checkpoint; probeer het straks opnieuw"
             )
-        tree = await asyncio.to_thread(ledger.tree, signed.size)
+        try:
+            proof = await asyncio.to_thread(ledger.inclusion_proof, seq, signed.size)
+        except ValueError as exc:
+            raise HTTPException(410, str(exc)) from None
         return {
             "seq": seq,
             "entry_hash": entry.entry_hash,
             "leaf_index": seq,
             "checkpoint": _checkpoint_json(signed),
-            "proof": [_b64(p) for p in tree.inclusion_proof(seq, signed.size)],
+            "proof": [_b64(p) for p in proof],
         }
 
     return app

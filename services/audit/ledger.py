@@ -25,7 +25,8 @@ from services.audit.entry import (
     dump_list,
     seal,
 )
-from services.audit.merkle import Frontier, Tree, leaf_hash
+from services.audit.merkle import Frontier, consistency_path, inclusion_path
+from services.audit.nodes import TreeNodes
 from services.audit.prunes import INSERT_PRUNE, SELECT_PRUNES, PruneRecord
 from services.audit.store import Cursor, Row, Store
 from services.audit.verify import Verification, verify
@@ -35,11 +36,11 @@ INSERT_ENTRY = (
     f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
 SCAN_BATCH = 20_000
+ENTRY_HASH = POSITION["entry_hash"]
 PRUNE_NEEDS_OWNER = (
     "opschonen mag alleen de eigenaar van de ledgerdatabase; de schrijfrol van de services mag"
     " niets verwijderen"
 )
-ENTRY_HASH = POSITION["entry_hash"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Ledger:
         self.signer = signer
         self.checkpoint_every = checkpoint_every
         self.verifier_key = notes.verifier_key(signer.public_key())
+        self.nodes = TreeNodes(store)
 
     def _q(self, cursor: Cursor, query: str, params: Sequence[Any] = ()) -> Cursor:
         cursor.execute(self.store.sql(query), params)
@@ -269,12 +271,10 @@ class Ledger:
                 cursor, "SELECT size, frontier FROM checkpoints ORDER BY size DESC LIMIT 1"
             ).fetchone()
             frontier = Frontier.from_json(json.loads(last[1])) if last else Frontier()
-            for (digest,) in self._q(
-                cursor,
-                "SELECT entry_hash FROM entries WHERE seq >= ? ORDER BY seq",
-                [frontier.size],
-            ).fetchall():
-                frontier.append(leaf_hash(bytes.fromhex(digest)))
+            if not self.nodes.holds(cursor, frontier):  # signed before nodes were stored
+                anchor = self._anchor(cursor)
+                self.nodes.rebuild(cursor, anchor.frontier if anchor else Frontier(), frontier.size)
+            self.nodes.grow(cursor, frontier)
             if frontier.size == 0 or (last and frontier.size == last[0]):
                 return None
             signed = notes.sign(self.signer, frontier.size, frontier.root())
@@ -315,12 +315,14 @@ class Ledger:
             ).fetchone()
         return notes.open_note(str(row[0]), self.verifier_key) if row else None
 
-    def tree(self, size: int) -> Tree:
-        """The Merkle tree of the first `size` entries, over the live entries and the anchor."""
-        anchor = self.anchor()
-        base = anchor.frontier if anchor else Frontier()
-        leaves = [leaf_hash(bytes.fromhex(row[ENTRY_HASH])) for row in self.scan(base.size, size)]
-        return Tree(leaves, base)
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """PATH(index, D[0:size]) of RFC 9162 for a checkpointed `size`, from O(log size)
+        stored nodes and without the append lock; `ValueError` when a node is not stored."""
+        return self.nodes.hashes(inclusion_path(index, size))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """PROOF(old, D[0:new]) of RFC 9162 between checkpointed sizes, likewise."""
+        return self.nodes.hashes(consistency_path(old, new))
 
     def verify(self) -> Verification:
         """Recompute every live entry hash, the chain and every checkpoint root and signature,

@@ -10,7 +10,8 @@
 
 The ledger has no sequences (the ledger numbers its entries itself), so none are granted.
 Appends from several service instances are serialised by a transaction-scoped advisory
-lock, which any role may take.
+lock, which any role may take. Reads go over a second connection, each in a read-only
+REPEATABLE READ transaction (one snapshot), so they never wait for an append.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from services.audit.store import ADDED_COLUMNS, Cursor, ledger_tables
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
-TABLES = ("entries", "subjects", "checkpoints", "prunes")
-WRITER_INSERTS = ("entries", "subjects", "checkpoints")
+TABLES = ("entries", "subjects", "checkpoints", "tree_nodes", "prunes")
+WRITER_INSERTS = ("entries", "subjects", "checkpoints", "tree_nodes")
 """The writer may add to these; `prunes` it may only read, as only the owner prunes."""
 
 SCHEMA = (
@@ -191,10 +192,14 @@ class PostgresStore:
             except psycopg.errors.InsufficientPrivilege as exc:
                 self._db.close()
                 raise SchemaNotReady(NOT_MIGRATED) from exc
+        self._read_lock = threading.Lock()
+        self._reader = psycopg.connect(url, autocommit=True)
+        self._reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self._reader.read_only = True
 
     def _migrated(self) -> bool:
         """Whether the tables exist with every later column (as far as this role can see)."""
-        wanted = [("entries", "seq"), *((t, c) for t, c, _ in ADDED_COLUMNS)]
+        wanted = [("entries", "seq"), ("tree_nodes", "id"), *((t, c) for t, c, _ in ADDED_COLUMNS)]
         row = self._db.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
             " current_schema() AND (table_name || '.' || column_name) = ANY(%s)",
@@ -219,7 +224,7 @@ class PostgresStore:
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
-        with self._lock, self._db.transaction(), self._db.cursor() as cursor:
+        with self._read_lock, self._reader.transaction(), self._reader.cursor() as cursor:
             yield cursor
 
     pruning = writing
@@ -235,4 +240,5 @@ class PostgresStore:
         return bool(row and row[0])
 
     def close(self) -> None:
+        self._reader.close()
         self._db.close()

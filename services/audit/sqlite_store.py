@@ -1,5 +1,9 @@
 """SQLite ledger backend: one file, WAL, triggers that refuse UPDATE and DELETE.
 
+Two connections: one writes (serialised by a lock, `BEGIN IMMEDIATE`), one reads (read-only,
+its own lock). WAL gives every read transaction a snapshot of what was committed when it
+began, so reads such as proofs neither wait for appends nor hold them up.
+
 Whoever can write the file can also drop the triggers: they stop mistakes, and `verify`
 finds what they cannot stop.
 """
@@ -25,6 +29,7 @@ _TRIGGERS = {
     "entries": f"OLD.seq >= {_HORIZON}",
     "subjects": f"OLD.seq >= {_HORIZON}",
     "checkpoints": "1",
+    "tree_nodes": "1",
     "prunes": "1",
 }
 TRIGGERS = {
@@ -78,6 +83,14 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         migrate(self._db)
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._reader.execute("PRAGMA busy_timeout=10000")
 
     def sql(self, query: str) -> str:
         return query
@@ -102,8 +115,8 @@ class SqliteStore:
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
-        with self._lock:
-            cursor = self._db.cursor()
+        with self._read_lock:
+            cursor = self._reader.cursor()
             cursor.execute("BEGIN")
             try:
                 yield cursor
@@ -117,4 +130,5 @@ class SqliteStore:
         return True
 
     def close(self) -> None:
+        self._reader.close()
         self._db.close()

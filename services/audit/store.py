@@ -35,7 +35,10 @@ class Store(Protocol):
         """A transaction that holds the ledger's append lock until it commits."""
         ...
 
-    def reading(self) -> AbstractContextManager[Cursor]: ...
+    def reading(self) -> AbstractContextManager[Cursor]:
+        """A read-only transaction on one consistent snapshot, on a connection of its own:
+        it never waits for the append lock, and appends never wait for it."""
+        ...
 
     def pruning(self) -> AbstractContextManager[Cursor]:
         """A write transaction that may delete below a prune it records itself."""
@@ -70,6 +73,9 @@ CREATE TABLE IF NOT EXISTS subjects (
 CREATE TABLE IF NOT EXISTS checkpoints (
     size {integer} PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
     note TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tree_nodes (
+    id {integer} PRIMARY KEY, hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS prunes (
     min_seq {integer} PRIMARY KEY, prev_hash TEXT NOT NULL, frontier TEXT NOT NULL,
