@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.events import describe
 from services.common.keys import write_private_json
-from services.common.models import Municipality, Recipient
+from services.common.models import Municipality, Recipient, ReporterType
 
 PartnerKind = Literal[
     "riec", "gemeente", "veilig_thuis", "zorg_wijkteam", "politie", "comensha", "anders"
@@ -28,6 +28,19 @@ RECIPIENT_OF_KIND: dict[str, Recipient] = {
     "gemeente": "gemeente_veiligheid",
     "veilig_thuis": "veilig_thuis",
 }
+REPORTER_TYPES_OF_KIND: dict[PartnerKind, frozenset[ReporterType]] = {
+    "politie": frozenset({"politie"}),
+    "gemeente": frozenset({"gemeente"}),
+    "zorg_wijkteam": frozenset({"zorg_wijkteam", "gemeente"}),
+    "riec": frozenset({"riec"}),
+    "veilig_thuis": frozenset({"veilig_thuis"}),
+    "comensha": frozenset({"comensha"}),
+    "anders": frozenset({"anders", "slachtoffer_betrokkene"}),
+}
+"""The `reporter.type`s a partner of each registered kind may send a melding as: its own kind
+(a wijkteam works for its gemeente and may report as one; a partner of kind `anders`, such as
+a meldpunt, may pass on what a victim or bystander reports). Only the police reports as
+`politie`, and the police only as `politie`: the policies treat such a melding as police data."""
 TWENTE_OUTSIDE = ("buiten_twente", "onbekend")
 _ENCRYPTION_CURVES = {("EC", "P-256")}
 _AUTH_CURVES = {("OKP", "Ed25519"), ("EC", "P-256")}
@@ -75,6 +88,16 @@ class Partner(BaseModel):
     def recipient(self) -> Recipient | None:
         """The recipient role this partner receives disclosures as, if any."""
         return RECIPIENT_OF_KIND.get(self.kind)
+
+    def reporter_type_problem(self, reporter_type: str) -> str | None:
+        """Why this partner may not send a melding as `reporter_type`, or None if it may."""
+        allowed = REPORTER_TYPES_OF_KIND[self.kind]
+        if reporter_type in allowed:
+            return None
+        return (
+            f"reporter.type {reporter_type!r} past niet bij partner {self.id}, geregistreerd "
+            f"als {self.kind!r}; toegestaan: {', '.join(sorted(allowed))}"
+        )
 
     def encryption_public_key(self) -> ECKey:
         if self.encryption_key is None:

@@ -111,6 +111,11 @@ def create_app(settings: Settings) -> FastAPI:
             submission = MeldingSubmission.model_validate(body)
         except ValidationError as exc:
             return validation_problem("Melding ongeldig", exc)
+        # The registry says who the partner is; the melding may not say otherwise (a police
+        # melding is police data, so only the police may send one, and only as the police).
+        mismatch = partner.reporter_type_problem(submission.reporter.type)
+        if mismatch is not None:
+            raise HTTPException(422, mismatch)
 
         request_mac = store.request_mac(submission.model_dump_json().encode())
         reservation = Reservation(

@@ -63,6 +63,40 @@ restricted(field) if {
 	covers(path, field)
 }
 
+# Een melding van de politie is politiegegevens (LEGAL.md regel 10): intake laat alleen een
+# als politie geregistreerde partner melden als reporter.type politie, en die alleen zo.
+police_melding if melding.reporter.type == "politie"
+
+# Wat een herkomstvermelding uitdrukkelijk vrijgeeft: AVG, of WPG/WGS met toestemming voor
+# verdere verstrekking. Het vermelde pad moet het hele veld dekken.
+released(field) if {
+	some entry in provenance
+	not restricted_entry(entry)
+	some path in entry.fields
+	within(field, path)
+}
+
+restricted_entry(entry) if {
+	entry.regime in cfg.restricted_regimes
+	object.get(entry, "onward_consent", false) != true
+}
+
+within(field, path) if field == path
+
+within(field, path) if startswith(field, concat("", [path, "."]))
+
+# Een berekend veld (pseudoniem, leeftijd uit de geboortedatum) volgt zijn bronnen.
+computed(field) if count(object.get(derived_sources, field, [])) > 0
+
+# In een melding van de politie geldt elk veld als WPG zonder toestemming, behalve wat geen
+# politiegegeven is (data.kmt.config.police_free_fields) en wat een herkomst vrijgeeft.
+restricted(field) if {
+	police_melding
+	not field in cfg.police_free_fields
+	not computed(field)
+	not released(field)
+}
+
 # Afgeleide velden en de velden waaruit ze worden berekend: het pseudoniem uit het BSN als dat
 # er is, anders uit naam en geboortedatum (services/sharing/minimise.py _normalised_identity);
 # de leeftijd uit de geboortedatum als die er is (services/common/facts.py victim_age).
@@ -108,8 +142,12 @@ withheld_fields(base) := [field | some field in base; withheld(field)]
 
 fields(base) := array.concat(kept, ["police_involved"]) if {
 	kept := [field | some field in base; not withheld(field)]
-	count(kept) < count(base)
+	police_involved_shared(base, kept)
 } else := base
+
+police_involved_shared(base, kept) if count(kept) < count(base)
+
+police_involved_shared(_, _) if police_melding
 
 # UAVG art. 41: de betrokkene wordt later geïnformeerd bij politiebetrokkenheid of als een
 # ouder verdachte is.
@@ -145,7 +183,24 @@ retention(recipient) := concat(":", ["retention", cfg.recipients[recipient].rete
 alerts contains cfg.alerts.acute_danger if acute_danger
 
 # Opmerkingen die bij elke toestemming horen.
-general_reasons(base) := [reason | some reason in (withheld_reason(base) | deferred_reason)]
+general_reasons(base) := [reason | some reason in ((police_reason | withheld_reason(base)) | deferred_reason)]
+
+# METADATA
+# title: Een melding van de politie is politiegegevens
+# description: >-
+#   Meldt de politie, dan geldt elk veld als WPG-gegeven zonder toestemming voor verdere
+#   verstrekking, tenzij een herkomstvermelding anders zegt; alleen police_involved en wat
+#   geen politiegegeven is (uitbuitingsvormen, gemeente) gaan mee.
+# custom:
+#   rule: algemeen.melding_politie
+#   effect: beperken
+#   legal:
+#     - Wpg art. 16-20
+#     - Besluit politiegegevens art. 4:3
+police_reason contains {
+	"rule": "algemeen.melding_politie",
+	"text": "De melding komt van de politie: alle gegevens gelden als politiegegevens (WPG) zonder toestemming voor verdere verstrekking, tenzij een herkomstvermelding anders zegt (Wpg art. 16-20, Besluit politiegegevens art. 4:3). Alleen het feit dat de politie betrokken is (police_involved), de uitbuitingsvormen en de gemeente gaan mee.",
+} if police_melding
 
 withheld_reason(base) := {reason |
 	withheld_list := withheld_fields(base)

@@ -161,3 +161,64 @@ test_derived_victim_data_follows_its_source if {
 	not "victim.age" in vt.fields
 	"victim.bsn" in vt.fields
 }
+
+# Een melding van de politie (LEGAL.md regel 10): elk veld is politiegegeven, tenzij een
+# herkomstvermelding anders zegt.
+police := {"reporter": {"type": "politie", "partner_id": "politie-oost"}}
+
+not_police_data := {"exploitation_forms", "municipality", "police_involved"}
+
+test_a_police_melding_shares_only_what_is_not_police_data if {
+	patch := object.union_n([fx.minor_victim, fx.indicator, fx.safety_risk, police])
+	every recipient in recipients {
+		decision := fx.decide(recipient, patch)
+		decision.allow
+		{field | some field in decision.fields} == not_police_data
+		"algemeen.melding_politie" in fx.rules(decision)
+		"notify:deferred" in decision.obligations
+	}
+}
+
+test_a_police_melding_without_any_provenance_gives_no_pseudonym_or_age if {
+	patch := object.union_n([fx.indicator, police, fx.present(["victim.pseudonym", "victim.age"])])
+	riec := fx.decide("riec", patch)
+	not "victim.pseudonym" in riec.fields
+	not "victim.age" in riec.fields
+	not "suspects" in riec.fields
+}
+
+test_provenance_can_say_a_police_field_may_go if {
+	avg := {"source": "politie", "regime": "AVG", "fields": ["suspects"], "onward_consent": false}
+	consented := {"source": "politie", "regime": "WPG", "fields": ["victim"], "onward_consent": true}
+	riec := fx.decide("riec", object.union_n([fx.indicator, police, {"provenance": [avg, consented]}]))
+	riec.allow
+	"suspects" in riec.fields
+	"victim.pseudonym" in riec.fields # computed from a released BSN
+	"victim.gender" in riec.fields
+	"police_involved" in riec.fields
+	not "location.address" in riec.fields
+}
+
+test_a_release_must_cover_the_whole_field if {
+	partial := {"source": "politie", "regime": "AVG", "fields": ["victim.bsn"], "onward_consent": false}
+	vt := fx.decide("veilig_thuis", object.union_n([fx.minor_victim, police, {"provenance": [partial]}]))
+	"victim.bsn" in vt.fields
+	not "victim.name" in vt.fields
+	not "victim.birth_date" in vt.fields
+	not "location.description" in vt.fields
+}
+
+test_a_restricted_entry_still_withholds_inside_a_released_police_field if {
+	released := {"source": "politie", "regime": "AVG", "fields": ["victim"], "onward_consent": false}
+	restricted := {"source": "politie", "regime": "WPG", "fields": ["victim.bsn"], "onward_consent": false}
+	vt := fx.decide("veilig_thuis", object.union_n([fx.minor_victim, police, {"provenance": [released, restricted]}]))
+	"victim.name" in vt.fields
+	not "victim.bsn" in vt.fields
+}
+
+test_a_non_police_reporter_is_not_police_data if {
+	riec := fx.decide("riec", fx.indicator)
+	"suspects" in riec.fields
+	not "police_involved" in riec.fields
+	not "algemeen.melding_politie" in fx.rules(riec)
+}
