@@ -1,11 +1,21 @@
 """At-least-once consumption with idempotent handlers.
 
 One record at a time: its signature is checked (`services.bus.signing`), the handler runs,
-and only then is the offset committed. A handler
-signals a malformed record by raising `MalformedEvent`: the record's position and the reason
-go to the dead-letter topic and the stream goes on. Any other failure is treated as
-transient: the same record is retried with backoff and its offset is not committed (fail
-closed). Handlers must therefore be idempotent by event id.
+and only then is the offset committed. Handlers must be idempotent by event id. A failure is
+one of three kinds:
+
+- `MalformedEvent`: the record is bad. Its position and the reason go to the dead-letter
+  topic at once and the stream goes on.
+- an outage (`is_outage`: `Outage`, an OS-level connection error, the broker or a database
+  unreachable): every record would fail alike, so the same record is retried with backoff
+  for as long as it lasts, its offset not committed (fail closed).
+- anything else (a policy answer that breaks the contract, a value nothing can read): the
+  record is retried with backoff for `retry_give_up_seconds`, then set aside as a dead letter
+  naming the error type, so one poison record cannot block its partition forever.
+
+Every dead letter raises an operator alarm: an ERROR log line starting `ALARM dead-letter`
+with the consumer, the record's position and the reason (ids and paths only, never values),
+beside the dead-letter event itself (`kmt.deadletter.v1`).
 """
 
 from __future__ import annotations
@@ -13,16 +23,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 
 from services.bus.client import bus_login
 from services.bus.kafka import Publisher
 from services.bus.signing import EventVerifier, load_verifier
-from services.common.events import DEAD_LETTERED, MalformedEvent, new_event
+from services.common.events import DEAD_LETTERED, MalformedEvent, Outage, new_event
 from services.common.models import DeadLetter
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER
@@ -55,6 +66,18 @@ class Backoff:
         return delay
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says a dependency is down rather than that this record is at fault: an
+    `Outage`, an OS-level error (connection refused, timeout), a Kafka error the client
+    deems retriable or a timeout, or a DB-API `OperationalError` (sqlite3, psycopg: the
+    database unreachable or busy)."""
+    if isinstance(exc, Outage | OSError | KafkaTimeoutError):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
+
+
 async def handle_reliably(
     record: Record,
     handler: Handler,
@@ -63,35 +86,43 @@ async def handle_reliably(
     service: str,
     verifier: EventVerifier,
 ) -> None:
-    """Check the record's signature, then run `handler` until it succeeds or declares the
-    record malformed. An unsigned or wrongly signed record never reaches the handler: it is
-    dead-lettered like any malformed one. Never raises."""
+    """Check the record's signature, then run `handler` until it succeeds, declares the
+    record malformed, or fails for `retry_give_up_seconds` for a reason other than an
+    outage; the latter two are dead-lettered with an alarm. An unsigned or wrongly signed
+    record never reaches the handler: it is dead-lettered like any malformed one. Raises
+    only when the dead letter itself cannot be published (the record then comes again)."""
     backoff = Backoff(settings.retry_max_seconds)
+    attempts = 0
+    failing_since: float | None = None  # first failure not explained by an outage
     while True:
+        attempts += 1
         try:
             verifier.verify(record.topic, record.key, record.value, record.headers)
             await handler(record)
             return
         except MalformedEvent as exc:
             await dead_letter(publisher, settings, record, service, str(exc))
-            log.warning(
-                "%s: %s[%d]@%d naar dead-letter: %s",
-                service,
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
-            )
             return
-        except Exception as exc:  # transient by assumption; logged without its message
+        except Exception as exc:  # logged by type only: a message may quote personal data
+            outage = is_outage(exc)
+            now = time.monotonic()
+            failing_since = None if outage else (failing_since or now)
+            if failing_since is not None and now - failing_since >= settings.retry_give_up_seconds:
+                reason = (
+                    f"opgegeven na {attempts} pogingen in {now - failing_since:.0f} s: "
+                    f"{type(exc).__name__}"
+                )
+                await dead_letter(publisher, settings, record, service, reason)
+                return
             delay = backoff.next()
             log.warning(
-                "%s: %s[%d]@%d mislukt (%s); opnieuw over %.1f s",
+                "%s: %s[%d]@%d mislukt (%s%s); opnieuw over %.1f s",
                 service,
                 record.topic,
                 record.partition,
                 record.offset,
                 type(exc).__name__,
+                ", storing" if outage else "",
                 delay,
             )
             await asyncio.sleep(delay)
@@ -100,7 +131,8 @@ async def handle_reliably(
 async def dead_letter(
     publisher: Publisher, settings: Settings, record: Record, service: str, reason: str
 ) -> None:
-    """Send the record's position and the reason, never its payload (it may be personal)."""
+    """Send the record's position and the reason, never its payload (it may be personal),
+    and raise the operator alarm."""
     data = DeadLetter(
         consumer=service,
         topic=record.topic,
@@ -118,6 +150,15 @@ async def dead_letter(
         id=f"dlq:{service}:{record.topic}:{record.partition}:{record.offset}",
     )
     await publisher.publish(settings.topic(DEAD_LETTER), event)
+    log.error(
+        "ALARM dead-letter consumer=%s topic=%s partition=%d offset=%d key=%s: %s",
+        service,
+        record.topic,
+        record.partition,
+        record.offset,
+        data.key,
+        reason,
+    )
 
 
 async def consume_forever(

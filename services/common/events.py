@@ -48,6 +48,11 @@ class MalformedEvent(ValueError):
     """A record that is not a valid event; the reason names what is wrong, never the values."""
 
 
+class Outage(Exception):
+    """A dependency is down (the policy engine unreachable): not the record's fault, so a
+    consumer waits for it without limit instead of setting the record aside."""
+
+
 def new_event(
     *, type: str, source: str, subject: str, data: BaseModel, id: str | None = None
 ) -> CloudEvent:

@@ -73,8 +73,13 @@ class Settings(BaseSettings):
     request, never the melding): a retry within it gets the same melding, after it the record
     is purged and the key may be used again."""
     retry_max_seconds: float = 30.0
-    """Upper bound of a consumer's backoff while a dependency (OPA, the ledger database) fails;
-    it retries forever and commits no offset meanwhile."""
+    """Upper bound of a consumer's backoff while a record fails; no offset is committed
+    meanwhile. While a dependency is unreachable (OPA, the broker, the ledger database) it
+    retries without limit."""
+    retry_give_up_seconds: float = 900.0
+    """How long a consumer retries a record that fails for another reason (a policy answer
+    that breaks the contract, a value nothing can read) before it sets the record aside on
+    the dead-letter topic with an `ALARM dead-letter` log line, so the partition goes on."""
     audit_checkpoint_entries: int = 1000
     """The audit service signs a checkpoint after this many entries …"""
     audit_checkpoint_seconds: float = 60.0

@@ -4,7 +4,11 @@ One input builder, two engines with the same policies and the same answer. The i
 carries the melding's facts (`services/routing/facts.py`), never identities or free text.
 `PolicyEngine` asks a running OPA server (routing, and `kmt decide` with `KMT_OPA_URL`);
 `OneShotEngine` runs `opa eval` on a freshly built bundle (`kmt decide` without a server).
-Neither ever makes up a decision: whatever goes wrong raises `PolicyUnavailable`.
+Neither ever makes up a decision: whatever goes wrong raises `PolicyUnavailable`. An engine
+that does not answer is `PolicyUnreachable` (an outage: consumers wait for it); an answer
+that breaks the decision contract is `PolicyContractBroken` (retried for a bounded time,
+then dead-lettered). Policy data that would break every decision is refused when the bundle
+is built (`check_policy_data`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -24,9 +29,12 @@ import aiohttp
 from opa_client.opa_async import AsyncOpaClient
 from pydantic import ValidationError
 
+from services.common.durations import add_duration
+from services.common.events import Outage
 from services.common.facts import PolicyFacts, in_utc, policy_facts
 from services.common.models import RECIPIENTS, Decision, Melding
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "policies"
 
@@ -42,10 +50,21 @@ def find_opa_binary() -> str | None:
 
 PACKAGE = "kmt/sharing"
 RULE = "decision"
+CONFIG = "kmt/config/data.json"
+RETENTION_PREFIX = "retention:"
 
 
 class PolicyUnavailable(Exception):
     """No decision could be had from the policy engine; try again later (never allow)."""
+
+
+class PolicyUnreachable(PolicyUnavailable, Outage):
+    """The policy engine did not answer at all: wait for it, however long."""
+
+
+class PolicyContractBroken(PolicyUnavailable):
+    """The policy answered, but not with a decision by the contract (DESIGN.md): treated as
+    no decision at all, never as an allow."""
 
 
 Asked = Melding | PolicyFacts
@@ -74,15 +93,50 @@ def build_input(
     return {"melding": facts, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
 
 
-def _to_decision(result: Any) -> Decision:
+def _to_decision(result: Any, recipient: str) -> Decision:
+    """The policy's answer as a `Decision` for `recipient`, or `PolicyUnavailable`: never a
+    guess. Strictly typed (an `allow` of "true" or 1 is no boolean), for the recipient that
+    was asked, and an allow names a purpose and a legal basis."""
     if result is None:
         raise PolicyUnavailable("het beleid gaf geen besluit (undefined); is de bundel geladen?")
     try:
-        return Decision.model_validate(result)
-    except ValidationError as exc:  # the policy broke its contract; never guess
-        raise PolicyUnavailable(
-            f"besluit van het beleid ongeldig ({exc.error_count()} fouten)"
-        ) from None
+        decision = Decision.model_validate(result, strict=True)
+    except ValidationError as exc:
+        fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
+        raise _broken(recipient, f"ongeldig besluit ({', '.join(fields)})") from None
+    if decision.recipient != recipient:
+        raise _broken(recipient, f"besluit voor een andere ontvanger ({decision.recipient})")
+    if decision.allow and not (decision.legal_basis and (decision.purpose or "").strip()):
+        raise _broken(recipient, "toestemming zonder doel of grondslag")
+    unreadable = [o for o in decision.obligations if not _readable_obligation(o)]
+    if unreadable:
+        raise _broken(recipient, f"onleesbare verplichting ({', '.join(unreadable)})")
+    return decision
+
+
+def _readable_obligation(obligation: str) -> bool:
+    """A `retention:` obligation carries a duration sharing and audit can read."""
+    if not obligation.startswith(RETENTION_PREFIX):
+        return True
+    return is_duration(obligation.removeprefix(RETENTION_PREFIX))
+
+
+def is_duration(text: object) -> bool:
+    """Whether `text` is an ISO 8601 duration that `add_duration` reads (and that stays
+    within the calendar from today)."""
+    if not isinstance(text, str):
+        return False
+    try:
+        add_duration(datetime.now(UTC), text)
+    except ValueError:
+        return False
+    return True
+
+
+def _broken(recipient: str, what: str) -> PolicyContractBroken:
+    message = f"beleid brak het besluitcontract voor {recipient}: {what}"
+    log.warning("%s", message)  # names keys and recipients, never melding data
+    return PolicyContractBroken(message)
 
 
 async def decide_all(engine: Engine, melding: Asked) -> list[Decision]:
@@ -118,8 +172,8 @@ class PolicyEngine:
         except aiohttp.ClientResponseError as exc:
             raise PolicyUnavailable(f"OPA antwoordde met HTTP {exc.status}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise PolicyUnavailable(f"OPA niet bereikbaar ({type(exc).__name__})") from None
-        return _to_decision(answer.get("result"))
+            raise PolicyUnreachable(f"OPA niet bereikbaar ({type(exc).__name__})") from None
+        return _to_decision(answer.get("result"), recipient)
 
     async def close(self) -> None:
         if self._started:
@@ -147,7 +201,7 @@ class OneShotEngine:
                 stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:
-            raise PolicyUnavailable(f"opa niet te starten ({type(exc).__name__})") from None
+            raise PolicyUnreachable(f"opa niet te starten ({type(exc).__name__})") from None
         out, _ = await process.communicate(stdin)
         if process.returncode != 0:
             raise PolicyUnavailable(f"opa eval mislukte (exit {process.returncode})")
@@ -156,7 +210,7 @@ class OneShotEngine:
         except ValueError:
             raise PolicyUnavailable("opa eval gaf geen JSON") from None
         expressions = results[0].get("expressions") or [{}]
-        return _to_decision(expressions[0].get("value"))
+        return _to_decision(expressions[0].get("value"), recipient)
 
     async def close(self) -> None:
         self._tmp.cleanup()
@@ -181,8 +235,45 @@ def policy_revision(policies_dir: Path) -> str:
     return f"sha256:{digest.hexdigest()[:16]}"
 
 
+class PolicyDataInvalid(ValueError):
+    """Policy data the services could not act on; the bundle is not built or served."""
+
+
+def check_policy_data(policies_dir: Path) -> None:
+    """Refuse, before anything is served, configured values that would fail later on every
+    melding: per recipient a readable `retention` duration, a purpose and a legal basis
+    (policies/kmt/config/config_test.rego checks the same in `opa test`)."""
+    path = policies_dir / CONFIG
+    if not path.exists():
+        return  # no policy data at all: OPA answers undefined, which is PolicyUnavailable
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PolicyDataInvalid(f"{CONFIG}: geen geldige JSON") from None
+    recipients = config.get("recipients") if isinstance(config, dict) else None
+    problems = []
+    for recipient in RECIPIENTS:
+        conf = recipients.get(recipient) if isinstance(recipients, dict) else None
+        if not isinstance(conf, dict):
+            problems.append(f"recipients.{recipient} ontbreekt")
+            continue
+        retention = conf.get("retention")
+        if not is_duration(retention):
+            problems.append(f"recipients.{recipient}.retention is geen ISO 8601-duur")
+        purpose = conf.get("purpose")
+        if not isinstance(purpose, str) or not purpose.strip():
+            problems.append(f"recipients.{recipient}.purpose ontbreekt")
+        basis = conf.get("legal_basis")
+        if not isinstance(basis, list) or not basis or not all(isinstance(b, str) for b in basis):
+            problems.append(f"recipients.{recipient}.legal_basis ontbreekt")
+    if problems:
+        raise PolicyDataInvalid(f"{CONFIG}: {'; '.join(problems)}")
+
+
 def write_bundle(policies_dir: Path, out_dir: Path) -> str:
-    """(Re)create `out_dir` as the served bundle of `policies_dir`; returns its revision."""
+    """(Re)create `out_dir` as the served bundle of `policies_dir`; returns its revision.
+    Policy data that `check_policy_data` refuses raises `PolicyDataInvalid` first."""
+    check_policy_data(policies_dir)
     revision = policy_revision(policies_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -27,6 +27,7 @@ from services.policy.engine import (
     POLICIES,
     Engine,
     OneShotEngine,
+    PolicyDataInvalid,
     PolicyEngine,
     PolicyUnavailable,
     decide_all,
@@ -102,7 +103,10 @@ def _engine() -> PolicyEngine | OneShotEngine:
     binary = find_opa_binary()
     if binary is None:
         raise _fail(3, NO_ENGINE)
-    return OneShotEngine(POLICIES, binary)
+    try:
+        return OneShotEngine(POLICIES, binary)
+    except PolicyDataInvalid as exc:
+        raise _fail(3, f"Beleidsgegevens geweigerd: {exc}") from None
 
 
 async def _decide(engine: Engine, melding: Melding) -> list[Decision]:
