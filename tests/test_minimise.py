@@ -26,12 +26,8 @@ from services.common.models import (
     Suspect,
     Victim,
 )
-from services.sharing.minimise import (
-    RESTRICTED_REGIMES,
-    expires_at,
-    minimise,
-    victim_pseudonym,
-)
+from services.sharing.allowlist import RESTRICTED_REGIMES
+from services.sharing.minimise import expires_at, minimise, victim_pseudonym
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,11 @@ Deny by default (DESIGN.md invariant 3): the output is built up from the listed 
 nothing is copied and then removed, except the victim's direct identifiers, which
 `pseudonymise:victim` strips even when a path lists them.
 
-Derived data follows its source, as in the policy (`withheld` in policies/kmt/lib/lib.rego):
-no pseudonym is computed from, and no age from, a field whose provenance is WPG or WGS
-without onward consent, whatever the decision lists.
+What the policy must withhold is never projected, whatever the decision lists (`withheld` in
+`services.sharing.allowlist`, as in policies/kmt/lib/lib.rego): WPG or WGS data without
+onward consent, police data in a melding from the police, and what is derived from either
+(no pseudonym from a withheld BSN, no age from a withheld birth date). Sharing refuses such
+a decision before it gets here (`refuse_forbidden`); this keeps the projection safe alone.
 """
 
 from __future__ import annotations
@@ -20,16 +22,11 @@ from typing import Any
 from services.common.durations import add_duration
 from services.common.facts import age_on
 from services.common.models import Decision, Melding, Victim, value_at
+from services.policy.engine import RETENTION_PREFIX
+from services.sharing.allowlist import AGE_PATH, POLICE_INVOLVED_PATH, PSEUDONYM_PATH, withheld
 
-PSEUDONYM_PATH = "victim.pseudonym"
-AGE_PATH = "victim.age"
-POLICE_INVOLVED_PATH = "police_involved"
 PSEUDONYMISE_VICTIM = "pseudonymise:victim"
-RETENTION_PREFIX = "retention:"
 VICTIM_IDENTIFIERS = ("name", "birth_date", "bsn", "address", "phone")
-
-RESTRICTED_REGIMES = frozenset({"WPG", "WGS"})
-"""As `restricted_regimes` in policies/kmt/config/data.json (a test keeps them equal)."""
 
 _COMPUTED_PATHS = frozenset({PSEUDONYM_PATH, POLICE_INVOLVED_PATH})
 
@@ -42,7 +39,8 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
     """
     source = melding.model_dump(mode="json")
     out: dict[str, Any] = {}
-    for path in sorted(set(decision.fields) - _COMPUTED_PATHS):
+    listed = {path for path in decision.fields if not withheld(melding, path)}
+    for path in sorted(listed - _COMPUTED_PATHS):
         value = _without_none(value_at(source, path))
         if value is not None:
             _place(out, path, value)
@@ -52,19 +50,13 @@ def minimise(melding: Melding, decision: Decision, pseudonym_key: bytes) -> dict
         if not out["victim"]:
             del out["victim"]
     victim = melding.victim
-    identity = _identity_sources(victim)
-    if PSEUDONYM_PATH in decision.fields and not _any_restricted(melding, identity):
+    if PSEUDONYM_PATH in listed:
         pseudonym = victim_pseudonym(victim, pseudonym_key)
         if pseudonym is not None:
             _place(out, PSEUDONYM_PATH, pseudonym)
     if POLICE_INVOLVED_PATH in decision.fields:
         out[POLICE_INVOLVED_PATH] = True
-    if (
-        AGE_PATH in decision.fields
-        and victim.age is None
-        and victim.birth_date is not None
-        and not _any_restricted(melding, ["victim.birth_date"])
-    ):
+    if AGE_PATH in listed and victim.age is None and victim.birth_date is not None:
         # The age the policy decided on, without the birth date it came from.
         _place(out, AGE_PATH, age_on(victim.birth_date, melding.received_at))
     return out
@@ -96,29 +88,6 @@ def _normalised_identity(victim: Victim) -> str | None:
         if name:
             return f"name:{name}|{victim.birth_date.isoformat()}"
     return None
-
-
-def _identity_sources(victim: Victim) -> list[str]:
-    """The paths `_normalised_identity` computes the pseudonym from."""
-    if victim.bsn:
-        return ["victim.bsn"]
-    return ["victim.name", "victim.birth_date"]
-
-
-def _any_restricted(melding: Melding, paths: list[str]) -> bool:
-    """Whether a WPG or WGS provenance without onward consent covers one of `paths`."""
-    return any(
-        _covers(restricted, path)
-        for entry in melding.provenance
-        if entry.regime in RESTRICTED_REGIMES and not entry.onward_consent
-        for restricted in entry.fields
-        for path in paths
-    )
-
-
-def _covers(a: str, b: str) -> bool:
-    """One path is the other or lies under it (`victim` covers `victim.bsn`)."""
-    return a == b or b.startswith(f"{a}.") or a.startswith(f"{b}.")
 
 
 def _without_none(value: Any) -> Any:

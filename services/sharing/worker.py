@@ -46,6 +46,7 @@ from services.common.settings import Settings
 from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
 from services.keyring.vault import MeldingErased, Opener
 from services.policy.engine import Engine
+from services.sharing.allowlist import refuse_forbidden
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.sealing import seal
@@ -123,6 +124,7 @@ class Sharing:
         if decision.allow and melding is not None:
             try:
                 await self.confirm(decision, melding)
+                refuse_forbidden(decision, melding)  # LEGAL.md's table, whatever the policy says
             except MalformedEvent:
                 self.outbox.drop_decision(event_id)
                 raise
