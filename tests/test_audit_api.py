@@ -190,13 +190,27 @@ def test_access_report_in_json_and_dutch_html(api: Api) -> None:
     (provided,) = report["verstrekkingen"]
     assert provided["recipient"] == "veilig_thuis"
     assert provided["categories"] == ["victim.name", "victim.bsn", "signals.narrative"]
-    assert report["informing_deferred"] is True
+    assert "informeren-uitgesteld" in [n["code"] for n in report["aandachtspunten"]]
     html = api.post("/v1/audit/subjects/report.html", {"bsn": "111222333"})
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
-    for text in ("Veilig Thuis Twente", "naam", "BSN", "Wmo 2015 art. 5.2.6", "UAVG art. 41"):
+    for text in ("Veilig Thuis Twente", "naam", "BSN", "Wmo 2015 art. 5.2.6"):
         assert text in html.text
+    assert "informeren-uitgesteld" in html.headers["KMT-Aandachtspunten"]
     nothing = api.post("/v1/audit/subjects/report.html", {"bsn": "123456782"})
-    assert "geen gegevens" in nothing.text
+    assert "geen meldingen" in nothing.text
+    accesses = [e for e in api.ledger.search(Query(limit=1000)) if e.type == "audit_access"]
+    assert [e.event_type for e in accesses] == ["audit.access_report"] * 3
+
+
+def test_the_trail_shows_each_reason_in_dutch_with_its_rule(api: Api) -> None:
+    for url in (f"/v1/audit/meldingen/{api.melding.melding_id}", "/v1/audit/entries"):
+        entries = api.get(url).json()["entries"]
+        (decision,) = [e for e in entries if e["type"] == "decision"]
+        assert decision["reason_texts"] == [
+            {"rule": "vt.minor", "text": "Slachtoffer is minderjarig."}
+        ]
+        assert decision["reasons"] == ["vt.minor: Slachtoffer is minderjarig."]
+    assert api.ledger.verify().ok
 
 
 def test_inclusion_and_consistency_proofs_verify(api: Api) -> None:
@@ -244,7 +258,7 @@ def test_export_verifies_with_only_the_public_key(api: Api) -> None:
 
 
 def test_every_data_category_has_a_dutch_name() -> None:
-    from services.audit.report import CATEGORY_NAMES
+    from services.audit.report.wording import CATEGORY_NAMES
     from services.common.models import MELDING_PATHS
 
     assert set(MELDING_PATHS) <= set(CATEGORY_NAMES)

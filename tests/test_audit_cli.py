@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from services.audit.backends import SQLITE_FILE, open_ledger
 from services.audit.cli import cli
+from services.audit.ledger import Query
 from services.common.settings import Settings
 from tests.test_audit_ledger import decision
 
@@ -70,3 +72,39 @@ def test_archive_prunes_and_the_rest_still_verifies(settings: Settings, tmp_path
     assert runner.invoke(cli, ["verify"]).exit_code == 0
     third = runner.invoke(cli, ["archive", str(tmp_path / "archief"), "--older-than-days", "0"])
     assert "niets te archiveren" in third.output
+
+
+def test_report_asks_who_writes_the_pdf_and_tells_the_officer(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "inzage.pdf"
+    command = ["report", str(out), "--by", "fg-almelo", "--kenmerk", "AVG-2026/3"]
+    result = runner.invoke(cli, command, input="111222333\n")
+    assert result.exit_code == 0, result.output
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(out).pages).split())
+    for required in ("AVG-2026/3", "geen meldingen over u", "Autoriteit Persoonsgegevens"):
+        assert required in text
+    assert "KMT_CONTROLLER_CONTACT is niet ingesteld" in result.output  # for the officer only
+    assert "KMT_CONTROLLER_CONTACT" not in text
+    assert "111222333" not in result.output  # typed hidden, never echoed
+    ledger = open_ledger(settings)
+    (access,) = [e for e in ledger.search(Query(limit=100)) if e.type == "audit_access"]
+    ledger.close()
+    assert access.actor == "staff:fg-almelo" and access.event_type == "audit.access_report"
+    assert access.event_id in text  # the report's registration number is its trail entry
+
+
+def test_report_refuses_what_identifies_nobody_and_records_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "inzage.html"
+    for typed in ("111222334\n", "\nSanne\n14-05-2001\n", "\nSanne\n2999-01-01x\n"):
+        result = runner.invoke(cli, ["report", str(out), "--by", "fg-1"], input=typed)
+        assert result.exit_code == 2 and "ongeldig" in result.output, result.output
+        assert "Sanne" not in result.output and "111222334" not in result.output
+    wrong_form = runner.invoke(cli, ["report", str(tmp_path / "x.txt"), "--by", "fg-1"])
+    assert wrong_form.exit_code == 2 and ".pdf" in wrong_form.output
+    assert not out.exists()
+    ledger = open_ledger(settings)
+    assert not [e for e in ledger.search(Query(limit=100)) if e.type == "audit_access"]
+    ledger.close()

@@ -148,10 +148,12 @@ def test_entries_say_who_got_what_and_why(ledger: Ledger) -> None:
         record(ledger, event)
     kinds = {e.type: e for e in ledger.search(Query(melding_ids=[str(m.melding_id)]))}
     assert set(kinds) == {"melding", "decision", "disclosure"}
-    assert kinds["melding"].subject_pseudonyms == pseudonyms(
-        KEY, bsn="111222333", name="Sanne de Vries", birth_date=date(2001, 5, 14)
+    victim = pseudonyms(KEY, bsn="111222333", name="Sanne de Vries", birth_date=date(2001, 5, 14))
+    suspect = pseudonyms(
+        KEY, bsn=None, name="R. Bakker", birth_date=date(1996, 2, 1), role="verdachte"
     )
-    assert kinds["decision"].reasons == ("vt.minor",)
+    assert kinds["melding"].subject_pseudonyms == victim + suspect  # suspects are subjects too
+    assert kinds["decision"].reasons == ("vt.minor: Slachtoffer is minderjarig.",)
     assert kinds["decision"].allow is True
     assert kinds["disclosure"].fields == ("victim.name", "victim.bsn", "signals.narrative")
     assert kinds["disclosure"].ciphertext_sha256 == "ab" * 32
@@ -184,6 +186,10 @@ def test_pseudonyms_ignore_spelling_but_need_the_key() -> None:
         b"x" * 32, bsn=None, name="jose de vries", birth_date=date(2000, 1, 2)
     )
     assert pseudonyms(KEY, bsn=None, name="jose", birth_date=None) == ()
+    # one identity, two roles: two pseudonyms, so the roles cannot be linked in the ledger
+    assert same != pseudonyms(
+        KEY, bsn=None, name="jose de vries", birth_date=date(2000, 1, 2), role="verdachte"
+    )
 
 
 def test_receipt_is_deterministic_and_carries_seq_and_hash(ledger: Ledger) -> None:

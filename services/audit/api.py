@@ -19,16 +19,21 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from services.audit.checkpoint import Checkpoint
-from services.audit.entry import Draft, Entry
+from services.audit.entry import Draft, Entry, reason_parts
 from services.audit.export import export_lines
 from services.audit.ledger import Ledger, timestamp
 from services.audit.ledger import Query as LedgerQuery
-from services.audit.report import SubjectQuery, access_report, render_html
+from services.audit.report.content import AccessReport, Controller, access_draft, access_report
+from services.audit.report.document import document
+from services.audit.report.html import render_html
+from services.audit.report.pdf import render_pdf
+from services.audit.report.query import SubjectQuery, every_pseudonym
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.models import Recipient
+from services.common.settings import Settings
 from services.common.staff import require_role
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -37,6 +42,13 @@ MAX_PAGE = 500
 BIGGEST = MAX_INTEGER
 """Sequence numbers and sizes above this are refused as input (the stores use 64 bits)."""
 Size = Annotated[int, PathParam(ge=1, le=BIGGEST)]
+PDF_REPORT = {
+    "description": "Het inzageoverzicht als PDF, om aan de betrokkene te geven.",
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+}
+OFFICER_NOTES = "KMT-Aandachtspunten"
+"""Header of the HTML and PDF report: codes of what the officer must check before sending it
+(the texts are in the JSON report's `aandachtspunten`)."""
 
 
 def _b64(digest: bytes) -> str:
@@ -45,6 +57,20 @@ def _b64(digest: bytes) -> str:
 
 def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"size": checkpoint.size, "root_hash": _b64(checkpoint.root), "note": checkpoint.note}
+
+
+def trail_view(entry: Entry) -> dict[str, Any]:
+    """An entry as the trail shows it: as recorded, and each reason's rule with its Dutch text."""
+    return {
+        **entry.as_dict(),
+        "reason_texts": [
+            {"rule": rule, "text": text} for rule, text in map(reason_parts, entry.reasons)
+        ],
+    }
+
+
+def _officer_headers(report: AccessReport) -> dict[str, str]:
+    return {OFFICER_NOTES: ",".join(code for code, _ in report.officer_notes) or "geen"}
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -63,11 +89,13 @@ def create_app(
     staff_file: Path,
     lifespan: Lifespan | None = None,
     docs: bool = True,
+    controller: Controller | None = None,
 ) -> FastAPI:
     app = FastAPI(title="KMT audit", version="1", lifespan=lifespan, **documentation(docs))
     app.state.staff_file = staff_file
 
     install_error_handlers(app)
+    declared = controller or Controller.of(Settings())
 
     async def record_access(actor: str, what: str, **scope: Any) -> None:
         draft = Draft(
@@ -82,7 +110,7 @@ def create_app(
     async def entries(query: LedgerQuery) -> dict[str, Any]:
         found: list[Entry] = await asyncio.to_thread(ledger.search, query)
         cursor = str(found[-1].seq) if len(found) == query.limit else None
-        return {"entries": [e.as_dict() for e in found], "next_cursor": cursor}
+        return {"entries": [trail_view(e) for e in found], "next_cursor": cursor}
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -94,7 +122,7 @@ def create_app(
         found = await asyncio.to_thread(
             ledger.search, LedgerQuery(melding_ids=[str(melding_id)], limit=10_000)
         )
-        return {"melding_id": str(melding_id), "entries": [e.as_dict() for e in found]}
+        return {"melding_id": str(melding_id), "entries": [trail_view(e) for e in found]}
 
     @app.get("/v1/audit/entries")
     async def search(
@@ -124,29 +152,61 @@ def create_app(
         )
         return await entries(query)
 
-    @app.post("/v1/audit/subjects/search")
+    @app.post("/v1/audit/subjects/search", summary="Entries over een betrokkene zoeken")
     async def subject_search(
         subject: SubjectQuery,
         officer: PrivacyOfficer,
         cursor: Annotated[int, Query(ge=-1, le=BIGGEST)] = -1,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> dict[str, Any]:
-        pseudonyms = subject.pseudonyms(subject_key)
+        pseudonyms = every_pseudonym(subject.pseudonyms(subject_key))
         await record_access(officer, "audit.subject_search", subject_pseudonyms=pseudonyms)
         ids = await asyncio.to_thread(ledger.melding_ids_of, pseudonyms)
         return await entries(LedgerQuery(melding_ids=ids, after=cursor, limit=limit))
 
-    @app.post("/v1/audit/subjects/report")
-    async def subject_report(subject: SubjectQuery, officer: PrivacyOfficer) -> dict[str, Any]:
-        pseudonyms = subject.pseudonyms(subject_key)
-        await record_access(officer, "audit.access_report", subject_pseudonyms=pseudonyms)
-        return await asyncio.to_thread(access_report, ledger, pseudonyms)
+    async def report_for(subject: SubjectQuery, officer: str) -> AccessReport:
+        """Record the request as an `audit_access` entry, then make its report."""
+        found = subject.pseudonyms(subject_key)
+        draft = access_draft(f"staff:{officer}", found)
+        await asyncio.to_thread(ledger.append, draft)
+        return await asyncio.to_thread(
+            lambda: access_report(
+                ledger,
+                found,
+                reference=draft.event_id,
+                kenmerk=subject.kenmerk,
+                controller=declared,
+            )
+        )
 
-    @app.post("/v1/audit/subjects/report.html", response_class=HTMLResponse)
-    async def subject_report_html(subject: SubjectQuery, officer: PrivacyOfficer) -> str:
-        pseudonyms = subject.pseudonyms(subject_key)
-        await record_access(officer, "audit.access_report", subject_pseudonyms=pseudonyms)
-        return render_html(await asyncio.to_thread(access_report, ledger, pseudonyms))
+    @app.post("/v1/audit/subjects/report", summary="Inzageoverzicht (AVG art. 15)")
+    async def subject_report(subject: SubjectQuery, officer: PrivacyOfficer) -> dict[str, Any]:
+        return (await report_for(subject, officer)).as_json()
+
+    @app.post(
+        "/v1/audit/subjects/report.html",
+        response_class=HTMLResponse,
+        summary="Inzageoverzicht (AVG art. 15) als HTML",
+    )
+    async def subject_report_html(subject: SubjectQuery, officer: PrivacyOfficer) -> Response:
+        report = await report_for(subject, officer)
+        return HTMLResponse(render_html(document(report)), headers=_officer_headers(report))
+
+    @app.post(
+        "/v1/audit/subjects/report.pdf",
+        response_class=Response,
+        summary="Inzageoverzicht (AVG art. 15) als PDF",
+        responses={200: PDF_REPORT},
+    )
+    async def subject_report_pdf(subject: SubjectQuery, officer: PrivacyOfficer) -> Response:
+        report = await report_for(subject, officer)
+        pdf = await asyncio.to_thread(render_pdf, document(report))
+        disposition = f'attachment; filename="inzage-{report.reference}.pdf"'
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={**_officer_headers(report), "Content-Disposition": disposition},
+        )
 
     @app.get("/v1/audit/export")
     async def export(

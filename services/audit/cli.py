@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 
 from services.audit.backends import open_ledger
 from services.audit.export import export_lines
+from services.audit.keys import subject_key
 from services.audit.ledger import PRUNE_NEEDS_OWNER, timestamp
 from services.audit.postgres_store import WriterRoleRefused, init_schema, role_of
-from services.audit.verify import describe, verify_export
+from services.audit.report.content import Controller, access_draft, access_report
+from services.audit.report.document import document
+from services.audit.report.html import render_html
+from services.audit.report.pdf import render_pdf
+from services.audit.report.query import SubjectQuery
+from services.audit.verify import describe as describe_verification
+from services.audit.verify import verify_export
+from services.common.events import describe
 from services.common.settings import get_settings
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
@@ -39,7 +49,7 @@ def verify() -> None:
         result = ledger.verify()
     finally:
         ledger.close()
-    typer.echo(describe(result))
+    typer.echo(describe_verification(result))
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -50,7 +60,7 @@ def verify_export_command(
     """Controleer een export met alleen de publieke sleutel."""
     with export.open(encoding="utf-8") as handle:
         result = verify_export(handle, key)
-    typer.echo(describe(result))
+    typer.echo(describe_verification(result))
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -199,3 +209,81 @@ def init_db(
         if role
         else "ledger-schema bijgewerkt (geen schrijfrol opgegeven)"
     )
+
+
+@cli.command()
+def report(
+    output: Annotated[
+        Path, typer.Argument(help="bestand voor het overzicht (.html, .pdf of .json)")
+    ],
+    by: Annotated[str, typer.Option("--by", help="wie het overzicht opvraagt (medewerker-id)")],
+    kenmerk: Annotated[
+        str | None, typer.Option(help="kenmerk van het verzoek in uw eigen administratie")
+    ] = None,
+) -> None:
+    """Maak het inzageoverzicht (AVG art. 15) voor een slachtoffer of verdachte.
+
+    De BSN, of naam en geboortedatum, worden gevraagd (niet als argument, zodat ze niet in de
+    shellgeschiedenis komen) en nergens opgeslagen. Het verzoek wordt vastgelegd in de trail.
+    Wat u vóór verzenden moet nagaan, staat op het scherm, niet in het overzicht.
+    """
+    form = _report_form(output)
+    subject = _ask_subject(kenmerk)
+    settings = get_settings()
+    found = subject.pseudonyms(subject_key(settings.keys_dir))
+    draft = access_draft(f"staff:{by}", found)
+    ledger = open_ledger(settings)
+    try:
+        ledger.append(draft)
+        made = access_report(
+            ledger,
+            found,
+            reference=draft.event_id,
+            kenmerk=subject.kenmerk,
+            controller=Controller.of(settings),
+        )
+    finally:
+        ledger.close()
+    if form == "json":
+        output.write_text(json.dumps(made.as_json(), ensure_ascii=False, indent=2) + "\n")
+    elif form == "pdf":
+        output.write_bytes(render_pdf(document(made)))
+    else:
+        output.write_text(render_html(document(made)), encoding="utf-8")
+    for _, note in made.officer_notes:
+        typer.echo(f"let op: {note}", err=True)
+    typer.echo(f"overzicht {made.reference} geschreven naar {output}")
+
+
+def _report_form(output: Path) -> Literal["html", "pdf", "json"]:
+    suffix = output.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix == ".pdf":
+        return "pdf"
+    if suffix == ".json":
+        return "json"
+    typer.echo("kies een bestandsnaam op .html, .pdf of .json", err=True)
+    raise typer.Exit(2)
+
+
+def _ask_subject(kenmerk: str | None) -> SubjectQuery:
+    bsn = typer.prompt("BSN (leeg voor naam en geboortedatum)", default="", hide_input=True)
+    name = birth_date = None
+    if not bsn:
+        name = typer.prompt("naam", hide_input=True)
+        typed = typer.prompt("geboortedatum (JJJJ-MM-DD)", hide_input=True)
+        try:
+            birth_date = date.fromisoformat(typed)
+        except ValueError:
+            typer.echo("geboortedatum ongeldig; schrijf JJJJ-MM-DD", err=True)
+            raise typer.Exit(2) from None
+    try:
+        return SubjectQuery(bsn=bsn or None, name=name, birth_date=birth_date, kenmerk=kenmerk)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{e['path']}: {e['message']}" if e["path"] != "(body)" else e["message"]
+            for e in describe(exc)
+        )
+        typer.echo(f"verzoek ongeldig: {reasons}", err=True)
+        raise typer.Exit(2) from None

@@ -4,9 +4,9 @@ The entry hash is the SHA-256 of the canonical JSON (sorted keys, no whitespace,
 every field except `entry_hash` itself, so `seq` and `prev_hash` are bound into it: an entry
 cannot be edited, moved or dropped without breaking its own hash or the next one's link.
 
-Entries hold ids, data-category paths, rule ids, hashes and keyed pseudonyms; never values of
-a melding. This module depends on the standard library only, so the standalone verifier can
-use it with nothing but an export and a public key.
+Entries hold ids, data-category paths, rule ids with their Dutch texts, hashes and keyed
+pseudonyms; never values of a melding. This module depends on the standard library only, so
+the standalone verifier can use it with nothing but an export and a public key.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ EntryType = Literal[
     "erasure",
 ]
 GENESIS_HASH = "0" * 64
+REASON_SEPARATOR = ": "
+"""Between a reason's rule id (which never contains it) and its Dutch text."""
 
 LIST_FIELDS = ("legal_basis", "fields", "obligations", "reasons", "subject_pseudonyms")
 """Fields holding lists of strings; the stores keep them as canonical JSON text."""
@@ -52,7 +54,7 @@ class Draft:
     fields: tuple[str, ...] = ()
     obligations: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
-    """Rule ids of the decision's reasons; the reason texts live in the policies."""
+    """A decision's reasons as `rule: Dutch text` (see `reason_parts`); an erasure's ground."""
     policy_revision: str | None = None
     disclosure_id: str | None = None
     ciphertext_sha256: str | None = None
@@ -73,6 +75,13 @@ class Entry(Draft):
         for name in LIST_FIELDS:
             values[name] = list(values[name])
         return values
+
+
+def reason_parts(reason: str) -> tuple[str, str | None]:
+    """The rule id and Dutch text of a recorded reason; no text for an entry recorded before
+    the texts were kept (or an erasure's ground)."""
+    rule, separator, text = reason.partition(REASON_SEPARATOR)
+    return (rule, text) if separator else (rule, None)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Entry))

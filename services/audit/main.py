@@ -19,6 +19,7 @@ from services.audit.backends import open_ledger
 from services.audit.erasure import erase_expired
 from services.audit.keys import subject_key
 from services.audit.ledger import Ledger
+from services.audit.report.content import Controller
 from services.audit.worker import CONSUMED, SERVICE, Recorder
 from services.bus.runtime import running_consumer, serve
 from services.common.settings import Settings
@@ -83,7 +84,14 @@ def build_app(settings: Settings) -> FastAPI:
         ledger.close()
         opener.store.close()
 
-    return create_app(ledger, key, settings.staff_file, lifespan=lifespan, docs=settings.api_docs)
+    return create_app(
+        ledger,
+        key,
+        settings.staff_file,
+        lifespan=lifespan,
+        docs=settings.api_docs,
+        controller=Controller.of(settings),
+    )
 
 
 def run(settings: Settings) -> None:

@@ -1,14 +1,16 @@
 """From an event on the path to the ledger entry that records it, and its receipt.
 
 What is recorded is what a privacy officer needs to know who received what and why: ids,
-recipient, purpose, legal basis, data-category paths, obligations, rule ids, policy
-revision, ciphertext hash. The melding itself is only opened (with audit's own reader key) to
-compute the subject pseudonyms; none of its values reach the ledger.
+recipient, purpose, legal basis, data-category paths (for a disclosure: the categories that
+were sealed, not those the decision allowed), obligations, the decision's reasons (rule and
+Dutch text), policy revision, ciphertext hash. The melding itself is only opened (with
+audit's own reader key) to compute the pseudonyms of its victim and suspects; none of its
+values reach the ledger.
 """
 
 from __future__ import annotations
 
-from services.audit.entry import Draft, EntryType
+from services.audit.entry import REASON_SEPARATOR, Draft, EntryType
 from services.audit.ledger import Appended
 from services.audit.pseudonym import pseudonyms
 from services.common.events import (
@@ -31,6 +33,7 @@ from services.common.models import (
     DisclosureCreated,
     DisclosureLifecycle,
     PolicyActivated,
+    Reason,
     SharingDecided,
 )
 from services.keyring.vault import MeldingErased, Opener
@@ -50,14 +53,35 @@ RECORDED_TYPES = {
 def subject_pseudonyms(
     received: MeldingReceived, subject_key: bytes, opener: Opener
 ) -> tuple[str, ...]:
-    """The victim's keyed pseudonyms, from the melding opened with audit's own reader key;
-    none when it was erased before audit got to it."""
+    """The keyed pseudonyms of every data subject of the melding, the victim and each
+    suspect, from the melding opened with audit's own reader key; none when it was erased
+    before audit got to it."""
     melding_id = str(received.melding_id)
     try:
-        victim = opener.melding(melding_id, received.sealed).victim
+        melding = opener.melding(melding_id, received.sealed)
     except MeldingErased:
         return ()
-    return pseudonyms(subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date)
+    victim = melding.victim
+    found = list(
+        pseudonyms(subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date)
+    )
+    for suspect in melding.suspects:
+        found += pseudonyms(
+            subject_key,
+            bsn=None,
+            name=suspect.name,
+            birth_date=suspect.birth_date,
+            role="verdachte",
+        )
+    return tuple(dict.fromkeys(found))
+
+
+def reason_line(reason: Reason) -> str:
+    """How the ledger keeps a decision's reason: the rule, then its Dutch text.
+
+    The texts are the policies' fixed sentences, filled in with categories only (recipient,
+    municipality, kinds of signal, field paths), never a melding's values."""
+    return f"{reason.rule}{REASON_SEPARATOR}{reason.text}"
 
 
 def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
@@ -88,7 +112,7 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
             legal_basis=tuple(decision.legal_basis),
             fields=tuple(decision.fields),
             obligations=tuple(decision.obligations),
-            reasons=tuple(r.rule for r in decision.reasons),
+            reasons=tuple(reason_line(r) for r in decision.reasons),
             policy_revision=decision.policy_revision,
             trace_id=event.id,
         )

@@ -58,6 +58,26 @@ TWENTE: tuple[Municipality, ...] = tuple(
     m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")
 )
 """The 14 Twentse gemeenten."""
+MUNICIPALITY_NAMES: dict[Municipality, str] = {
+    "almelo": "Almelo",
+    "borne": "Borne",
+    "dinkelland": "Dinkelland",
+    "enschede": "Enschede",
+    "haaksbergen": "Haaksbergen",
+    "hellendoorn": "Hellendoorn",
+    "hengelo": "Hengelo",
+    "hof_van_twente": "Hof van Twente",
+    "losser": "Losser",
+    "oldenzaal": "Oldenzaal",
+    "rijssen_holten": "Rijssen-Holten",
+    "tubbergen": "Tubbergen",
+    "twenterand": "Twenterand",
+    "wierden": "Wierden",
+    "buiten_twente": "buiten Twente",
+    "onbekend": "onbekend",
+}
+"""How people write each municipality; the 14 as `municipalities` in
+policies/kmt/config/data.json (a test keeps them equal)."""
 ExploitationForm = Literal[
     "seksuele_uitbuiting",
     "criminele_uitbuiting",
@@ -192,6 +212,22 @@ def value_at(data: dict[str, Any], path: str) -> Any:
     return value
 
 
+def paths_in(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """The melding paths that hold a value in (minimised) melding data, as deep as
+    `MELDING_PATHS` names them: what a disclosure actually carries. Empty text, lists and
+    objects carry nothing and are left out."""
+    found: list[str] = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if value is None or value in ("", [], {}):
+            continue
+        if isinstance(value, dict) and any(f"{path}.{k}" in MELDING_PATHS for k in value):
+            found += paths_in(value, f"{path}.")
+        else:
+            found.append(path)
+    return sorted(found)
+
+
 class Provenance(Strict):
     source: Literal["politie", "riec", "gemeente", "zorg", "veilig_thuis", "burger", "kmt"]
     regime: Literal["AVG", "WPG", "WGS"]
@@ -315,6 +351,7 @@ class DisclosureCreated(Strict):
     purpose: str
     legal_basis: list[str]
     fields: list[str]
+    """The data categories the JWE carries (`paths_in`), not all those the decision allowed."""
     obligations: list[str]
     policy_revision: str
     created_at: datetime

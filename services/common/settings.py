@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     """How often the audit service runs the retention job."""
     audit_retention_days: int = 5 * 365
     """Default term after which `kmt audit archive` archives and prunes ledger entries."""
+    controller_name: str = (
+        "Kenniscentrum Mensenhandel Twente (KMT), Zorg- en Veiligheidshuis Twente, namens de"
+        " 14 Twentse gemeenten"
+    )
+    """The controller as the access report (AVG art. 15) names it to the data subject."""
+    controller_contact: str = ""
+    """How a data subject reaches the controller's privacy officer (address, e-mail, phone),
+    printed in the access report; empty: the report names the functionaris
+    gegevensbescherming without details, and tells the officer to fill this in."""
 
     def public_url(self, service: str) -> str:
         """Where partners reach `service` (`intake` or `sharing`), without a trailing `/`."""
