@@ -6,6 +6,7 @@ On a real SQLite ledger, through the audit API; the PDF is read back with pypdf.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import re
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -217,10 +217,10 @@ def test_categories_are_those_sealed_not_those_allowed(tmp_path: Path, officer: 
         auth_key=OKPKey.generate_key("Ed25519").as_dict(private=False),
         encryption_key=dict(ECKey.generate_key("P-256").as_dict(private=False)),
     )
-    # making a disclosure needs only sharing's settings (its keys), not its bus or stores
-    only_settings: Any = SimpleNamespace(settings=settings)
-    stored = Sharing.make_disclosure(
-        only_settings, decision.id, SharingDecided.model_validate(decision.data), m, partner
+    # making a disclosure needs sharing's settings (its keys), not its bus, stores or policy
+    unused = dict.fromkeys(list(inspect.signature(Sharing).parameters)[1:])
+    stored = Sharing(settings, **unused).make_disclosure(
+        decision.id, SharingDecided.model_validate(decision.data), m, partner
     )
     created = CloudEvent.model_validate(stored.event)
     # no phone, no health information, an empty risk summary, no location KvK number
