@@ -360,11 +360,14 @@ def test_without_contact_details_the_officer_is_told(tmp_path: Path) -> None:
 
 
 def test_what_is_configured_or_typed_is_escaped_or_refused(tmp_path: Path) -> None:
-    hostile = Controller("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", 730)
+    hostile = Controller("<script>alert(1)</script>", "<img src=x onerror=alert(1)> — 中文", 730)
     for officer in officer_for(tmp_path, hostile):
         html = officer.report(VICTIM, ".html").text
         assert "<script>" not in html and "<img" not in html
         assert "&lt;script&gt;" in html
+        # the PDF's font has no CJK or dashes: written as near as it can, never a 500
+        pdf = officer.report(VICTIM, ".pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         before = len(officer.ledger.search(Query(limit=1000)))
         for kenmerk in ("<b>x</b>", "x" * 65, "", "\u202eevil"):
             refused = officer.report({**VICTIM, "kenmerk": kenmerk})
