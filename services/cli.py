@@ -140,6 +140,15 @@ def demo_prepare() -> None:
         typer.echo(f"aangemaakt: {line}")
 
 
+def _register_replay() -> None:
+    from services.devstack.replay import replay_command
+
+    demo_cli.command("replay")(replay_command)
+
+
+_register_replay()
+
+
 @demo_cli.command("token")
 def demo_token(
     service: str = typer.Argument("intake", help="intake of sharing"),

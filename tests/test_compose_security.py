@@ -41,6 +41,12 @@ def test_only_the_tls_terminator_is_published_and_docs_are_off() -> None:
             assert env["KMT_API_DOCS"] == "false", name
 
 
+def test_production_never_fixes_intakes_clock() -> None:
+    """KMT_REFERENCE_TIME is for test deployments that replay the scenarios only."""
+    for name, service in kmt_services().items():
+        assert "KMT_REFERENCE_TIME" not in service.get("environment", {}), name
+
+
 def test_the_broker_admits_only_sasl_ssl_and_denies_by_default() -> None:
     env = compose()["services"]["kafka"]["environment"]
     assert "PLAINTEXT" not in env["KAFKA_LISTENERS"] + env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     sharing_public_url: str = ""
     """Sharing's address as partners reach it; its token endpoint accepts `<this>/oauth/token`
     or `urn:kmt:sharing` as `aud`. Empty: `http://127.0.0.1:<sharing_port>`."""
+    reference_time: AwareDatetime | None = None
+    """Test deployments only: intake stamps every melding with this moment (ISO 8601, e.g.
+    `2026-03-02T09:30:00Z`) instead of the clock, so the worked scenarios decide as on their
+    date (`kmt demo replay`). Never set in production; partners can never set `received_at`."""
     api_docs: bool = True
     """Serve `/docs` and `/openapi.json`; off in the production shape."""
     keystore_file: Path | None = None

@@ -58,8 +58,14 @@ def run() -> None:
 
 def welcome(settings: Settings) -> str:
     demo_dir = demo.demo_dir(settings)
+    clock = (
+        f"\nTESTKLOK: intake geeft elke melding het tijdstip {settings.reference_time.isoformat()}"
+        " (KMT_REFERENCE_TIME; nooit in productie)."
+        if settings.reference_time
+        else ""
+    )
     return f"""
-KMT signaaluitwisseling draait.
+KMT signaaluitwisseling draait.{clock}
   intake   http://127.0.0.1:{settings.intake_port}/docs
   sharing  http://127.0.0.1:{settings.sharing_port}/docs   (partner-API)
   audit    http://127.0.0.1:{settings.audit_port}/docs     (privacy officers)

@@ -122,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             request_mac=request_mac,
             melding_id=str(uuid.uuid4()),
             event_id=str(uuid.uuid4()),
-            received_at=datetime.now(UTC).isoformat(),
+            received_at=(settings.reference_time or datetime.now(UTC)).isoformat(),
             published=False,
         )
         reservation = store.reserve(partner_id, idempotency_key, reservation)
