@@ -191,7 +191,7 @@ class Bench:
     def fill_outbox(self, count: int) -> None:
         """Disclosures as the sharing worker makes them, receipted and released."""
         outbox = open_outbox(self.settings)
-        worker = Sharing(self.settings, outbox, None, None, None)  # type: ignore[arg-type]
+        worker = Sharing(self.settings, outbox, None, None)  # type: ignore[arg-type]
         for i in range(count):
             melding, decision = self.case(i)
             decided = _sharing_decided(melding, decision)

@@ -30,6 +30,7 @@ from services.devstack import demo
 from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 from services.partner_client.client import PartnerClient
+from services.sharing.references import melding_reference, reference_key
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 FORGER = "forger"
@@ -110,6 +111,10 @@ class Stack:
             items += page.items
             cursor = page.next_cursor
         return items
+
+    def melding_ref(self, melding_id: str, partner_id: str) -> str:
+        """The partner's own reference to the melding (what it sees instead of its id)."""
+        return melding_reference(reference_key(self.settings), melding_id, partner_id)
 
     def submit(
         self,

@@ -122,7 +122,8 @@ def test_redelivered_events_change_nothing(stack: Stack) -> None:
     ids = eventually(lambda: (c := created()) and len(c) >= 3 and c)  # sent, replayed, resent
     assert len(set(ids)) == 1
     riec = stack.client("riec-oost")
-    items = [i for i in riec.fetch(0).items if i["melding_id"] == melding_id]
+    ref = stack.melding_ref(melding_id, "riec-oost")
+    items = [i for i in riec.fetch(0).items if i["melding_ref"] == ref]
     assert len(items) == 1, "een disclosure kwam twee keer bij de partner"
     again = stack.audit_entries(melding_id)
 
@@ -184,7 +185,8 @@ def test_partner_round_trip_with_the_reference_cli_is_audited(stack: Stack, tmp_
     def fetched() -> dict[str, Any] | None:
         run = subprocess.run(command, capture_output=True, text=True, check=True)
         lines = [json.loads(line) for line in run.stdout.splitlines()]
-        return next((d for d in lines if d["melding_id"] == melding_id), None)
+        ref = stack.melding_ref(melding_id, "riec-oost")
+        return next((d for d in lines if d["melding_ref"] == ref), None)
 
     disclosure = eventually(fetched, timeout=60)
     assert disclosure["recipient"] == "riec"
@@ -229,8 +231,8 @@ def test_a_new_policy_revision_is_recorded_once(stack: Stack) -> None:
 def test_a_recipient_proves_its_disclosure_is_in_the_signed_trail(stack: Stack) -> None:
     melding_id = stack.submit(submission("02.json"))
     item = eventually(
-        lambda: next((i for i in stack.fetch_all("riec-oost") if i["melding_id"] == melding_id),
-                     None)
+        lambda: next((i for i in stack.fetch_all("riec-oost")
+                      if i["melding_ref"] == stack.melding_ref(melding_id, "riec-oost")), None)
     )  # fmt: skip
     audit = stack.url("audit")
 

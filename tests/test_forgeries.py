@@ -52,7 +52,8 @@ def letters_with(stack: Stack, text: str) -> list[dict[str, Any]]:
 
 
 def gemeente_items(stack: Stack, melding_id: str) -> list[dict[str, Any]]:
-    return [i for i in stack.fetch_all("gemeente-almelo") if i["melding_id"] == melding_id]
+    ref = stack.melding_ref(melding_id, "gemeente-almelo")
+    return [i for i in stack.fetch_all("gemeente-almelo") if i["melding_ref"] == ref]
 
 
 @pytest.fixture(scope="module")
@@ -146,12 +147,13 @@ def test_no_release_on_a_forged_receipt(stack: Stack) -> None:
         send(stack.settings, AUDIT_RECEIPTS, receipt(3, "ab" * 32), sign_as="audit")
         eventually(lambda: letters_with(stack, "hoort niet bij deze disclosure"), timeout=30)
         eventually(lambda: letters_with(stack, "maar dit topic is van 'audit'"), timeout=30)
-        assert [i for i in riec.fetch(0).items if i["melding_id"] == melding_id] == []
+        ref = stack.melding_ref(melding_id, "riec-oost")
+        assert [i for i in riec.fetch(0).items if i["melding_ref"] == ref] == []
     finally:
         stack.start("audit")
     # the real receipt then releases it, once
     eventually(
-        lambda: [i for i in stack.fetch_all("riec-oost") if i["melding_id"] == melding_id],
+        lambda: [i for i in stack.fetch_all("riec-oost") if i["melding_ref"] == ref],
         timeout=60,
     )
 
@@ -178,7 +180,11 @@ def test_even_routings_own_key_cannot_make_sharing_disclose_beyond_the_policy(
         stack.start("routing")
     # the real decisions still count: the RIEC gets its disclosure, the gemeente nothing
     eventually(
-        lambda: [i for i in stack.fetch_all("riec-oost") if i["melding_id"] == waiting],
+        lambda: [
+            i
+            for i in stack.fetch_all("riec-oost")
+            if i["melding_ref"] == stack.melding_ref(waiting, "riec-oost")
+        ],
         timeout=120,
     )
     assert gemeente_items(stack, waiting) == []

@@ -92,7 +92,8 @@ def test_broker_and_service_restarts_lose_nothing_and_double_nothing(
             assert [e["recipient"] for e in trail if e["type"] == "disclosure"] == ["riec"]
         riec = stack.client("riec-oost")
         items = eventually(lambda: len(riec.fetch(0).items) >= len(ids) and riec.fetch(0).items)
-        assert sorted(i["melding_id"] for i in items) == sorted(ids)
+        refs = [stack.melding_ref(m, "riec-oost") for m in ids]
+        assert sorted(i["melding_ref"] for i in items) == sorted(refs)
     finally:
         stack.stop()
         stop(broker)

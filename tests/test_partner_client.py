@@ -71,7 +71,7 @@ class StandInSharing:
             {
                 "seq": len(self.items) + 1,
                 "disclosure_id": payload["disclosure_id"],
-                "melding_id": "m-1",
+                "melding_ref": payload.get("melding_ref"),
                 "recipient": "riec",
                 "jwe": jwe,
                 "partner": partner.id,
@@ -154,6 +154,17 @@ def test_open_refuses_content_of_another_disclosure(kit: dict[str, Any]) -> None
     item = client.fetch(0).items[0] | {"disclosure_id": "d-2"}
     with pytest.raises(PartnerClientError, match="hoort niet"):
         client.open(item)
+
+
+def test_open_refuses_content_about_another_melding(kit: dict[str, Any]) -> None:
+    """The listing's `melding_ref` must be the one KMT signed into the content: a tampered
+    listing cannot make a partner file a disclosure under another melding."""
+    sharing, client = kit["sharing"], kit["client"]
+    sharing.publish(kit["partner"], {"disclosure_id": "d-1", "melding_ref": "a" * 64})
+    item = client.fetch(0).items[0]
+    assert client.open(item)["melding_ref"] == "a" * 64
+    with pytest.raises(PartnerClientError, match="hoort niet"):
+        client.open(item | {"melding_ref": "b" * 64})
 
 
 def test_errors_carry_status_and_body(kit: dict[str, Any]) -> None:

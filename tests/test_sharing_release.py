@@ -78,7 +78,7 @@ def test_sharing_restart_mid_stream_loses_nothing_and_doubles_nothing(stack: Sta
         raise AssertionError(f"{got} van {before + count} disclosures; logs: {logs}") from None
     ids = [i["disclosure_id"] for i in items]
     assert len(ids) == len(set(ids)) == before + count
-    meldingen = {i["melding_id"] for i in items}
+    meldingen = {i["melding_ref"] for i in items}  # each melding its own reference
     assert len(meldingen) == before + count
 
 
@@ -131,8 +131,12 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
 
     queue = eventually(waiting)
     assert httpx.get(f"{url}/v1/reviews", headers=officer).status_code == 403
-    before = {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
-    assert not {approved_id, rejected_id} & before
+
+    def refs(melding_id: str) -> str:
+        return stack.melding_ref(melding_id, "veilig-thuis-twente")
+
+    before = {i["melding_ref"] for i in stack.fetch_all("veilig-thuis-twente")}
+    assert not {refs(approved_id), refs(rejected_id)} & before
 
     bad = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "misschien"},
                      headers=worker)  # fmt: skip
@@ -151,10 +155,14 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     assert "al beoordeeld" in flip.json()["detail"]
 
     released = eventually(
-        lambda: approved_id in {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
+        lambda: (
+            refs(approved_id) in {i["melding_ref"] for i in stack.fetch_all("veilig-thuis-twente")}
+        )
     )
     assert released
-    assert rejected_id not in {i["melding_id"] for i in stack.fetch_all("veilig-thuis-twente")}
+    assert refs(rejected_id) not in {
+        i["melding_ref"] for i in stack.fetch_all("veilig-thuis-twente")
+    }
 
     def reviews(melding_id: str) -> list[dict[str, Any]] | None:
         trail = stack.audit_entries(melding_id)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from services.common.events import CloudEvent
 from services.common.settings import Settings
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.worker import ReviewConflict, Sharing
@@ -25,18 +24,12 @@ PARTNER = "veilig-thuis-twente"
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 
 
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[CloudEvent] = []
-
-    async def publish(self, topic: str, event: CloudEvent) -> None:
-        self.events.append(event)
-
-    def actions(self) -> list[str]:
-        return [event.data["action"] for event in self.events]
+def actions(outbox: Outbox) -> list[str]:
+    """What the events committed for publication announce, in order."""
+    return [p.event.data["action"] for p in outbox.pending(100)]
 
 
-def worker(tmp_path: Path, *, receipt: bool = True) -> tuple[Sharing, Outbox, RecordingPublisher]:
+def worker(tmp_path: Path, *, receipt: bool = True) -> tuple[Sharing, Outbox]:
     """Sharing with one `review:human` disclosure waiting for its verdict."""
     outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
     pending = StoredDisclosure(
@@ -49,53 +42,52 @@ def worker(tmp_path: Path, *, receipt: bool = True) -> tuple[Sharing, Outbox, Re
     outbox.finish_decision("besluit-1", MELDING_ID, [pending], recipients=3)
     if receipt:
         outbox.record_receipt(DISCLOSURE_ID, 7, "0" * 64)
-    publisher = RecordingPublisher()
-    bus: Any = publisher
     nothing: Any = None  # a review opens no melding and asks no policy
-    return Sharing(Settings(topic_prefix="t."), outbox, bus, nothing, nothing), outbox, publisher
+    settings = Settings(topic_prefix="t.", keys_dir=tmp_path / "keys")
+    return Sharing(settings, outbox, nothing, nothing), outbox
 
 
 def released(outbox: Outbox) -> list[str]:
     return [d.disclosure_id for d in outbox.released_for(PARTNER, 0, NOW, 50)]
 
 
-async def test_reject_then_approve_releases_nothing(tmp_path: Path) -> None:
-    sharing, outbox, publisher = worker(tmp_path)
+def test_reject_then_approve_releases_nothing(tmp_path: Path) -> None:
+    sharing, outbox = worker(tmp_path)
     stale = outbox.disclosure(DISCLOSURE_ID)  # read before either verdict, as the API does
     assert stale is not None and stale.review is None and stale.audit_seq == 7
-    await sharing.review(stale, approve=False, reviewer="eerste")
+    sharing.review(stale, approve=False, reviewer="eerste")
     with pytest.raises(ReviewConflict):
-        await sharing.review(stale, approve=True, reviewer="tweede")
+        sharing.review(stale, approve=True, reviewer="tweede")
     now = outbox.disclosure(DISCLOSURE_ID)
     assert now is not None and now.review == "rejected" and now.released_at is None
     assert released(outbox) == []
-    assert publisher.actions() == ["rejected"]  # no approval, no release on the bus
+    assert actions(outbox) == ["rejected"]  # no approval, no release on the bus
 
 
-async def test_approve_then_reject_does_not_take_the_release_back(tmp_path: Path) -> None:
-    sharing, outbox, publisher = worker(tmp_path)
+def test_approve_then_reject_does_not_take_the_release_back(tmp_path: Path) -> None:
+    sharing, outbox = worker(tmp_path)
     stale = outbox.disclosure(DISCLOSURE_ID)
     assert stale is not None
-    await sharing.review(stale, approve=True, reviewer="eerste")
+    sharing.review(stale, approve=True, reviewer="eerste")
     with pytest.raises(ReviewConflict):
-        await sharing.review(stale, approve=False, reviewer="tweede")
+        sharing.review(stale, approve=False, reviewer="tweede")
     assert released(outbox) == [DISCLOSURE_ID]
-    assert publisher.actions() == ["approved", "released"]
+    assert actions(outbox) == ["approved", "released"]
 
 
-async def test_the_same_verdict_twice_releases_once(tmp_path: Path) -> None:
-    sharing, outbox, publisher = worker(tmp_path)
+def test_the_same_verdict_twice_releases_once(tmp_path: Path) -> None:
+    sharing, outbox = worker(tmp_path)
     stale = outbox.disclosure(DISCLOSURE_ID)
     assert stale is not None
-    await sharing.review(stale, approve=False, reviewer="eerste")
-    await sharing.review(stale, approve=False, reviewer="eerste")  # a retry: no conflict
-    assert released(outbox) == [] and publisher.actions() == ["rejected"]
+    sharing.review(stale, approve=False, reviewer="eerste")
+    sharing.review(stale, approve=False, reviewer="eerste")  # a retry: no conflict
+    assert released(outbox) == [] and actions(outbox) == ["rejected"]
 
 
-async def test_an_approval_releases_when_the_receipt_came_after_the_read(tmp_path: Path) -> None:
-    sharing, outbox, _ = worker(tmp_path, receipt=False)
+def test_an_approval_releases_when_the_receipt_came_after_the_read(tmp_path: Path) -> None:
+    sharing, outbox = worker(tmp_path, receipt=False)
     stale = outbox.disclosure(DISCLOSURE_ID)
     assert stale is not None and stale.audit_seq is None
     outbox.record_receipt(DISCLOSURE_ID, 7, "0" * 64)  # on_receipt: not approved yet, held
-    await sharing.review(stale, approve=True, reviewer="eerste")
+    sharing.review(stale, approve=True, reviewer="eerste")
     assert released(outbox) == [DISCLOSURE_ID]

@@ -112,13 +112,15 @@ class PartnerClient:
             _json(response, "ontvangst bevestigen")
 
     def open(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Decrypt and verify an item; refuses one whose content names another disclosure."""
+        """Decrypt and verify an item; refuses one whose signed content names another
+        disclosure or another melding (`melding_ref`: your own reference to the melding,
+        the same in all your disclosures about it)."""
         payload = open_sealed(
             item["jwe"],
             recipient_private_key=self._encryption_keys,
             kmt_public_keys=self._kmt_keys,
         )
-        if payload.get("disclosure_id") != item["disclosure_id"]:
+        if any(payload.get(k) != item.get(k) for k in ("disclosure_id", "melding_ref")):
             raise PartnerClientError("inhoud hoort niet bij deze disclosure")
         return payload
 

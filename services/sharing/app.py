@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
-from services.bus.kafka import Publisher
+from services.bus.relay import relaying
 from services.bus.runtime import running_consumer
 from services.common import keys
-from services.common.events import DISCLOSURE_ACKNOWLEDGED
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
@@ -22,10 +21,12 @@ from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
 from services.sharing.outbox import StoredDisclosure, open_outbox
+from services.sharing.references import melding_reference, reference_key
 from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
 
 PAGE_SIZE = 50
 NOT_FOUND = "Onbekende disclosure"  # the same answer for unknown, not yours, not released
+REVIEWED = {"approve": "approved", "reject": "rejected"}
 
 
 class ReviewVerdict(BaseModel):
@@ -36,18 +37,19 @@ class ReviewVerdict(BaseModel):
 def create_app(settings: Settings) -> FastAPI:
     outbox = open_outbox(settings)
     opener = Opener.load(settings.keys_dir, "sharing", DataKeyStore.of(settings))
+    references = reference_key(settings)
     sharing: list[Sharing] = []  # set in the lifespan, where the event loop runs
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        def make_handler(publisher: Publisher) -> Sharing:
-            sharing.append(Sharing(settings, outbox, publisher, opener, policy))
-            return sharing[0]
-
         topics = consumed_topics(settings)
         policy = PolicyEngine(settings.opa_url)
+        sharing.append(Sharing(settings, outbox, opener, policy))
         try:
-            async with running_consumer(settings, "sharing", topics, make_handler):
+            async with (
+                running_consumer(settings, "sharing", topics, lambda _: sharing[0]) as publisher,
+                relaying(outbox, publisher, settings.retry_max_seconds),
+            ):
                 yield
         finally:
             await policy.close()
@@ -85,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         items = outbox.released_for(partner.id, cursor, datetime.now(UTC), PAGE_SIZE)
         return {
-            "items": [partner_view(d) for d in items],
+            "items": [partner_view(d, references) for d in items],
             "next_cursor": items[-1].release_seq if items else cursor,
         }
 
@@ -96,11 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         stored = outbox.disclosure(disclosure_id)
         if stored is None or stored.partner_id != partner.id or stored.released_at is None:
             raise HTTPException(404, NOT_FOUND)
-        if stored.acked_at is None:
-            outbox.acknowledge(disclosure_id, datetime.now(UTC))
-            await sharing[0].announce(
-                stored, "acknowledged", f"partner:{partner.id}", DISCLOSURE_ACKNOWLEDGED
-            )
+        sharing[0].acknowledge(stored, partner.id)  # once, with its event; a repeat is a no-op
 
     @app.get("/v1/reviews")
     async def awaiting_review(
@@ -117,21 +115,22 @@ def create_app(settings: Settings) -> FastAPI:
         stored = outbox.disclosure(disclosure_id)
         if stored is None or not stored.needs_review:
             raise HTTPException(404, "Geen disclosure die op beoordeling wacht")
-        if stored.review is not None:
+        if stored.review not in (None, REVIEWED[verdict.verdict]):  # the same verdict: a retry
             raise HTTPException(409, "Deze disclosure is al beoordeeld")
         try:
-            await sharing[0].review(stored, verdict.verdict == "approve", reviewer)
+            sharing[0].review(stored, verdict.verdict == "approve", reviewer)
         except ReviewConflict:  # another verdict was recorded meanwhile; it stands
             raise HTTPException(409, "Deze disclosure is al anders beoordeeld") from None
 
     return app
 
 
-def partner_view(d: StoredDisclosure) -> dict[str, Any]:
+def partner_view(d: StoredDisclosure, reference_key: bytes) -> dict[str, Any]:
+    """What the partner sees: its own reference to the melding, never the melding id."""
     data = d.event["data"]
     return {
         "disclosure_id": d.disclosure_id,
-        "melding_id": d.melding_id,
+        "melding_ref": melding_reference(reference_key, d.melding_id, d.partner_id),
         "recipient": d.recipient,
         "created_at": d.created_at,
         "expires_at": d.expires_at,

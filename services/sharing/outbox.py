@@ -1,5 +1,10 @@
 """The sharing service's own state: meldingen waiting for their decisions, processed
-decisions, and the outbox of sealed disclosures with their release status.
+decisions, the sealed disclosures with their release status, and the outgoing events.
+
+Every change that others must learn of is committed together with the event that announces
+it (`enqueue`, inside the same `transaction`); `services.bus.relay` publishes those events
+until the broker acknowledged them. A change is therefore never made without its event,
+whichever publish fails or whenever the process dies.
 
 A melding is kept only until its three decisions are processed, then deleted, and meanwhile
 encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold only
@@ -13,7 +18,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +27,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.bus.relay import Pending
+from services.common.events import CloudEvent
 from services.common.keys import load_or_create_secret
 from services.common.settings import Settings
 
@@ -52,6 +59,11 @@ CREATE TABLE IF NOT EXISTS disclosures (
     release_seq INTEGER UNIQUE,
     acked_at TEXT);
 CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, release_seq);
+CREATE TABLE IF NOT EXISTS outgoing (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    event TEXT NOT NULL);
 """
 
 
@@ -92,19 +104,63 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._depth = 0
+        self._enqueued = False
+        self._listeners: list[Callable[[], None]] = []
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; a transaction opened inside another joins it, so a caller can
+        make several changes and their events one atomic whole."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth, self._enqueued = 1, False
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+            if self._enqueued:
+                for listener in self._listeners:
+                    listener()
+
+    # outgoing events (the relay's side: services.bus.relay.PendingEvents) ---------------
+
+    def enqueue(self, topic: str, event: CloudEvent) -> None:
+        """Publish `event` once the enclosing transaction commits (never if it rolls back)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO outgoing (event_id, topic, event) VALUES (?, ?, ?)",
+                (event.id, topic, event.model_dump_json()),
+            )
+            self._enqueued = True
+
+    def pending(self, limit: int) -> list[Pending]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT position, topic, event FROM outgoing ORDER BY position LIMIT ?", (limit,)
+            ).fetchall()
+        return [Pending(r[0], r[1], CloudEvent.model_validate_json(r[2])) for r in rows]
+
+    def delivered(self, position: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM outgoing WHERE position = ?", (position,))
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
 
     # meldingen and decisions -------------------------------------------------------------
 
@@ -167,10 +223,13 @@ class Outbox:
 
     def finish_decision(
         self, event_id: str, melding_id: str, disclosures: list[StoredDisclosure], recipients: int
-    ) -> None:
+    ) -> bool:
         """Store the decision's disclosures and mark it processed, in one transaction; once
-        all `recipients` decisions of the melding are processed its plaintext is deleted."""
+        all `recipients` decisions of the melding are processed its plaintext is deleted.
+        False (and nothing stored) if the decision was processed already."""
         with self.transaction() as db:
+            if self.is_processed(event_id):
+                return False
             for d in disclosures:
                 db.execute(
                     "INSERT OR IGNORE INTO disclosures (disclosure_id, decision_event_id, "
@@ -199,6 +258,7 @@ class Outbox:
             if done >= recipients:
                 db.execute("DELETE FROM meldingen WHERE melding_id = ?", (melding_id,))
                 db.execute("INSERT OR IGNORE INTO meldingen_done VALUES (?)", (melding_id,))
+        return True
 
     # disclosures -------------------------------------------------------------------------
 
@@ -230,21 +290,25 @@ class Outbox:
             ).rowcount
         return changed == 1
 
-    def release(self, disclosure_id: str, at: datetime) -> None:
+    def release(self, disclosure_id: str, at: datetime) -> bool:
+        """Release once; False if it was released already."""
         with self.transaction() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE disclosures SET released_at = ?, release_seq = "
                 "(SELECT COALESCE(MAX(release_seq), 0) + 1 FROM disclosures) "
                 "WHERE disclosure_id = ? AND released_at IS NULL",
                 (at.isoformat(), disclosure_id),
-            )
+            ).rowcount
+        return changed == 1
 
-    def acknowledge(self, disclosure_id: str, at: datetime) -> None:
+    def acknowledge(self, disclosure_id: str, at: datetime) -> bool:
+        """Record the first acknowledgement only; False if it was acknowledged already."""
         with self.transaction() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE disclosures SET acked_at = ? WHERE disclosure_id = ? AND acked_at IS NULL",
                 (at.isoformat(), disclosure_id),
-            )
+            ).rowcount
+        return changed == 1
 
     def released_for(
         self, partner_id: str, after: int, now: datetime, limit: int

@@ -6,6 +6,14 @@ asking the policy once more on the melding's own facts) and every partner regist
 recipient, minimised to the decision's fields, signed by KMT and encrypted for that partner.
 It is released to the partner only after the audit service's receipt for it (and, with
 `review:human`, after a KMT worker approved it).
+
+Nothing here publishes: every change is committed together with the events announcing it
+(the outbox's `enqueue`), and the relay (`services.bus.relay`) publishes those. A publish
+that fails can therefore never leave a change without its event.
+
+A partner sees its own reference to the melding (`melding_ref`, see
+`services.sharing.references`), never the melding id, so two recipients cannot link what
+they received through KMT's identifiers.
 """
 
 from __future__ import annotations
@@ -15,10 +23,10 @@ import logging
 from datetime import UTC, datetime
 
 from services.bus.consumer import Record
-from services.bus.kafka import Publisher
 from services.common import keys
 from services.common.events import (
     AUDIT_RECORDED,
+    DISCLOSURE_ACKNOWLEDGED,
     DISCLOSURE_CREATED,
     DISCLOSURE_RELEASED,
     DISCLOSURE_REVIEWED,
@@ -40,7 +48,6 @@ from services.common.models import (
     DisclosureLifecycle,
     Melding,
     SharingDecided,
-    paths_in,
 )
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
@@ -50,6 +57,7 @@ from services.policy.engine import Engine
 from services.sharing.allowlist import refuse_forbidden
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
+from services.sharing.references import melding_reference, reference_key
 from services.sharing.sealing import seal
 
 log = logging.getLogger(__name__)
@@ -75,15 +83,14 @@ class Sharing:
         self,
         settings: Settings,
         outbox: Outbox,
-        publisher: Publisher,
         opener: Opener,
         policy: Engine,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.publisher = publisher
         self.opener = opener
         self.policy = policy
+        self.reference_key = reference_key(settings)
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
@@ -107,10 +114,7 @@ class Sharing:
     async def on_decision(self, event: CloudEvent) -> None:
         decision = parse_data(event, SharingDecided)
         if self.outbox.is_processed(event.id):
-            # Redelivered: publish again what we made of it (same event ids, so harmless).
-            for stored in self.outbox.disclosures_of_decision(event.id):
-                await self.publish_created(stored)
-            return
+            return  # redelivered: its disclosures and their events were committed already
         melding_id = str(decision.melding_id)
         self.outbox.keep_decision(
             event.id, melding_id, decision.recipient, decision.model_dump_json()
@@ -139,9 +143,12 @@ class Sharing:
                     decision.melding_id,
                     decision.recipient,
                 )
-        self.outbox.finish_decision(event_id, str(decision.melding_id), made, len(RECIPIENTS))
-        for stored in made:
-            await self.publish_created(stored)
+        with self.outbox.transaction():
+            if self.outbox.finish_decision(
+                event_id, str(decision.melding_id), made, len(RECIPIENTS)
+            ):
+                for stored in made:
+                    self.outbox.enqueue(self.topic, CloudEvent.model_validate(stored.event))
 
     async def confirm(self, decision: SharingDecided, melding: Melding) -> None:
         """Ask the policy once more, on the facts of the melding itself, before disclosing:
@@ -175,7 +182,9 @@ class Sharing:
         expiry = expires_at(created_at, decision.obligations)
         envelope = {
             "disclosure_id": disclosure_id,
-            "melding_id": str(decision.melding_id),
+            "melding_ref": melding_reference(
+                self.reference_key, str(decision.melding_id), partner.id
+            ),
             "recipient": decision.recipient,
             "purpose": decision.purpose,
             "legal_basis": decision.legal_basis,
@@ -201,7 +210,7 @@ class Sharing:
             municipality=decision.municipality,
             purpose=decision.purpose or "",
             legal_basis=decision.legal_basis,
-            fields=paths_in(data),  # what was sealed, not all the decision allowed
+            fields=decision.fields,
             obligations=decision.obligations,
             policy_revision=decision.policy_revision,
             created_at=created_at,
@@ -232,9 +241,9 @@ class Sharing:
             acked_at=None,
         )
 
-    async def publish_created(self, stored: StoredDisclosure) -> None:
-        event = CloudEvent.model_validate(stored.event)
-        await self.publisher.publish(self.settings.topic(DISCLOSURES), event)
+    @property
+    def topic(self) -> str:
+        return self.settings.topic(DISCLOSURES)
 
     async def on_receipt(self, receipt: AuditRecorded) -> None:
         if receipt.event_type != DISCLOSURE_CREATED or receipt.disclosure_id is None:
@@ -250,37 +259,48 @@ class Sharing:
             "ciphertext_sha256"
         ):
             raise MalformedEvent("ontvangstbewijs hoort niet bij deze disclosure")
-        stored = self.outbox.record_receipt(disclosure_id, receipt.seq, receipt.entry_hash)
-        if stored is None:
-            return
-        if not stored.needs_review or stored.review == "approved":
-            await self.release(stored, actor=ACTOR)
+        with self.outbox.transaction():
+            stored = self.outbox.record_receipt(disclosure_id, receipt.seq, receipt.entry_hash)
+            if stored is not None and (not stored.needs_review or stored.review == "approved"):
+                self.release(stored, actor=ACTOR)
 
-    async def release(self, stored: StoredDisclosure, actor: str) -> None:
-        self.outbox.release(stored.disclosure_id, datetime.now(UTC))
-        await self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
+    def release(self, stored: StoredDisclosure, actor: str) -> None:
+        """Release once, with its event; releasing again changes and announces nothing."""
+        with self.outbox.transaction():
+            if self.outbox.release(stored.disclosure_id, datetime.now(UTC)):
+                self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
 
-    async def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
+    def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
         """A KMT worker's verdict on a `review:human` disclosure; only approval releases.
 
         The first recorded verdict stands: `stored` may be stale (read before another
         verdict was recorded), so the store decides. A different verdict than the recorded
         one raises ReviewConflict and releases nothing; a rejected disclosure stays
-        rejected."""
+        rejected. The verdict, its event and (on approval) the release and its event are
+        committed together."""
         action = "approved" if approve else "rejected"
         actor = f"staff:{reviewer}"
-        if self.outbox.record_review(stored.disclosure_id, action, reviewer):
-            await self.announce(stored, action, actor, DISCLOSURE_REVIEWED)
-        current = self.outbox.disclosure(stored.disclosure_id)
-        if current is None or current.review != action:
-            raise ReviewConflict(current.review if current else None)
-        # The receipt may have come after `stored` was read: release on the current state.
-        if current.review == "approved" and current.audit_seq is not None:
-            await self.release(current, actor=actor)
+        with self.outbox.transaction():
+            if self.outbox.record_review(stored.disclosure_id, action, reviewer):
+                self.announce(stored, action, actor, DISCLOSURE_REVIEWED)
+            current = self.outbox.disclosure(stored.disclosure_id)
+            recorded = current.review if current else None
+            # The receipt may have come after `stored` was read: release on the current state.
+            if current and recorded == action == "approved" and current.audit_seq is not None:
+                self.release(current, actor=actor)
+        if recorded != action:
+            raise ReviewConflict(recorded)
 
-    async def announce(
-        self, stored: StoredDisclosure, action: str, actor: str, event_type: str
-    ) -> None:
+    def acknowledge(self, stored: StoredDisclosure, partner_id: str) -> None:
+        """The partner's acknowledgement of receipt: recorded once, with its event."""
+        with self.outbox.transaction():
+            if self.outbox.acknowledge(stored.disclosure_id, datetime.now(UTC)):
+                self.announce(
+                    stored, "acknowledged", f"partner:{partner_id}", DISCLOSURE_ACKNOWLEDGED
+                )
+
+    def announce(self, stored: StoredDisclosure, action: str, actor: str, event_type: str) -> None:
+        """Enqueue the event of a change to a disclosure (in the caller's transaction)."""
         data = DisclosureLifecycle(
             disclosure_id=stored.disclosure_id,
             melding_id=stored.melding_id,
@@ -297,7 +317,7 @@ class Sharing:
             data=data,
             id=derived_id(stored.disclosure_id, action),
         )
-        await self.publisher.publish(self.settings.topic(DISCLOSURES), event)
+        self.outbox.enqueue(self.topic, event)
 
     def partners(self) -> PartnerRegistry:
         return PartnerRegistry.load(self.settings.partners_file)
