@@ -262,9 +262,6 @@ class Outbox:
 
     # disclosures -------------------------------------------------------------------------
 
-    def disclosures_of_decision(self, event_id: str) -> list[StoredDisclosure]:
-        return self._select("decision_event_id = ?", (event_id,))
-
     def disclosure(self, disclosure_id: str) -> StoredDisclosure | None:
         found = self._select("disclosure_id = ?", (disclosure_id,))
         return found[0] if found else None
