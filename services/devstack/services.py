@@ -18,8 +18,10 @@ def environment(settings: Settings) -> dict[str, str]:
     """The process environment that makes a service read exactly `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KMT_")}
     for name, value in settings.model_dump().items():
-        if value is not None:  # unset: the service falls back to its default, as here
-            env[f"KMT_{name.upper()}"] = str(value)
+        if value is None:  # unset: the service falls back to its default, as here
+            continue
+        # the service runs in the repository; a relative path means where `kmt up` was run
+        env[f"KMT_{name.upper()}"] = str(value.resolve() if isinstance(value, Path) else value)
     return env
 
 
