@@ -18,7 +18,8 @@ from joserfc.jwk import ECKey, OKPKey
 from services.audit.api import create_app as create_audit
 from services.audit.ledger import Ledger
 from services.audit.sqlite_store import SqliteStore
-from services.common.http import MAX_INTEGER, MAX_JSON_DEPTH, TOO_DEEP
+from services.common.body_limits import too_large
+from services.common.http import MAX_INTEGER, MAX_JSON_DEPTH, SMALL_BODY_BYTES, TOO_DEEP
 from services.common.partner_auth import issue_access_token
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
@@ -110,6 +111,9 @@ def test_a_cursor_beyond_64_bits_is_a_dutch_422_not_a_500(services: Services) ->
     refused = client.get("/v1/disclosures", params={"cursor": str(TOO_BIG)}, headers=auth)
     assert refused.status_code == 422, refused.text
     assert refused.json() == {
+        "type": "about:blank",
+        "title": "Verzoek ongeldig",
+        "status": 422,
         "detail": "Verzoek ongeldig",
         "errors": [{"path": "query.cursor", "message": f"mag hoogstens {MAX_INTEGER} zijn"}],
     }
@@ -130,7 +134,7 @@ def test_a_deeply_nested_melding_is_a_dutch_422_not_a_500(services: Services, bo
             "Content-Type": "application/json",
         },
     )
-    assert (answer.status_code, answer.json()) == (422, {"detail": TOO_DEEP})
+    assert (answer.status_code, answer.json()["detail"]) == (422, TOO_DEEP)
 
 
 def test_nesting_up_to_the_limit_is_parsed_and_then_judged_as_a_melding(
@@ -146,14 +150,21 @@ def test_nesting_up_to_the_limit_is_parsed_and_then_judged_as_a_melding(
 
 
 @pytest.mark.parametrize(
-    "body",
-    [DEEP, nested(MAX_JSON_DEPTH + 1), '{"verdict": ' + DEEP],
-    ids=["100000", "limit+1", "inside-a-field"],
+    ("body", "status", "detail"),
+    [
+        (DEEP, 413, too_large(SMALL_BODY_BYTES)),  # refused by size before it is parsed
+        ('{"verdict": ' + DEEP, 413, too_large(SMALL_BODY_BYTES)),
+        (nested(MAX_JSON_DEPTH + 1), 422, TOO_DEEP),
+        ('{"verdict": ' + nested(MAX_JSON_DEPTH) + "}", 422, TOO_DEEP),
+    ],
+    ids=["100000", "100000-inside-a-field", "limit+1", "limit+1-inside-a-field"],
 )
-def test_a_deeply_nested_review_is_a_dutch_422_not_a_500(services: Services, body: str) -> None:
+def test_a_deeply_nested_review_is_a_dutch_4xx_not_a_500(
+    services: Services, body: str, status: int, detail: str
+) -> None:
     answer = services.client("sharing").post(
         "/v1/reviews/d-1",
         content=body,
         headers={**services.worker_auth, "Content-Type": "application/json"},
     )
-    assert (answer.status_code, answer.json()) == (422, {"detail": TOO_DEEP})
+    assert (answer.status_code, answer.json()["detail"]) == (status, detail)

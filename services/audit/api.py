@@ -33,6 +33,7 @@ from services.audit.report.pdf import render_pdf
 from services.audit.report.query import SubjectQuery, every_pseudonym
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.models import Recipient
+from services.common.openapi import problems
 from services.common.settings import Settings
 from services.common.staff import require_role
 
@@ -42,6 +43,11 @@ MAX_PAGE = 500
 BIGGEST = MAX_INTEGER
 """Sequence numbers and sizes above this are refused as input (the stores use 64 bits)."""
 Size = Annotated[int, PathParam(ge=1, le=BIGGEST)]
+NDJSON_EXPORT = {
+    "description": "Eén JSON-object per regel: de entries, de checkpoints en de verwerkingen, "
+    "zoals `python -m services.audit.verify` ze offline controleert.",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+}
 PDF_REPORT = {
     "description": "Het inzageoverzicht als PDF, om aan de betrokkene te geven.",
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
@@ -112,11 +118,11 @@ def create_app(
         cursor = str(found[-1].seq) if len(found) == query.limit else None
         return {"entries": [trail_view(e) for e in found], "next_cursor": cursor}
 
-    @app.get("/health")
+    @app.get("/health", summary="Gezondheid")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/audit/meldingen/{melding_id}")
+    @app.get("/v1/audit/meldingen/{melding_id}", summary="Alle entries van één melding")
     async def melding_entries(melding_id: UUID, officer: PrivacyOfficer) -> dict[str, Any]:
         await record_access(officer, "audit.melding", melding_id=str(melding_id))
         found = await asyncio.to_thread(
@@ -124,7 +130,7 @@ def create_app(
         )
         return {"melding_id": str(melding_id), "entries": [trail_view(e) for e in found]}
 
-    @app.get("/v1/audit/entries")
+    @app.get("/v1/audit/entries", summary="Entries zoeken")
     async def search(
         officer: PrivacyOfficer,
         melding_id: UUID | None = None,
@@ -208,7 +214,12 @@ def create_app(
             headers={**_officer_headers(report), "Content-Disposition": disposition},
         )
 
-    @app.get("/v1/audit/export")
+    @app.get(
+        "/v1/audit/export",
+        response_class=StreamingResponse,
+        summary="Export van het grootboek (NDJSON)",
+        responses={200: NDJSON_EXPORT},
+    )
     async def export(
         officer: PrivacyOfficer, since: datetime | None = None, until: datetime | None = None
     ) -> StreamingResponse:
@@ -223,25 +234,42 @@ def create_app(
 
         return StreamingResponse(body(), media_type="application/x-ndjson")
 
-    @app.get("/v1/audit/public-key", response_class=PlainTextResponse)
+    @app.get(
+        "/v1/audit/public-key",
+        response_class=PlainTextResponse,
+        summary="Publieke sleutel van de checkpoints",
+        responses=problems(429),
+    )
     async def public_key() -> str:
         return ledger.verifier_key + "\n"
 
-    @app.get("/v1/audit/checkpoints/latest")
+    @app.get(
+        "/v1/audit/checkpoints/latest",
+        summary="Laatste ondertekende checkpoint",
+        responses=problems(404, 429),
+    )
     async def latest_checkpoint() -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.latest_checkpoint)
         if found is None:
             raise HTTPException(404, "nog geen checkpoint")
         return _checkpoint_json(found)
 
-    @app.get("/v1/audit/checkpoints/{size}")
+    @app.get(
+        "/v1/audit/checkpoints/{size}",
+        summary="Checkpoint van een bepaalde grootte",
+        responses=problems(404, 429),
+    )
     async def checkpoint(size: Size) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.checkpoint_at, size)
         if found is None:
             raise HTTPException(404, f"geen checkpoint met grootte {size}")
         return _checkpoint_json(found)
 
-    @app.get("/v1/audit/checkpoints/{old}/consistency/{new}")
+    @app.get(
+        "/v1/audit/checkpoints/{old}/consistency/{new}",
+        summary="Consistentiebewijs tussen twee checkpoints",
+        responses=problems(404, 410, 429),
+    )
     async def consistency(old: Size, new: Size) -> dict[str, Any]:
         old_cp, new_cp = await asyncio.gather(
             asyncio.to_thread(ledger.checkpoint_at, old),
@@ -263,7 +291,11 @@ def create_app(
             "proof": [_b64(p) for p in proof],
         }
 
-    @app.get("/v1/audit/entries/{seq}/proof")
+    @app.get(
+        "/v1/audit/entries/{seq}/proof",
+        summary="Inclusiebewijs van een entry",
+        responses=problems(404, 409, 410, 429),
+    )
     async def inclusion(
         seq: Annotated[int, PathParam(ge=0, le=BIGGEST)],
         tree_size: Annotated[int | None, Query(ge=1, le=BIGGEST)] = None,

@@ -31,6 +31,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from starlette.concurrency import run_in_threadpool
 
 from services.common.keys import SIGNING_ALG, load_token_key
+from services.common.openapi import PARTNER_SCHEME
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
 
@@ -49,7 +50,11 @@ INVALID_CLIENT = "Clientauthenticatie mislukt."
 INVALID_TOKEN = "Niet aangemeld: vraag een nieuw toegangstoken aan bij /oauth/token."
 
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name=PARTNER_SCHEME,
+    description=f"Toegangstoken van {TOKEN_PATH} (enkele minuten geldig).",
+)
 # The form is parsed by hand (no python-multipart dependency); this documents it in OpenAPI.
 _TOKEN_REQUEST_DOC = {
     "summary": "Toegangstoken met een ondertekende client assertion (RFC 7523)",
@@ -68,6 +73,47 @@ _TOKEN_REQUEST_DOC = {
                     },
                 }
             }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "Toegangstoken",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["access_token", "token_type", "expires_in"],
+                        "properties": {
+                            "access_token": {"type": "string"},
+                            "token_type": {"const": "Bearer"},
+                            "expires_in": {"type": "integer"},
+                        },
+                    }
+                }
+            },
+        },
+        # RFC 6749 §5.2 prescribes this shape for a token endpoint, so OAuth client libraries
+        # understand it; it is the one error answer that is not problem details.
+        **{
+            status: {
+                "description": description,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["error", "error_description"],
+                            "properties": {
+                                "error": {"type": "string"},
+                                "error_description": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+            for status, description in (
+                ("400", "Onvolledig of ongeldig verzoek (OAuth-fout, RFC 6749)"),
+                ("401", "Clientauthenticatie mislukt (OAuth-fout, RFC 6749)"),
+            )
         },
     },
 }

@@ -27,6 +27,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.openapi import STAFF_SCHEME
 from services.common.settings import get_settings
 
 Role = Literal["privacy_officer", "operator", "kmt_worker"]
@@ -122,7 +123,9 @@ def authenticate(
     return None
 
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name=STAFF_SCHEME, description="Token van een KMT-medewerker."
+)
 _UNAUTHENTICATED = HTTPException(
     status.HTTP_401_UNAUTHORIZED,
     "Niet aangemeld: stuur een geldig token mee als 'Authorization: Bearer <token>'.",

@@ -30,6 +30,7 @@ from services.common.http import (
     validation_problem,
 )
 from services.common.models import Melding, MeldingSubmission
+from services.common.openapi import json_body, problems, required_header
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.settings import Settings
@@ -40,6 +41,18 @@ from services.keyring.vault import Sealer
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
+ACCEPTED = {
+    "description": "Melding aangenomen: de berichtenbus heeft haar bevestigd.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["melding_id"],
+                "properties": {"melding_id": {"type": "string", "format": "uuid"}},
+            }
+        }
+    },
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -78,9 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="KMT intake", version="1", lifespan=lifespan, **documentation(settings.api_docs)
     )
-    install_error_handlers(app)
+    install_error_handlers(app, settings.max_body_bytes)
 
-    @app.get("/health", response_model=None)
+    @app.get("/health", response_model=None, summary="Gezondheid", responses=problems(503))
     async def health() -> JSONResponse | dict[str, str]:
         if not connected.is_set():
             return JSONResponse({"status": "broker niet bereikbaar"}, status_code=503)
@@ -89,12 +102,28 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(token_router("intake", settings))
     as_partner = partner_authenticated("intake", settings)
 
-    @app.post("/v1/meldingen", status_code=202, response_model=None)
+    @app.post(
+        "/v1/meldingen",
+        status_code=202,
+        response_model=None,
+        summary="Melding indienen",
+        responses={202: ACCEPTED, **problems(428, 503)},
+        openapi_extra={
+            **json_body(MeldingSubmission, "De melding (melding.v1, zonder id en tijdstip)."),
+            **required_header(
+                "Idempotency-Key",
+                "Eigen sleutel per melding; gebruik dezelfde bij een herhaalde poging.",
+                minLength=1,
+                maxLength=200,
+            ),
+        },
+    )
     async def submit_melding(
         request: Request,
         partner: Annotated[Partner, Depends(as_partner)],
         idempotency_key: Annotated[
-            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+            str | None,
+            Header(alias="Idempotency-Key", min_length=1, max_length=200, include_in_schema=False),
         ] = None,
     ) -> JSONResponse | dict[str, str]:
         partner_id = partner.id
@@ -106,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "Idempotency-Key ontbreekt: geef elke melding een eigen sleutel en gebruik "
                 "die opnieuw bij een herhaalde poging.",
             )
-        body = await read_json_body(request, settings.max_body_bytes)
+        body = await read_json_body(request)
         try:
             submission = MeldingSubmission.model_validate(body)
         except ValidationError as exc:

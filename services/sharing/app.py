@@ -13,6 +13,7 @@ from services.bus.relay import relaying
 from services.bus.runtime import running_consumer
 from services.common import keys
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
+from services.common.openapi import problems
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.settings import Settings
@@ -68,17 +69,17 @@ def create_app(settings: Settings) -> FastAPI:
     as_partner = partner_authenticated("sharing", settings)
     as_kmt_worker = require_role("kmt_worker")
 
-    @app.get("/health")
+    @app.get("/health", summary="Gezondheid")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/.well-known/jwks.json")
+    @app.get("/.well-known/jwks.json", summary="Publieke ondertekeningssleutels van KMT")
     async def kmt_public_keys() -> dict[str, Any]:
         """KMT's public signing keys, newest first: what verifies a disclosure's signature
         (older keys stay listed so disclosures signed before a rotation stay verifiable)."""
         return dict(keys.public_keyset(settings.keys_dir).as_dict())
 
-    @app.get("/v1/disclosures")
+    @app.get("/v1/disclosures", summary="Eigen vrijgegeven disclosures ophalen")
     async def list_disclosures(
         partner: Annotated[Partner, Depends(as_partner)],
         cursor: Annotated[
@@ -91,7 +92,12 @@ def create_app(settings: Settings) -> FastAPI:
             "next_cursor": items[-1].release_seq if items else cursor,
         }
 
-    @app.post("/v1/disclosures/{disclosure_id}/ack", status_code=204)
+    @app.post(
+        "/v1/disclosures/{disclosure_id}/ack",
+        status_code=204,
+        summary="Ontvangst van een disclosure bevestigen",
+        responses=problems(404),
+    )
     async def acknowledge(
         disclosure_id: str, partner: Annotated[Partner, Depends(as_partner)]
     ) -> None:
@@ -100,13 +106,18 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, NOT_FOUND)
         sharing[0].acknowledge(stored, partner.id)  # once, with its event; a repeat is a no-op
 
-    @app.get("/v1/reviews")
+    @app.get("/v1/reviews", summary="Disclosures die op beoordeling wachten")
     async def awaiting_review(
         _: Annotated[str, Depends(as_kmt_worker)],
     ) -> list[dict[str, Any]]:
         return [review_view(d) for d in outbox.awaiting_review()]
 
-    @app.post("/v1/reviews/{disclosure_id}", status_code=204)
+    @app.post(
+        "/v1/reviews/{disclosure_id}",
+        status_code=204,
+        summary="Een disclosure goedkeuren of afwijzen",
+        responses=problems(404, 409),
+    )
     async def review(
         disclosure_id: str,
         verdict: ReviewVerdict,
