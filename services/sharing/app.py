@@ -21,6 +21,7 @@ from services.common.staff import require_role
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
+from services.sharing.api_models import AwaitingReview, DisclosurePage
 from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.references import melding_reference, reference_key
 from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
@@ -79,7 +80,12 @@ def create_app(settings: Settings) -> FastAPI:
         (older keys stay listed so disclosures signed before a rotation stay verifiable)."""
         return dict(keys.public_keyset(settings.keys_dir).as_dict())
 
-    @app.get("/v1/disclosures", summary="Eigen vrijgegeven disclosures ophalen")
+    @app.get(
+        "/v1/disclosures",
+        summary="Eigen vrijgegeven disclosures ophalen",
+        response_model=None,  # documented by the model below, answered as built
+        responses={200: {"model": DisclosurePage, "description": "Gelukt"}},
+    )
     async def list_disclosures(
         partner: Annotated[Partner, Depends(as_partner)],
         cursor: Annotated[
@@ -106,7 +112,12 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, NOT_FOUND)
         sharing[0].acknowledge(stored, partner.id)  # once, with its event; a repeat is a no-op
 
-    @app.get("/v1/reviews", summary="Disclosures die op beoordeling wachten")
+    @app.get(
+        "/v1/reviews",
+        summary="Disclosures die op beoordeling wachten",
+        response_model=None,  # documented by the model below, answered as built
+        responses={200: {"model": list[AwaitingReview], "description": "Gelukt"}},
+    )
     async def awaiting_review(
         _: Annotated[str, Depends(as_kmt_worker)],
     ) -> list[dict[str, Any]]:
