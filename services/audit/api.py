@@ -2,7 +2,8 @@
 
 Reading entries needs the privacy-officer role and is itself recorded as an `audit_access`
 entry before anything is returned (no record, no answer). Proofs, checkpoints and the public
-key carry only hashes and sizes, so anyone may fetch them to check a receipt.
+key carry only hashes and sizes, so anyone may fetch them to check a receipt; callers without
+a staff token are rate-limited per address (`KMT_PUBLIC_RATE_*`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.audit.report.query import SubjectQuery, every_pseudonym
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.models import Recipient
 from services.common.openapi import problems
+from services.common.ratelimit import RateLimit, Throttled, install_rate_limit
 from services.common.settings import Settings
 from services.common.staff import require_role
 
@@ -96,12 +98,14 @@ def create_app(
     lifespan: Lifespan | None = None,
     docs: bool = True,
     controller: Controller | None = None,
+    public_limit: RateLimit | None = None,
 ) -> FastAPI:
     app = FastAPI(title="KMT audit", version="1", lifespan=lifespan, **documentation(docs))
     app.state.staff_file = staff_file
 
     install_error_handlers(app)
     declared = controller or Controller.of(Settings())
+    install_rate_limit(app, public_limit or RateLimit.of(Settings()))
 
     async def record_access(actor: str, what: str, **scope: Any) -> None:
         draft = Draft(
@@ -240,7 +244,7 @@ def create_app(
         summary="Publieke sleutel van de checkpoints",
         responses=problems(429),
     )
-    async def public_key() -> str:
+    async def public_key(_: Throttled) -> str:
         return ledger.verifier_key + "\n"
 
     @app.get(
@@ -248,7 +252,7 @@ def create_app(
         summary="Laatste ondertekende checkpoint",
         responses=problems(404, 429),
     )
-    async def latest_checkpoint() -> dict[str, Any]:
+    async def latest_checkpoint(_: Throttled) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.latest_checkpoint)
         if found is None:
             raise HTTPException(404, "nog geen checkpoint")
@@ -259,7 +263,7 @@ def create_app(
         summary="Checkpoint van een bepaalde grootte",
         responses=problems(404, 429),
     )
-    async def checkpoint(size: Size) -> dict[str, Any]:
+    async def checkpoint(size: Size, _: Throttled) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.checkpoint_at, size)
         if found is None:
             raise HTTPException(404, f"geen checkpoint met grootte {size}")
@@ -270,7 +274,7 @@ def create_app(
         summary="Consistentiebewijs tussen twee checkpoints",
         responses=problems(404, 410, 429),
     )
-    async def consistency(old: Size, new: Size) -> dict[str, Any]:
+    async def consistency(old: Size, new: Size, _: Throttled) -> dict[str, Any]:
         old_cp, new_cp = await asyncio.gather(
             asyncio.to_thread(ledger.checkpoint_at, old),
             asyncio.to_thread(ledger.checkpoint_at, new),
@@ -297,6 +301,7 @@ def create_app(
         responses=problems(404, 409, 410, 429),
     )
     async def inclusion(
+        _: Throttled,
         seq: Annotated[int, PathParam(ge=0, le=BIGGEST)],
         tree_size: Annotated[int | None, Query(ge=1, le=BIGGEST)] = None,
     ) -> dict[str, Any]:

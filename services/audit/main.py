@@ -22,6 +22,7 @@ from services.audit.ledger import Ledger
 from services.audit.report.content import Controller
 from services.audit.worker import CONSUMED, SERVICE, Recorder
 from services.bus.runtime import running_consumer, serve
+from services.common.ratelimit import RateLimit
 from services.common.settings import Settings
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
@@ -91,6 +92,7 @@ def build_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs=settings.api_docs,
         controller=Controller.of(settings),
+        public_limit=RateLimit.of(settings),
     )
 
 

@@ -64,5 +64,14 @@ async def _supervise(
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn then runs the lifespan's shutdown."""
-    uvicorn.run(app, host=settings.bind_host, port=port, log_level="warning", access_log=False)
+    """Serve until SIGINT/SIGTERM; uvicorn then runs the lifespan's shutdown. A request's
+    client is its peer, or the `X-Forwarded-For` of a trusted TLS terminator."""
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     Intake, sharing and audit share it; deleting a melding's rows erases the melding."""
     bind_host: str = "127.0.0.1"
     """Address the HTTP services listen on (`0.0.0.0` in a container)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Addresses or networks (comma-separated; `*` for any) of the TLS terminator in front of
+    the HTTP services: from these, `X-Forwarded-For` names the client, whom rate limits count."""
+    public_rate_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    """Requests a minute one client address (IPv6: its /64) may make to what anyone may call
+    without a token (audit's proofs, checkpoints and public key); more gets 429 with
+    `Retry-After`. Staff with a valid token are not limited."""
+    public_rate_burst: int = Field(default=60, ge=1, le=1_000_000)
+    """How many of those requests a client may make at once before the per-minute rate holds."""
     max_body_bytes: int = 256 * 1024
     """Largest melding body intake accepts; larger gets 413."""
     idempotency_retention_hours: int = 24 * 7
