@@ -5,7 +5,8 @@
 Appends N decision entries in batches of B (one transaction each, checkpoint every 1000
 entries, durable commits: SQLite WAL with synchronous=FULL, PostgreSQL with fsync on), then
 one-entry transactions as the consumer records them today, then verifies the whole ledger
-(every hash, link, Merkle root and checkpoint signature). Prints a markdown table.
+(every hash, link, Merkle root and checkpoint signature), and times inclusion proofs against
+the last checkpoint (read from stored nodes). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from services.audit.store import Store
 from tests.postgres_server import fresh_database, running_postgres
 
 SINGLES = 2000
+PROOFS = 1000
 
 
 def draft(n: int) -> Draft:
@@ -87,6 +89,11 @@ def main() -> None:
         verifying = time.perf_counter() - started
         if not result.ok:
             raise SystemExit(f"verify faalde: {result.problems[:3]}")
+        size = ledger.checkpointed_size()
+        started = time.perf_counter()
+        for n in range(PROOFS):
+            ledger.inclusion_proof(n * (size - 1) // (PROOFS - 1), size)
+        proving = time.perf_counter() - started
     total = args.entries + SINGLES
     print(f"\n### Audit ledger, {args.backend}, {total:,} entries\n")
     print("| measure | entries | seconds | entries/s |")
@@ -101,6 +108,10 @@ def main() -> None:
     print(
         f"| verify (hashes, chain, {result.checkpoints} checkpoints) | {result.entries:,} | "
         f"{verifying:.1f} | {result.entries / verifying:,.0f} |"
+    )
+    print(
+        f"| inclusion proofs at {size:,} entries (proofs, proofs/s) | {PROOFS:,} | "
+        f"{proving:.2f} | {PROOFS / proving:,.0f} |"
     )
 
 
