@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -28,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from services.common.openapi import PARTNER_SCHEME, STAFF_SCHEME
 from services.common.problems import MEDIA_TYPE
+from services.common.staff import add_member
 from services.devstack.paths import REPO
 from tests.stack import Stack
 from tests.test_input_bounds import Services, services  # noqa: F401  (fixture)
@@ -48,6 +50,38 @@ ACCEPTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
 is checked against the document too."""
 MAX_EXAMPLES = 25
 """Per operation and generation mode: about 1,100 requests for the three services."""
+ENGLISH = (
+    "Input should",
+    "String should",
+    "List should",
+    "Field required",
+    "Value error",
+    "Extra inputs",
+    "Unable to",
+    "Not Found",
+    "Method Not Allowed",
+    "There was an error",
+    "Internal Server Error",
+    "Content Too Large",
+)
+"""How FastAPI's, Starlette's and pydantic's own messages begin."""
+
+
+@schemathesis.check
+def problems_in_dutch(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A problem's title, detail and every error message are Dutch, not the framework's."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "detail" not in body:
+        return None
+    texts = [body["detail"], body.get("title", ""), *(e["message"] for e in body.get("errors", []))]
+    english = [t for t in texts if isinstance(t, str) and t.startswith(ENGLISH)]
+    assert english == [], f"Engels in een probleemantwoord: {english}"
+    return None
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -56,6 +90,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     ignored_auth,  # an answer given with a token is refused without one, and with a forged one
+    problems_in_dutch,
 ]
 OAUTH_ERRORS = {("/oauth/token", "400"), ("/oauth/token", "401")}
 """RFC 6749 §5.2 prescribes the token endpoint's error shape, so OAuth client libraries read
@@ -144,6 +179,21 @@ def test_sharing_and_audit_document_their_own_statuses(
     assert list(export["content"]) == ["application/x-ndjson"]
     proof = audit["/v1/audit/entries/{seq}/proof"]["get"]["responses"]
     assert {"404", "409", "410", "422", "429"} <= set(proof)
+
+
+def test_pydantics_own_errors_are_dutch_too(services: Services) -> None:  # noqa: F811
+    token = add_member("po-1", "privacy_officer", services.settings.staff_file)
+    answer = TestClient(services.apps["audit"]).get(
+        "/v1/audit/entries",
+        params={"melding_id": "geen-uuid", "since": "gisteren", "limit": "1.5"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 422
+    assert {e["path"]: e["message"] for e in answer.json()["errors"]} == {
+        "query.melding_id": "moet een UUID zijn",
+        "query.since": "moet een tijdstip zijn, bijvoorbeeld 2026-01-01T00:00:00Z",
+        "query.limit": "moet een geheel getal zijn",
+    }
 
 
 def credentials(stack: Stack, service: str) -> dict[str, dict[str, str]]:

@@ -6,9 +6,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core.core_schema import ErrorType
 
 EVENT_TYPE_PREFIX = "nl.kmt."
 MELDING_RECEIVED = "nl.kmt.melding.received"
@@ -75,7 +76,10 @@ def derived_id(parent_event_id: str, *parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("kmt", parent_event_id, *parts))))
 
 
-# Dutch wording for the validation errors partners meet most; others keep pydantic's text.
+# Dutch wording for pydantic's validation errors; one it has not been given reads
+# `ONGELDIG`, never pydantic's English. Errors the contracts raise themselves are Dutch already.
+ONGELDIG = "ongeldige waarde"
+_PYDANTIC_ERRORS = frozenset(get_args(ErrorType))
 _DUTCH = {
     "missing": "verplicht veld ontbreekt",
     "extra_forbidden": "onbekend veld; dit veld bestaat niet in melding.v1",
@@ -97,6 +101,20 @@ _DUTCH = {
     "greater_than_equal": "te klein",
     "less_than_equal": "te groot",
     "json_invalid": "geen geldige JSON",
+    "json_type": "geen geldige JSON",
+    "string_too_short": "tekst te kort",
+    "int_type": "moet een geheel getal zijn",
+    "int_from_float": "moet een geheel getal zijn",
+    "float_type": "moet een getal zijn",
+    "float_parsing": "moet een getal zijn",
+    "uuid_type": "moet een UUID zijn",
+    "uuid_parsing": "moet een UUID zijn",
+    "datetime_type": "moet een tijdstip zijn, bijvoorbeeld 2026-01-01T00:00:00Z",
+    "datetime_parsing": "moet een tijdstip zijn, bijvoorbeeld 2026-01-01T00:00:00Z",
+    "datetime_from_date_parsing": "moet een tijdstip zijn, bijvoorbeeld 2026-01-01T00:00:00Z",
+    "date_from_datetime_inexact": "moet een datum zijn (JJJJ-MM-DD)",
+    "model_attributes_type": "moet een object zijn",
+    "enum": ONGELDIG,
 }
 
 
@@ -109,7 +127,7 @@ def describe_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     """`describe` for pydantic's error dicts (also FastAPI's request validation errors)."""
     described = []
     for e in errors:
-        message = _DUTCH.get(e["type"], e["msg"])
+        message = _DUTCH.get(e["type"], ONGELDIG if e["type"] in _PYDANTIC_ERRORS else e["msg"])
         if e["type"] == "literal_error":
             expected = str(e.get("ctx", {}).get("expected", "")).replace(" or ", " of ")
             message = f"{message}; toegestaan: {expected}"
