@@ -21,7 +21,13 @@ from services.audit.checkpoint import open_note, verifier_key
 from services.audit.entry import Draft, dump_list, entry_hash, seal
 from services.audit.export import export_lines
 from services.audit.ledger import ENTRY_HASH, Ledger, Query
-from services.audit.merkle import Frontier, leaf_hash, verify_consistency, verify_inclusion
+from services.audit.merkle import (
+    Frontier,
+    leaf_hash,
+    node_id,
+    verify_consistency,
+    verify_inclusion,
+)
 from services.audit.postgres_store import PostgresStore, init_schema
 from services.audit.sqlite_store import SqliteStore
 from services.audit.verify import verify_export
@@ -287,6 +293,17 @@ def _literal(value: object) -> str:
     if isinstance(value, list):
         value = dump_list(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def test_a_forged_merkle_node_is_named_and_its_proofs_fail(backend: Backend) -> None:
+    ledger = filled(backend, 3 * EVERY)
+    signed = ledger.latest_checkpoint()
+    assert signed is not None and ledger.verify().ok
+    backend.tamper(f"UPDATE tree_nodes SET hash = '{'0' * 64}' WHERE id = {node_id(4, 2)}")
+    assert problem_seqs(ledger) == {4}
+    leaf = leaf_hash(bytes.fromhex(ledger.entry(6).entry_hash))  # type: ignore[union-attr]
+    proof = ledger.inclusion_proof(6, signed.size)
+    assert not verify_inclusion(6, signed.size, leaf, proof, signed.root)
 
 
 # -- proofs -------------------------------------------------------------------------------

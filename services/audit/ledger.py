@@ -29,7 +29,7 @@ from services.audit.merkle import Frontier, consistency_path, inclusion_path
 from services.audit.nodes import TreeNodes
 from services.audit.prunes import INSERT_PRUNE, SELECT_PRUNES, PruneRecord
 from services.audit.store import Cursor, Row, Store
-from services.audit.verify import Verification, verify
+from services.audit.verify import Problem, Verification, verify
 
 SELECT_ENTRIES = f"SELECT {', '.join(COLUMNS)} FROM entries"
 INSERT_ENTRY = (
@@ -37,6 +37,7 @@ INSERT_ENTRY = (
 )
 SCAN_BATCH = 20_000
 ENTRY_HASH = POSITION["entry_hash"]
+WRONG_NODE = "opgeslagen boomknoop (waar bewijzen uit bestaan) klopt niet met entries"
 PRUNE_NEEDS_OWNER = (
     "opschonen mag alleen de eigenaar van de ledgerdatabase; de schrijfrol van de services mag"
     " niets verwijderen"
@@ -326,9 +327,10 @@ class Ledger:
 
     def verify(self) -> Verification:
         """Recompute every live entry hash, the chain and every checkpoint root and signature,
-        and check every prune record's signature (the latest one says where entries start)."""
+        and check every prune record's signature (the latest one says where entries start)
+        and every stored Merkle node over the live entries (what proofs are made of)."""
         anchor = self.anchor()
-        return verify(
+        result = verify(
             self.scan(anchor.min_seq if anchor else 0),
             self.checkpoint_notes(),
             self.verifier_key,
@@ -337,6 +339,10 @@ class Ledger:
             frontier=anchor.frontier if anchor else None,
             prunes=self.prune_records(),
         )
+        base = anchor.frontier if anchor else Frontier()
+        for lo, hi in self.nodes.wrong(base, self.checkpointed_size()):
+            result.problems.append(Problem(lo, f"{WRONG_NODE} {lo}..{hi - 1}"))
+        return result
 
     # -- retention ----------------------------------------------------------------------
 

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.audit.merkle import Frontier, Range, leaf_hash, node_id, nodes_of, range_hashes
+from services.audit.merkle import (
+    Block,
+    Frontier,
+    Range,
+    leaf_hash,
+    node_id,
+    nodes_of,
+    range_hashes,
+)
 from services.audit.store import Cursor, Store
 
 BATCH = 20_000
+CHECK_BATCH = 4096
+"""Leaves per read when checking: under 2 * 4096 node ids in one query, within SQLite's limit."""
 INSERT_NODES = "INSERT INTO tree_nodes (id, hash) VALUES (?, ?) ON CONFLICT DO NOTHING"
 """Idempotent: a rebuild may meet nodes a concurrent older release did not write."""
 
@@ -37,23 +47,10 @@ class TreeNodes:
         """Append the entries from `frontier.size` up to `stop` (default: all) to `frontier`,
         storing every perfect subtree they complete; in the caller's write transaction."""
         while stop is None or frontier.size < stop:
-            cursor.execute(
-                self.store.sql(
-                    "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
-                ),
-                [
-                    frontier.size,
-                    frontier.size + BATCH if stop is None else min(stop, frontier.size + BATCH),
-                ],
-            )
-            rows = cursor.fetchall()
-            if not rows:
+            high = frontier.size + BATCH
+            made = self._append(cursor, frontier, high if stop is None else min(stop, high))
+            if not made:
                 return
-            made = [
-                block
-                for (digest,) in rows
-                for block in frontier.append(leaf_hash(bytes.fromhex(digest)))
-            ]
             self._insert(cursor, made)
 
     def rebuild(self, cursor: Cursor, base: Frontier, stop: int) -> None:
@@ -70,15 +67,49 @@ class TreeNodes:
         ids = sorted(nodes_of(wanted))
         if not ids:
             return []
-        condition, params = self.store.any_of("id", ids)
         with self.store.reading() as cursor:
-            cursor.execute(
-                self.store.sql(f"SELECT id, hash FROM tree_nodes WHERE {condition}"), params
-            )
-            found = {int(i): bytes.fromhex(h) for i, h in cursor.fetchall()}
-        return range_hashes(wanted, found)
+            found = self._stored(cursor, ids)
+        return range_hashes(wanted, {i: bytes.fromhex(h) for i, h in found.items()})
 
-    def _insert(self, cursor: Cursor, blocks: list[tuple[int, int, bytes]]) -> None:
+    def wrong(self, base: Frontier, stop: int) -> list[Range]:
+        """The stored nodes over the live entries (from `base`, where they start, up to
+        `stop`) whose hash is not the one the entries give. A missing node is no error: a
+        ledger from before nodes were stored has none until its next checkpoint."""
+        frontier, pending = base.copy(), list(base.blocks)
+        wrong: list[Range] = []
+        while True:
+            with self.store.reading() as cursor:
+                high = min(stop, frontier.size + CHECK_BATCH)
+                made, pending = pending + self._append(cursor, frontier, high), []
+                if not made:
+                    return wrong
+                stored = self._stored(cursor, [node_id(s, n) for s, n, _ in made])
+            wrong += [
+                (s, s + n)
+                for s, n, digest in made
+                if stored.get(node_id(s, n), digest.hex()) != digest.hex()
+            ]
+
+    def _stored(self, cursor: Cursor, ids: list[int]) -> dict[int, str]:
+        condition, params = self.store.any_of("id", ids)
+        cursor.execute(self.store.sql(f"SELECT id, hash FROM tree_nodes WHERE {condition}"), params)
+        return {int(i): str(h) for i, h in cursor.fetchall()}
+
+    def _append(self, cursor: Cursor, frontier: Frontier, stop: int) -> list[Block]:
+        """Append entries `frontier.size .. stop-1`; the perfect subtrees they complete."""
+        cursor.execute(
+            self.store.sql(
+                "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+            ),
+            [frontier.size, stop],
+        )
+        return [
+            block
+            for (digest,) in cursor.fetchall()
+            for block in frontier.append(leaf_hash(bytes.fromhex(digest)))
+        ]
+
+    def _insert(self, cursor: Cursor, blocks: list[Block]) -> None:
         if blocks:
             cursor.executemany(
                 self.store.sql(INSERT_NODES),
