@@ -185,6 +185,41 @@ def test_birth_dates_are_checked_against_today_in_the_netherlands(intake: Intake
     assert len(read_records(intake.settings, MELDINGEN)) == 2
 
 
+def test_birth_dates_are_checked_on_the_very_moment_intake_stamps(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Birth dates are checked against the Dutch date of the received_at intake assigns,
+    not a second clock reading: with the clock fixed (a test deployment), a birth date after
+    that day gets a clear 422, never a 500 from the melding built afterwards; the 120th
+    birthday on that very day is accepted."""
+    settings = settings_factory(reference_time="2026-03-01T23:30:00Z")  # 00:30 on 2 March NL
+    asyncio.run(ensure_topics(settings))
+    auth = register_reporter(settings)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "intake kreeg geen verbinding met Kafka"
+            time.sleep(0.1)
+
+        def post(birth_date: str) -> Response:
+            body = copy.deepcopy(submission("02.json"))
+            body["victim"]["birth_date"] = birth_date
+            headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
+            return client.post("/v1/meldingen", json=body, headers=headers)
+
+        later = post("2026-03-03")
+        assert later.status_code == 422, later.text
+        assert later.json()["errors"] == [
+            {
+                "path": "victim.birth_date",
+                "message": "geboortedatum ligt na de datum van de melding",
+            }
+        ]
+        for accepted in ("1906-03-02", "2026-03-02"):
+            assert post(accepted).status_code == 202
+        assert post("1906-03-01").status_code == 422
+
+
 def test_not_json_and_too_large_are_refused(intake: Intake) -> None:
     client, settings = intake.client, intake.settings
     not_json = intake.post(content=b"{kapot")

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -263,16 +264,17 @@ class MeldingSubmission(Strict):
             raise ValueError("reporter.partner_id wordt door intake gezet, niet door de melder")
         return reporter
 
-    def reference_date(self) -> date:
-        """The date birth dates are checked against: today in the Netherlands, the day
-        intake will receive it (intake assigns `received_at`)."""
-        return dutch_today()
+    def reference_date(self, context: Any = None) -> date:
+        """The date birth dates are checked against: the Dutch date of the moment intake
+        will stamp as `received_at` (validation context `received_at`), else today."""
+        moment = context.get("received_at") if isinstance(context, dict) else None
+        return dutch_date(moment) if isinstance(moment, datetime) else dutch_today()
 
     @model_validator(mode="after")
-    def _plausible_birth_dates(self) -> MeldingSubmission:
+    def _plausible_birth_dates(self, info: ValidationInfo) -> MeldingSubmission:
         """No birth date after the melding's Dutch date, nor more than 120 years before it;
         each refused under its own path, without echoing the date."""
-        day = self.reference_date()
+        day = self.reference_date(info.context)
         dated = [(("victim", "birth_date"), self.victim.birth_date)] + [
             (("suspects", index, "birth_date"), suspect.birth_date)
             for index, suspect in enumerate(self.suspects)
@@ -307,7 +309,7 @@ class Melding(MeldingSubmission):
             raise ValueError("ontvangstmoment valt buiten het geldige bereik") from None
         return moment
 
-    def reference_date(self) -> date:
+    def reference_date(self, context: Any = None) -> date:
         """The Dutch date of `received_at`, on which ages count."""
         return dutch_date(self.received_at)
 

@@ -136,8 +136,13 @@ def create_app(settings: Settings) -> FastAPI:
                 "die opnieuw bij een herhaalde poging.",
             )
         body = await read_json_body(request)
+        # One moment for the melding: its birth dates are checked against the same Dutch
+        # date its ages will be computed on.
+        received_at = settings.reference_time or datetime.now(UTC)
         try:
-            submission = MeldingSubmission.model_validate(body)
+            submission = MeldingSubmission.model_validate(
+                body, context={"received_at": received_at}
+            )
         except ValidationError as exc:
             return validation_problem("Melding ongeldig", exc)
         # The registry says who the partner is; the melding may not say otherwise (a police
@@ -151,7 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
             request_mac=request_mac,
             melding_id=str(uuid.uuid4()),
             event_id=str(uuid.uuid4()),
-            received_at=(settings.reference_time or datetime.now(UTC)).isoformat(),
+            received_at=received_at.isoformat(),
             published=False,
         )
         reservation = store.reserve(partner_id, idempotency_key, reservation)
