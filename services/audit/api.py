@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
+from services.audit.api_models import ConsistencyProof, InclusionProof, SignedCheckpoint
 from services.audit.checkpoint import Checkpoint
 from services.audit.entry import Draft, Entry, reason_parts
 from services.audit.export import export_lines
@@ -34,7 +35,7 @@ from services.audit.report.pdf import render_pdf
 from services.audit.report.query import SubjectQuery, every_pseudonym
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
 from services.common.models import Recipient
-from services.common.openapi import problems
+from services.common.openapi import answer, problems
 from services.common.ratelimit import RateLimit, Throttled, install_rate_limit
 from services.common.settings import Settings
 from services.common.staff import require_role
@@ -250,7 +251,8 @@ def create_app(
     @app.get(
         "/v1/audit/checkpoints/latest",
         summary="Laatste ondertekende checkpoint",
-        responses=problems(404, 429),
+        response_model=None,
+        responses={200: answer(SignedCheckpoint), **problems(404, 429)},
     )
     async def latest_checkpoint(_: Throttled) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.latest_checkpoint)
@@ -261,7 +263,8 @@ def create_app(
     @app.get(
         "/v1/audit/checkpoints/{size}",
         summary="Checkpoint van een bepaalde grootte",
-        responses=problems(404, 429),
+        response_model=None,
+        responses={200: answer(SignedCheckpoint), **problems(404, 429)},
     )
     async def checkpoint(size: Size, _: Throttled) -> dict[str, Any]:
         found = await asyncio.to_thread(ledger.checkpoint_at, size)
@@ -272,7 +275,8 @@ def create_app(
     @app.get(
         "/v1/audit/checkpoints/{old}/consistency/{new}",
         summary="Consistentiebewijs tussen twee checkpoints",
-        responses=problems(404, 410, 429),
+        response_model=None,
+        responses={200: answer(ConsistencyProof), **problems(404, 410, 429)},
     )
     async def consistency(old: Size, new: Size, _: Throttled) -> dict[str, Any]:
         old_cp, new_cp = await asyncio.gather(
@@ -298,7 +302,8 @@ def create_app(
     @app.get(
         "/v1/audit/entries/{seq}/proof",
         summary="Inclusiebewijs van een entry",
-        responses=problems(404, 409, 410, 429),
+        response_model=None,
+        responses={200: answer(InclusionProof), **problems(404, 409, 410, 429)},
     )
     async def inclusion(
         _: Throttled,

@@ -33,6 +33,13 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: _problem_response(status) for status in statuses}
 
 
+def answer(model: type[BaseModel] | Any, description: str = "Gelukt") -> dict[str, Any]:
+    """A success entry of a route's `responses=` (with `response_model=None`): documents the
+    answer as `model` (FastAPI adds it to the components) while the route answers as it
+    builds it, so a field it adds is not silently dropped."""
+    return {"model": model, "description": description}
+
+
 def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
     """A route's `openapi_extra` when it reads `model` as its JSON body itself (after its own
     checks), so FastAPI does not know the body is there."""

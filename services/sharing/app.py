@@ -13,7 +13,7 @@ from services.bus.relay import relaying
 from services.bus.runtime import running_consumer
 from services.common import keys
 from services.common.http import MAX_INTEGER, documentation, install_error_handlers
-from services.common.openapi import problems
+from services.common.openapi import answer, problems
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.settings import Settings
@@ -83,8 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/v1/disclosures",
         summary="Eigen vrijgegeven disclosures ophalen",
-        response_model=None,  # documented by the model below, answered as built
-        responses={200: {"model": DisclosurePage, "description": "Gelukt"}},
+        response_model=None,
+        responses={200: answer(DisclosurePage)},
     )
     async def list_disclosures(
         partner: Annotated[Partner, Depends(as_partner)],
@@ -115,8 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/v1/reviews",
         summary="Disclosures die op beoordeling wachten",
-        response_model=None,  # documented by the model below, answered as built
-        responses={200: {"model": list[AwaitingReview], "description": "Gelukt"}},
+        response_model=None,
+        responses={200: answer(list[AwaitingReview])},
     )
     async def awaiting_review(
         _: Annotated[str, Depends(as_kmt_worker)],
