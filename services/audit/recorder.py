@@ -22,6 +22,7 @@ from services.common.events import (
     MELDING_RECEIVED,
     POLICY_ACTIVATED,
     SHARING_DECIDED,
+    STAFF_ACCESSED,
     CloudEvent,
     derived_id,
     new_event,
@@ -35,6 +36,7 @@ from services.common.models import (
     PolicyActivated,
     Reason,
     SharingDecided,
+    StaffAccessed,
 )
 from services.keyring.vault import MeldingErased, Opener
 
@@ -45,7 +47,7 @@ LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
     DISCLOSURE_ACKNOWLEDGED: "ack",
 }
 RECORDED_TYPES = {
-    MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED, POLICY_ACTIVATED,
+    MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED, POLICY_ACTIVATED, STAFF_ACCESSED,
     *LIFECYCLE_ENTRY_TYPES,
 }  # fmt: skip
 
@@ -84,8 +86,36 @@ def reason_line(reason: Reason) -> str:
     return f"{reason.rule}{REASON_SEPARATOR}{reason.text}"
 
 
+def drafts_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> list[Draft]:
+    """The entries for `event`: one, or for a staff read one per melding shown."""
+    if event.type == STAFF_ACCESSED:
+        return staff_access_drafts(event)
+    return [draft_of(event, subject_key, opener)]
+
+
+def staff_access_drafts(event: CloudEvent) -> list[Draft]:
+    """A staff read in another service as `audit_access` entries, like audit's own reads:
+    one per melding shown, so each melding's trail (and whatever counts per melding) has
+    the read; all share the read's event id as `trace_id`. A read that showed nothing is one
+    entry without a melding."""
+    read = parse_data(event, StaffAccessed)
+    shown: list[str | None] = [str(m) for m in dict.fromkeys(read.melding_ids)] or [None]
+    return [
+        Draft(
+            type="audit_access",
+            event_id=event.id if melding_id is None else derived_id(event.id, melding_id),
+            event_type=read.read,
+            actor=read.actor,
+            melding_id=melding_id,
+            trace_id=event.id,
+        )
+        for melding_id in shown
+    ]
+
+
 def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
-    """The entry for `event`; `MalformedEvent` when its data does not fit its type."""
+    """The one entry for `event` (not a staff read: see `drafts_of`); `MalformedEvent` when
+    its data does not fit its type."""
     if event.type == MELDING_RECEIVED:
         received = parse_data(event, MeldingReceived)
         return Draft(
@@ -161,9 +191,10 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
 
 
 def receipt_of(event: CloudEvent, draft: Draft, appended: Appended) -> CloudEvent:
-    """The `audit.recorded` receipt; the same input always gives the same receipt id."""
+    """The `audit.recorded` receipt of one entry; the same input always gives the same
+    receipt id."""
     return new_event(
-        id=derived_id(event.id, "receipt"),
+        id=derived_id(draft.event_id, "receipt"),
         type=AUDIT_RECORDED,
         source=SOURCE,
         subject=draft.melding_id or event.subject or event.id,

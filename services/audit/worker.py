@@ -1,4 +1,5 @@
-"""The audit consumer: record each event, then publish its receipt (never the other way round).
+"""The audit consumer: record each event, then publish the receipt of each of its entries
+(never the other way round).
 
 If the entry cannot be committed the handler raises, the consumer loop retries the same
 record and commits no offset: no receipt goes out, so sharing releases nothing (fail closed).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from services.audit.ledger import Ledger
-from services.audit.recorder import RECORDED_TYPES, draft_of, receipt_of
+from services.audit.recorder import RECORDED_TYPES, drafts_of, receipt_of
 from services.bus.consumer import Record
 from services.bus.kafka import Publisher
 from services.common import topics
@@ -35,9 +36,13 @@ class Recorder:
         self.opener = opener
         self.publisher = publisher
         self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
+        self.prefix = settings.topic_prefix
 
     async def handle(self, record: Record) -> None:
-        event = parse_event(record.value, RECORDED_TYPES)
-        draft = draft_of(event, self.subject_key, self.opener)
-        appended = await asyncio.to_thread(self.ledger.append, draft)
-        await self.publisher.publish(self.receipts_topic, receipt_of(event, draft, appended))
+        # only the types of the record's own topic: its signature proves that topic's owner
+        accepted = RECORDED_TYPES & topics.carried_by(record.topic, self.prefix)
+        event = parse_event(record.value, set(accepted))
+        drafts = drafts_of(event, self.subject_key, self.opener)
+        appended = await asyncio.to_thread(self.ledger.append_many, drafts)
+        for draft, entry in zip(drafts, appended, strict=True):
+            await self.publisher.publish(self.receipts_topic, receipt_of(event, draft, entry))

@@ -19,6 +19,7 @@ DISCLOSURE_RELEASED = "nl.kmt.disclosure.released"
 DISCLOSURE_REVIEWED = "nl.kmt.disclosure.reviewed"
 DISCLOSURE_ACKNOWLEDGED = "nl.kmt.disclosure.acknowledged"
 POLICY_ACTIVATED = "nl.kmt.policy.activated"
+STAFF_ACCESSED = "nl.kmt.staff.accessed"
 AUDIT_RECORDED = "nl.kmt.audit.recorded"
 DEAD_LETTERED = "nl.kmt.deadletter"
 

@@ -375,6 +375,22 @@ class DisclosureLifecycle(Strict):
     at: datetime
 
 
+StaffRead = Literal["sharing.reviews"]
+"""What a staff member can be shown outside audit's own API: sharing's review queue."""
+
+
+class StaffAccessed(Strict):
+    """Data of `staff.accessed`: a staff member was shown what a service holds about these
+    meldingen. Committed before anything is shown; ids only, never what was shown."""
+
+    actor: Annotated[str, StringConstraints(pattern=r"^staff:[a-z0-9][a-z0-9._-]{0,63}$")]
+    read: StaffRead
+    melding_ids: list[UUID]
+    """Every melding something was shown of, once each, in the order shown (none: an empty
+    answer, still a read)."""
+    at: datetime
+
+
 class PolicyActivated(Strict):
     """Data of `policy.activated`: a policy revision started deciding (first seen by routing)."""
 

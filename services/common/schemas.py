@@ -18,6 +18,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "disclosure.created": models.DisclosureCreated,
     "disclosure.lifecycle": models.DisclosureLifecycle,
     "policy.activated": models.PolicyActivated,
+    "staff.accessed": models.StaffAccessed,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,
     "policy.facts": PolicyFacts,  # the OPA input's `melding` (not an event)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common import events
+
 MELDINGEN = "kmt.meldingen.v1"
 DECISIONS = "kmt.decisions.v1"
 DISCLOSURES = "kmt.disclosures.v1"
@@ -31,3 +33,28 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(POLICY, 1, 365 * DAY_MS),
     TopicSpec(DEAD_LETTER, 1, 90 * DAY_MS),
 )
+
+CARRIES: dict[str, frozenset[str]] = {
+    MELDINGEN: frozenset({events.MELDING_RECEIVED}),
+    DECISIONS: frozenset({events.SHARING_DECIDED}),
+    DISCLOSURES: frozenset(
+        {
+            events.DISCLOSURE_CREATED,
+            events.DISCLOSURE_RELEASED,
+            events.DISCLOSURE_REVIEWED,
+            events.DISCLOSURE_ACKNOWLEDGED,
+            events.STAFF_ACCESSED,
+        }
+    ),
+    AUDIT_RECEIPTS: frozenset({events.AUDIT_RECORDED}),
+    POLICY: frozenset({events.POLICY_ACTIVATED}),
+    DEAD_LETTER: frozenset({events.DEAD_LETTERED}),
+}
+"""The event types each topic carries. A consumer takes a type only from its own topic: the
+signature proves the topic's owner sent a record, so an event of another owner's type on a
+topic (a routing-signed `disclosure.created` on the decisions topic) is refused."""
+
+
+def carried_by(topic: str, prefix: str) -> frozenset[str]:
+    """The event types a deployment's topic (its name with `prefix`) carries; none if unknown."""
+    return CARRIES.get(topic.removeprefix(prefix), frozenset())

@@ -18,12 +18,14 @@ from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.settings import Settings
 from services.common.staff import require_role
+from services.common.topics import DISCLOSURES
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
 from services.sharing.api_models import AwaitingReview, DisclosurePage
 from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.references import melding_reference, reference_key
+from services.sharing.staff_reads import read_recorded
 from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
 
 PAGE_SIZE = 50
@@ -119,9 +121,13 @@ def create_app(settings: Settings) -> FastAPI:
         responses={200: answer(list[AwaitingReview])},
     )
     async def awaiting_review(
-        _: Annotated[str, Depends(as_kmt_worker)],
+        worker: Annotated[str, Depends(as_kmt_worker)],
     ) -> list[dict[str, Any]]:
-        return [review_view(d) for d in outbox.awaiting_review()]
+        # recorded for audit's ledger (`staff.accessed`) before anything is answered
+        shown = read_recorded(
+            outbox, settings.topic(DISCLOSURES), worker, "sharing.reviews", outbox.awaiting_review
+        )
+        return [review_view(d) for d in shown]
 
     @app.post(
         "/v1/reviews/{disclosure_id}",
