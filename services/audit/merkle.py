@@ -1,4 +1,5 @@
-"""RFC 9162 Merkle tree: hashes, proofs and their verification (standard library only).
+"""RFC 9162 Merkle tree: roots and proofs. Hashing and verifying them (shared with partners)
+is `services.common.transparency`.
 
 Leaf `i` of the tree is the ledger entry with `seq == i`; its leaf data is the 32 raw bytes
 of the entry hash. A tree of size `n` covers seq `0 .. n-1`.
@@ -18,7 +19,12 @@ instead of rebuilding the tree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+
+from services.common.transparency import leaf_hash as leaf_hash
+from services.common.transparency import node_hash as node_hash
+from services.common.transparency import verify_consistency as verify_consistency
+from services.common.transparency import verify_inclusion as verify_inclusion
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -26,14 +32,6 @@ Block = tuple[int, int, bytes]
 """A perfect subtree as `(start, size, hash)`: leaves `start .. start+size-1`."""
 Range = tuple[int, int]
 """Leaves `lo .. hi-1`, whose hash is MTH(D[lo:hi])."""
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def split(n: int) -> int:
@@ -162,56 +160,3 @@ def range_hashes(ranges: Iterable[Range], nodes: Mapping[int, bytes]) -> list[by
             result = node_hash(node(*block), result)
         hashes.append(result)
     return hashes
-
-
-def _lsb(n: int) -> bool:
-    return bool(n & 1)
-
-
-def _shift_until(fn: int, sn: int, stop: Callable[[int], bool]) -> tuple[int, int]:
-    while not stop(fn):
-        fn, sn = fn >> 1, sn >> 1
-    return fn, sn
-
-
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 section 2.1.3.2."""
-    if index >= size:
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if _lsb(fn) or fn == sn:
-            r = node_hash(p, r)
-            fn, sn = _shift_until(fn, sn, lambda f: _lsb(f) or f == 0)
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(
-    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]
-) -> bool:
-    """RFC 9162 section 2.1.4.2."""
-    if not 0 < old <= new:
-        return False
-    if old == new:
-        return not proof and old_root == new_root
-    if not proof:
-        return False
-    if old & (old - 1) == 0:  # a power of two: the old root is the first node
-        proof = [old_root, *proof]
-    fn, sn = _shift_until(old - 1, new - 1, lambda f: not _lsb(f))
-    fr = sr = proof[0]
-    for c in proof[1:]:
-        if sn == 0:
-            return False
-        if _lsb(fn) or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            fn, sn = _shift_until(fn, sn, lambda f: _lsb(f) or f == 0)
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return fr == old_root and sr == new_root and sn == 0
