@@ -94,9 +94,10 @@ CHECKS = [
     ignored_auth,  # an answer given with a token is refused without one, and with a forged one
     problems_in_dutch,
 ]
-OAUTH_ERRORS = {("/oauth/token", "400"), ("/oauth/token", "401")}
+OTHER_SHAPES = {("/oauth/token", "400"), ("/oauth/token", "401"), ("/health", "503")}
 """RFC 6749 §5.2 prescribes the token endpoint's error shape, so OAuth client libraries read
-it; every other 4xx is problem details."""
+it, and a health check answers orchestrators with its status; every other error is problem
+details."""
 
 
 def operations(app: FastAPI) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -116,7 +117,7 @@ def test_every_error_is_documented_as_problem_details(
         f"{method.upper()} {path} {status}: {list(response.get('content', {}))}"
         for path, method, operation in operations(app)
         for status, response in operation["responses"].items()
-        if status >= "400" and (path, status) not in OAUTH_ERRORS
+        if status >= "400" and (path, status) not in OTHER_SHAPES
         if response.get("content")
         != {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     ]
@@ -166,6 +167,14 @@ def test_intake_documents_the_melding_and_its_idempotency_key(
     assert key["in"] == "header" and key["required"] is True
     assert {"202", "401", "413", "422", "428", "503"} <= set(submit["responses"])
     assert submit["security"] == [{PARTNER_SCHEME: []}]
+    health = document["paths"]["/health"]["get"]["responses"]["503"]  # for orchestrators
+    assert list(health["content"]) == ["application/json"]
+
+
+def test_intake_health_answers_503_as_documented(services: Services) -> None:  # noqa: F811
+    answer = TestClient(services.apps["intake"]).get("/health")  # no lifespan: no broker
+    assert (answer.status_code, answer.headers["content-type"]) == (503, "application/json")
+    assert set(answer.json()) == {"status"}
 
 
 def test_sharing_and_audit_document_their_own_statuses(

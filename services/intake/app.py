@@ -53,6 +53,18 @@ ACCEPTED = {
         }
     },
 }
+BROKER_DOWN = {
+    "description": "De berichtenbus is (nog) niet bereikbaar; meldingen krijgen dan 503.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"type": "string"}},
+            }
+        }
+    },
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -93,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app, settings.max_body_bytes)
 
-    @app.get("/health", response_model=None, summary="Gezondheid", responses=problems(503))
+    @app.get("/health", response_model=None, summary="Gezondheid", responses={503: BROKER_DOWN})
     async def health() -> JSONResponse | dict[str, str]:
         if not connected.is_set():
             return JSONResponse({"status": "broker niet bereikbaar"}, status_code=503)
