@@ -37,7 +37,20 @@ BODY_ROUTES = [
     ("audit", "/v1/audit/subjects/search", "privacy_officer"),
     ("audit", "/v1/audit/subjects/report", "privacy_officer"),
     ("audit", "/v1/audit/subjects/report.html", "privacy_officer"),
+    ("audit", "/v1/audit/subjects/report.pdf", "privacy_officer"),
 ]
+
+
+def test_every_secured_route_with_a_body_is_examined_here(services: Services) -> None:  # noqa: F811
+    documented = {
+        (service, path)
+        for service, app in services.apps.items()
+        for path, methods in app.openapi()["paths"].items()
+        for operation in methods.values()
+        if "requestBody" in operation and operation.get("security")
+    }
+    examined = {(service, path) for service, path, _ in BODY_ROUTES}
+    assert documented == {(s, p.replace("d-1", "{disclosure_id}")) for s, p in examined}
 
 
 @dataclass
