@@ -1,0 +1,61 @@
+"""`bench/e2e.py` keeps working: a tiny run against a real deployment (no timed assertions),
+and the rules by which it calls a melding decided and released."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bench.e2e import measure, parse, render
+from bench.e2e_follow import Track
+from bench.e2e_meldingen import variants
+from bench.e2e_stack import target
+from services.common.models import MeldingSubmission
+from tests.stack import Stack
+
+
+def test_bench_runs_end_to_end(stack: Stack) -> None:
+    options = parse(
+        ["-n", "5", "-c", "2", "--rate", "2", "--seconds", "2", "--raw-records", "100",
+         "--poll-ms", "100", "--timeout", "45"]
+    )  # fmt: skip
+    result = asyncio.run(measure(target(stack.settings), options))
+    result["machine"] = {"cpus": 2, "cpu_model": "test", "python": "3"}
+
+    burst, rate = result["phases"]["burst"], result["phases"]["rate"]
+    assert (burst["sent"], burst["accepted"], burst["done"]) == (5, 5, 5)
+    assert (rate["sent"], rate["accepted"], rate["done"]) == (4, 4, 4)
+    for phase in (burst, rate):
+        assert phase["latency"]["post_decided"]["n"] == phase["done"]
+        assert phase["disclosures_released"] == sum(phase["allowed_per_recipient"].values())
+    assert result["raw"]["records"] == 100 and result["raw"]["value_bytes"] > 1000
+    assert result["pipeline_per_raw"] > 0
+    assert "Pipeline ÷ raw Kafka" in render(result, options)
+    json.dumps(result)
+
+
+def test_released_only_when_every_disclosure_is() -> None:
+    track = Track("burst", sent=0.0)
+    entry = {"recorded_at": "2026-01-01T00:00:01.000000Z", "melding_id": "m"}
+    track.add({**entry, "type": "decision", "recipient": "riec", "allow": True})
+    track.add({**entry, "type": "decision", "recipient": "veilig_thuis", "allow": False})
+    assert track.decided is None and not track.done  # two of three decisions
+    track.add({**entry, "type": "decision", "recipient": "gemeente_veiligheid", "allow": True})
+    assert track.decided is not None and not track.done  # no disclosure recorded yet
+    track.add({**entry, "type": "disclosure", "disclosure_id": "d1"})
+    track.add({**entry, "type": "release", "disclosure_id": "d1"})
+    assert not track.done  # the gemeente's disclosure is not there yet
+    track.add({**entry, "type": "disclosure", "disclosure_id": "d2"})
+    later = {**entry, "recorded_at": "2026-01-01T00:00:03.000000Z"}
+    track.add({**later, "type": "release", "disclosure_id": "d2"})
+    assert track.done and track.released == track.finished == track.decided + 2
+
+
+def test_variants_are_valid_and_never_wait_for_review() -> None:
+    meldingen = variants(60)
+    for melding in meldingen:
+        submission = MeldingSubmission.model_validate(melding)
+        assert submission.victim.birth_date is not None  # no unknown age: no review:human
+    assert len({m["municipality"] for m in meldingen}) == 14
+    assert any(m["signals"]["undermining_indicators"] for m in meldingen)
+    assert any(m["signals"]["safety_risk"] for m in meldingen)
