@@ -29,7 +29,8 @@ from pypdf import PdfReader
 from services.audit.api import create_app
 from services.audit.entry import Entry
 from services.audit.ledger import Ledger, Query
-from services.audit.report.content import Controller
+from services.audit.recorder import drafts_of
+from services.audit.report.content import CONSULTATIONS, Controller
 from services.audit.report.document import DEFAULT_CONTACT
 from services.audit.report.wording import MONTHS
 from services.audit.sqlite_store import SqliteStore
@@ -47,7 +48,8 @@ from services.common.settings import Settings
 from services.common.staff import add_member
 from services.keyring import generate_all
 from services.sharing.worker import Sharing
-from tests.test_audit_recorder import KEY, melding, received_event, record, released
+from tests.test_audit_recorder import KEY, OPENER, melding, received_event, record, released
+from tests.test_staff_reads import staff_read
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLLER = Controller(
@@ -70,6 +72,7 @@ HEADINGS = [
     "Wie verwerkt uw gegevens",
     "Welke gegevens wij hebben verstrekt",
     "Doelen",
+    "Inzage door medewerkers van het Kenniscentrum",
     "Ontvangers",
     "Bewaartermijn",
     "Herkomst van de gegevens",
@@ -378,3 +381,33 @@ def test_what_is_configured_or_typed_is_escaped_or_refused(tmp_path: Path) -> No
 def test_municipality_names_are_the_policies() -> None:
     config = json.loads((ROOT / "policies/kmt/config/data.json").read_text())
     assert {m: MUNICIPALITY_NAMES[m] for m in TWENTE} == config["municipalities"]
+
+
+def test_staff_reads_of_the_subjects_meldingen_say_when_and_why_never_who(
+    officer: Officer,
+) -> None:
+    """Issue 9 item 14: a KMT worker's read of the review queue is an `audit_access` entry per
+    melding shown; the person is told of each read that showed one of their meldingen, once
+    per read, with its purpose, not which worker it was."""
+    mine, also_mine, someone_else = melding(), melding(), str(uuid.uuid4())
+    for m in (mine, also_mine):
+        record(officer.ledger, received_event(m))
+    reads = [
+        staff_read(str(mine.melding_id), someone_else),
+        staff_read(someone_else),  # showed nothing about them
+        staff_read(str(mine.melding_id), str(also_mine.melding_id)),  # one read, two meldingen
+    ]
+    for read in reads:
+        officer.ledger.append_many(drafts_of(read, KEY, OPENER))
+
+    report = officer.report(VICTIM).json()
+    assert report["meldingen"] == 2 and report["verstrekkingen"] == []
+    assert [c["doel"] for c in report["inzages"]] == [CONSULTATIONS["sharing.reviews"]] * 2
+    html = officer.report(VICTIM, ".html").text
+    assert "Inzage door medewerkers van het Kenniscentrum" in html
+    assert "niet de gegevens zelf" in html
+    assert "Om te beoordelen of gegevens over u aan een partner verstrekt mochten worden" in html
+    for shown in (json.dumps(report), html):
+        assert "kmt-medewerker" not in shown  # who read is in the trail, for the officer
+    # a person none of whose meldingen were shown is told so
+    assert officer.report({"bsn": "123456782"}).json()["inzages"] == []

@@ -2,7 +2,10 @@
 which purpose, on which legal basis and for how long, about a victim or a suspect.
 
 Built from the ledger only: the disclosures that were released (one held for review and
-rejected, or not yet released, was not provided), with the categories they actually carried.
+rejected, or not yet released, was not provided), with the categories they actually carried;
+and when KMT staff consulted what was to be disclosed about the subject (their `audit_access`
+entries of a read outside the trail itself: the review queue), when and why, never who (the
+officer sees who in the trail).
 What the privacy officer must check before sending it (an article not yet confirmed, informing
 deferred, no contact details) goes into `officer_notes`, never into the text for the person.
 """
@@ -27,6 +30,13 @@ ACCESS_REPORT = "audit.access_report"
 DEFERRED = "notify:deferred"
 RETENTION = "retention:"
 PAGE = 1000
+CONSULTATIONS = {
+    "sharing.reviews": "beoordelen of gegevens over u aan een partner verstrekt mochten worden",
+}
+"""The staff reads the subject is told of, with their purpose in Dutch. Recorded one entry
+per melding shown; one read that showed several of the subject's meldingen is one moment.
+The privacy officer's own reads of the trail are supervision of the processing, not of the
+subject's data, and are not listed."""
 OTHERS: dict[Role, tuple[str, ...]] = {
     "slachtoffer": ("suspects",),
     "verdachte": ("victim",),
@@ -72,6 +82,15 @@ class Provided:
 
 
 @dataclass(frozen=True)
+class Consulted:
+    """One staff read that showed something about the subject."""
+
+    moment: datetime
+    """When it was recorded (before anything was shown), in Dutch local time."""
+    purpose: str
+
+
+@dataclass(frozen=True)
 class AccessReport:
     reference: str
     """The registration number of this request: the event id of its `audit_access` entry."""
@@ -82,6 +101,7 @@ class AccessReport:
     meldingen: int
     roles: tuple[Role, ...]
     provided: tuple[Provided, ...]
+    consulted: tuple[Consulted, ...]
     officer_notes: tuple[tuple[str, str], ...]
     """(code, Dutch text) for the privacy officer; never shown to the data subject."""
 
@@ -121,6 +141,9 @@ class AccessReport:
                 }
                 for p in self.provided
             ],
+            "inzages": [
+                {"moment": c.moment.isoformat(), "doel": c.purpose} for c in self.consulted
+            ],
             "aandachtspunten": [{"code": c, "tekst": t} for c, t in self.officer_notes],
         }
 
@@ -148,7 +171,7 @@ def access_report(
     for role in ROLES:
         for melding_id in ledger.melding_ids_of(found[role]):
             roles_of.setdefault(melding_id, set()).add(role)
-    disclosures, released = _released(ledger, sorted(roles_of))
+    disclosures, released, consulted = _released(ledger, sorted(roles_of))
     provided = sorted(
         (
             _provided(entry, released[d], roles_of[entry.melding_id or ""])
@@ -166,14 +189,19 @@ def access_report(
         meldingen=len(roles_of),
         roles=tuple(r for r in ROLES if any(r in roles for roles in roles_of.values())),
         provided=tuple(provided),
+        consulted=tuple(sorted(consulted.values(), key=lambda c: c.moment)),
         officer_notes=_officer_notes(controller, [disclosures[d] for d in released]),
     )
 
 
-def _released(ledger: Ledger, melding_ids: list[str]) -> tuple[dict[str, Entry], dict[str, str]]:
-    """The meldingen's disclosure entries by id, and when each released one was released."""
+def _released(
+    ledger: Ledger, melding_ids: list[str]
+) -> tuple[dict[str, Entry], dict[str, str], dict[str, Consulted]]:
+    """The meldingen's disclosure entries by id, when each released one was released, and
+    the staff reads that showed any of them (by read: its `trace_id`)."""
     disclosures: dict[str, Entry] = {}
     released: dict[str, str] = {}
+    consulted: dict[str, Consulted] = {}
     after = -1
     while melding_ids:
         page = ledger.search(Query(melding_ids=melding_ids, after=after, limit=PAGE))
@@ -182,10 +210,18 @@ def _released(ledger: Ledger, melding_ids: list[str]) -> tuple[dict[str, Entry],
                 disclosures[entry.disclosure_id] = entry
             elif entry.type == "release" and entry.disclosure_id:
                 released.setdefault(entry.disclosure_id, entry.recorded_at)
+            elif entry.type == "audit_access" and entry.event_type in CONSULTATIONS:
+                consulted.setdefault(
+                    entry.trace_id or entry.event_id,
+                    Consulted(
+                        wording.dutch_moment(entry.recorded_at), CONSULTATIONS[entry.event_type]
+                    ),
+                )
         if len(page) < PAGE:
             break
         after = page[-1].seq
-    return disclosures, {d: at for d, at in released.items() if d in disclosures}
+    shown = {d: at for d, at in released.items() if d in disclosures}
+    return disclosures, shown, consulted
 
 
 def _provided(entry: Entry, released_at: str, roles: set[Role]) -> Provided:

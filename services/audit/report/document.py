@@ -60,6 +60,7 @@ def document(report: AccessReport) -> Document:
             ),
             Section("Welke gegevens wij hebben verstrekt", _provided(report), _rows(report)),
             Section("Doelen", _purposes(report)),
+            Section("Inzage door medewerkers van het Kenniscentrum", _consulted(report)),
             Section("Ontvangers", _recipients(report)),
             Section(
                 "Bewaartermijn",
@@ -139,3 +140,27 @@ def _recipients(report: AccessReport) -> tuple[str, ...]:
     if not report.recipients:
         return ("Uw gegevens zijn aan niemand verstrekt.",)
     return (f"Uw gegevens zijn verstrekt aan: {'; '.join(report.recipients)}.",)
+
+
+def _consulted(report: AccessReport) -> tuple[str, ...]:
+    if not report.consulted:
+        return ("Er is niet vastgelegd dat medewerkers van het Kenniscentrum gegevens over u "
+                "hebben ingezien.",)  # fmt: skip
+    by_purpose: dict[str, dict[str, int]] = {}  # reads in the same minute: counted
+    for c in report.consulted:
+        minutes = by_purpose.setdefault(c.purpose, {})
+        minute = wording.dutch_time(c.moment)
+        minutes[minute] = minutes.get(minute, 0) + 1
+    return (
+        "Medewerkers van het Kenniscentrum hebben gegevens over u ingezien, op de momenten "
+        "hieronder. Bij het beoordelen van een verstrekking zagen zij welke soorten gegevens "
+        "aan wie zouden gaan, niet de gegevens zelf.",
+        *(
+            f"Om te {purpose}: {'; '.join(_times(minutes))}."
+            for purpose, minutes in by_purpose.items()
+        ),
+    )
+
+
+def _times(minutes: dict[str, int]) -> list[str]:
+    return [m if n == 1 else f"{m} ({n} keer)" for m, n in minutes.items()]
