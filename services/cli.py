@@ -97,7 +97,7 @@ _register_audit()
 
 
 def _register_tools() -> None:
-    from services.partner_client.cli import fetch_command
+    from services.partner_client.cli import fetch_command, prove_command
     from services.partner_client.keygen import keys_command
     from services.routing.decide import decide_command
     from services.sharing.admin_cli import keys_cli, partners_cli
@@ -108,6 +108,7 @@ def _register_tools() -> None:
     partner_cli = typer.Typer(no_args_is_help=True, help="Referentieclient voor partners")
     partner_cli.command("fetch")(fetch_command)
     partner_cli.command("keys")(keys_command)
+    partner_cli.command("prove")(prove_command)
     app.add_typer(partner_cli, name="partner")
 
 
