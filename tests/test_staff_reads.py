@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from services.audit.entry import Draft, seal
 from services.audit.recorder import RECORDED_TYPES, drafts_of
+from services.audit.verify import verwerking
 from services.audit.worker import CONSUMED
 from services.common import topics
 from services.common.events import (
@@ -145,3 +147,14 @@ def test_each_topic_carries_only_its_owners_event_types() -> None:
     assert topics.carried_by("t.onbekend", prefix) == frozenset()
     # every type audit records travels on a topic it reads
     assert set().union(*(topics.CARRIES[t] for t in CONSUMED)) >= RECORDED_TYPES
+
+
+def test_the_verwerkingen_log_names_a_review_queue_read_as_such() -> None:
+    (draft,) = drafts_of(staff_read(str(uuid.uuid4())), KEY, OPENER)
+    own = Draft(type="audit_access", event_id="e", event_type="audit.melding", actor="staff:fg")
+    names = [
+        verwerking(seal(d, seq=0, recorded_at="2026-06-15T09:00:00.000000Z",
+                        prev_hash="0" * 64).as_dict())["verwerkingsnaam"]
+        for d in (draft, own)
+    ]  # fmt: skip
+    assert names == ["Inzien van de beoordelingswachtrij", "Inzien van de audittrail"]

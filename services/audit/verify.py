@@ -72,6 +72,8 @@ ACTIVITIES = {
     "audit_access": "Inzien van de audittrail",
     "erasure": "Wissen van een melding (sleutel vernietigd)",
 }
+READ_ACTIVITIES = {"sharing.reviews": "Inzien van de beoordelingswachtrij"}
+"""`audit_access` entries of a staff read outside the trail, by what was read."""
 
 
 def verwerking(entry: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def verwerking(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "actieId": entry["event_id"],
         "verwerkingActiviteitId": entry["type"],
-        "verwerkingsnaam": ACTIVITIES[entry["type"]],
+        "verwerkingsnaam": READ_ACTIVITIES.get(entry["event_type"], ACTIVITIES[entry["type"]]),
         "verwerkingId": entry["trace_id"],
         "vertrouwelijkheid": "vertrouwelijk",
         "bewaartermijn": retention,
