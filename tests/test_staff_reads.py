@@ -10,6 +10,7 @@ import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,10 @@ from services.audit.entry import Draft, seal
 from services.audit.recorder import RECORDED_TYPES, drafts_of
 from services.audit.verify import verwerking
 from services.audit.worker import CONSUMED
+from services.bus.consumer import Record
 from services.common import topics
 from services.common.events import (
+    AUDIT_RECORDED,
     DISCLOSURE_CREATED,
     MELDING_RECEIVED,
     STAFF_ACCESSED,
@@ -27,9 +30,11 @@ from services.common.events import (
     new_event,
     parse_event,
 )
-from services.common.models import StaffAccessed
+from services.common.models import AuditRecorded, StaffAccessed
+from services.common.settings import Settings
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.staff_reads import read_recorded
+from services.sharing.worker import Sharing
 from tests.test_audit_recorder import KEY, OPENER
 
 TOPIC = "t.kmt.disclosures.v1"
@@ -41,9 +46,16 @@ def waiting(outbox: Outbox, *melding_ids: str) -> list[str]:
     made = []
     for n, melding_id in enumerate(melding_ids):
         disclosure_id = str(uuid.uuid4())
+        created = CloudEvent(
+            id=f"created-{disclosure_id}",
+            source="kmt/sharing",
+            type=DISCLOSURE_CREATED,
+            time=NOW,
+            data={"ciphertext_sha256": "ab" * 32},
+        ).model_dump(mode="json")
         stored = StoredDisclosure(
             seq=0, disclosure_id=disclosure_id, melding_id=melding_id, recipient="veilig_thuis",
-            partner_id=f"partner-{n}", event={"data": {}}, created_at=NOW.isoformat(),
+            partner_id=f"partner-{n}", event=created, created_at=NOW.isoformat(),
             expires_at=None, needs_review=True, audit_seq=None, review=None, released_at=None,
             acked_at=None,
         )  # fmt: skip
@@ -158,3 +170,25 @@ def test_the_verwerkingen_log_names_a_review_queue_read_as_such() -> None:
         for d in (draft, own)
     ]  # fmt: skip
     assert names == ["Inzien van de beoordelingswachtrij", "Inzien van de audittrail"]
+
+
+async def test_sharing_takes_a_receipt_only_from_the_receipts_topic(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    """A receipt on the decisions topic passed routing's signature check there; sharing
+    would have acted on it as if audit sent it."""
+    disclosure_id = waiting(outbox, str(uuid.uuid4()))[0]
+    receipt = new_event(
+        type=AUDIT_RECORDED, source="kmt/audit", subject="x",
+        data=AuditRecorded(event_id="e", event_type=DISCLOSURE_CREATED,
+                           disclosure_id=uuid.UUID(disclosure_id), seq=1, entry_hash="0" * 64),
+    )  # fmt: skip
+    nothing: Any = None
+    sharing = Sharing(Settings(topic_prefix="t.", keys_dir=tmp_path / "keys"), outbox, nothing,
+                      nothing)  # fmt: skip
+    on = {t: Record(f"t.{t}", 0, 0, b"x", receipt.to_bytes()) for t in topics.CARRIES}
+    for topic in (topics.DECISIONS, topics.MELDINGEN, topics.POLICY, topics.DISCLOSURES):
+        with pytest.raises(MalformedEvent, match="onverwacht eventtype"):
+            await sharing(on[topic])
+    with pytest.raises(MalformedEvent, match="hoort niet bij deze disclosure"):
+        await sharing(on[topics.AUDIT_RECEIPTS])  # read as a receipt: then checked as one

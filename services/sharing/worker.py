@@ -51,7 +51,13 @@ from services.common.models import (
 )
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
-from services.common.topics import AUDIT_RECEIPTS, DECISIONS, DISCLOSURES, MELDINGEN
+from services.common.topics import (
+    AUDIT_RECEIPTS,
+    DECISIONS,
+    DISCLOSURES,
+    MELDINGEN,
+    carried_by,
+)
 from services.keyring.vault import MeldingErased, Opener
 from services.policy.engine import Engine
 from services.sharing.allowlist import refuse_forbidden
@@ -64,6 +70,7 @@ log = logging.getLogger(__name__)
 SOURCE = "kmt/sharing"
 ACTOR = "kmt/sharing"
 REVIEW_HUMAN = "review:human"
+HANDLED = frozenset({MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
 
 
 class ReviewConflict(Exception):
@@ -93,7 +100,9 @@ class Sharing:
         self.reference_key = reference_key(settings)
 
     async def __call__(self, record: Record) -> None:
-        event = parse_event(record.value, {MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
+        # only the types of the record's own topic: its signature proves that topic's owner
+        handled = HANDLED & carried_by(record.topic, self.settings.topic_prefix)
+        event = parse_event(record.value, set(handled))
         if event.type == MELDING_RECEIVED:
             await self.on_melding(event)
         elif event.type == SHARING_DECIDED:
