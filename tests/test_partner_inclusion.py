@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,9 +26,11 @@ from services.audit.merkle import Frontier, inclusion_path, node_id, range_hashe
 from services.common.settings import Settings
 from services.common.transparency import leaf_hash
 from services.devstack import demo
+from services.devstack.paths import REPO
 from services.partner_client import cli as partner_cli
 from services.partner_client.trail import TrailChecker
 from tests.stack import Stack, deployment, eventually, submission
+from tests.test_readme_commands import command_blocks
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 PARTNER = "riec-oost"
@@ -94,8 +97,22 @@ def fetch(stack: Stack, key: Path, *args: str) -> Result:
     )  # fmt: skip
 
 
-def line_about(result: Result, disclosure_id: str) -> str:
-    return next(line for line in result.stderr.splitlines() if disclosure_id in line)
+def line_about(result: Result, disclosure_id: str, in_readme: bool = True) -> str:
+    """What fetch printed about one disclosure's receipt (a line the README shows too)."""
+    line = next(line for line in result.stderr.splitlines() if disclosure_id in line)
+    assert not in_readme or shown_in_readme(line), f"README's fetch shows no line like {line!r}"
+    return line
+
+
+def shown_in_readme(line: str) -> bool:
+    """The README's fetch block shows this line, ids, hashes and numbers aside."""
+
+    def shape(text: str) -> str:
+        return re.sub(r"\d+", "N", re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{4}…", "ID", text))
+
+    block = next(b for b in command_blocks((REPO / "README.md").read_text()) if "fetch" in b)
+    shown = " ".join(b.lstrip("# ") for b in block.splitlines() if b.startswith("#"))
+    return shape(line.split("controleer later met:")[0]) in shape(shown)
 
 
 def test_a_disclosure_not_yet_under_a_checkpoint_is_checked_later(
@@ -143,7 +160,7 @@ def test_fetch_proves_each_disclosure_and_fails_with_another_key_pinned(
     result = fetch(stack, stranger)
     assert result.exit_code == 1
     assert item["disclosure_id"] in result.stdout  # still opened and printed
-    line = line_about(result, item["disclosure_id"])
+    line = line_about(result, item["disclosure_id"], in_readme=False)
     assert "NIET geverifieerd in het grootboek" in line
     assert f"niet ondertekend door {ORIGIN}" in line
 

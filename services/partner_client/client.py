@@ -2,7 +2,8 @@
 
 Copy this (with `services/sharing/sealing.py`, which only needs joserfc) into your own
 system; it is standard OAuth 2.0 `private_key_jwt` (RFC 7523) and nested JOSE
-(EdDSA-signed JWS inside an ECDH-ES+A256KW / A256GCM JWE).
+(EdDSA-signed JWS inside an ECDH-ES+A256KW / A256GCM JWE). `trail.py` checks that each
+disclosure is in KMT's signed audit trail.
 """
 
 from __future__ import annotations
