@@ -86,7 +86,8 @@ class Consulted:
     """One staff read that showed something about the subject."""
 
     moment: datetime
-    """When it was recorded (before anything was shown), in Dutch local time."""
+    """When audit recorded it, in Dutch local time: moments after the read, or later when
+    the broker was out (the read was committed in sharing before it was answered)."""
     purpose: str
 
 
