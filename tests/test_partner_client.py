@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from joserfc.jwk import ECKey, OKPKey
 from typer.testing import CliRunner
 
+from services.audit.checkpoint import verifier_key
 from services.common import keys
 from services.common.http import install_error_handlers
 from services.common.partner_auth import partner_authenticated, token_router
@@ -262,3 +264,33 @@ def test_client_with_old_and_new_encryption_key_opens_across_a_rotation(
     )
     opened = [client.open(item)["disclosure_id"] for item in client.fetch(0).items]
     assert opened == ["d-old", "d-new"]
+
+
+def test_fetch_command_wants_the_audit_address_and_its_pinned_key_together(
+    kit: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    alone = run_fetch(kit, monkeypatch, "--audit-url", "http://127.0.0.1:9")
+    assert alone.exit_code == 2
+    assert "horen bij elkaar" in alone.output
+    key = tmp_path / "audit.pub"
+    key.write_text("kmt-twente/audit/v1+00000000+AAAA")
+    garbled = run_fetch(
+        kit, monkeypatch, "--audit-url", "http://127.0.0.1:9", "--audit-key", str(key)
+    )
+    assert garbled.exit_code == 2
+    assert "verifier key" in garbled.output
+
+
+def test_fetch_command_reports_a_disclosure_without_a_receipt_as_not_verified(
+    kit: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A listing that leaves out `audit_seq` and `audit_entry_hash` cannot pass for proven."""
+    kit["sharing"].publish(kit["partner"], {"disclosure_id": "d-0"})
+    key = tmp_path / "audit.pub"
+    key.write_text(verifier_key(Ed25519PrivateKey.generate().public_key()))
+    result = run_fetch(
+        kit, monkeypatch, "--audit-url", "http://127.0.0.1:9", "--audit-key", str(key)
+    )
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["disclosure_id"] == "d-0"
+    assert "d-0: NIET geverifieerd in het grootboek: geen geldig audit_seq" in result.stderr
