@@ -207,6 +207,25 @@ def test_pydantics_own_errors_are_dutch_too(services: Services) -> None:  # noqa
     }
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_frameworks_own_refusals_are_dutch_problems(
+    services: Services,  # noqa: F811
+    service: str,
+) -> None:
+    client = TestClient(services.apps[service])
+    for answer, title in (
+        (client.get("/bestaat-niet"), "Niet gevonden"),
+        (client.delete("/health"), "Methode niet toegestaan"),
+    ):
+        assert answer.headers["content-type"] == MEDIA_TYPE
+        assert answer.json() == {
+            "type": "about:blank",
+            "title": title,
+            "status": answer.status_code,
+            "detail": title,
+        }
+
+
 def credentials(stack: Stack, service: str) -> dict[str, dict[str, str]]:
     """The Authorization header per security scheme, as a real caller of `service` has it."""
     partner = {"intake": "wijkteam-almelo", "sharing": RECIPIENT}.get(service)
