@@ -23,7 +23,8 @@ What it does, in order:
 2. Follows them into the ledger through the audit API as the demo privacy officer: it pages
    through every new entry once per `--poll-ms` (each read is itself an `audit_access`
    entry), and times each melding by the entries' own `recorded_at`: POST → 202, POST →
-   its three `decision` entries, POST → a `release` entry for every `disclosure` entry.
+   its three `decision` entries, POST → a `release` entry for every `disclosure` entry (and,
+   to show where the time goes, POST → its `melding` entry and its `disclosure` entries).
    End to end meldingen/s is the meldingen done ÷ (last one done − first POST).
 3. Measures plain aiokafka on the same broker with the same security and producer settings
    (acks=all, idempotent), records the size of a real `MeldingReceived` event read back from

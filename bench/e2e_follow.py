@@ -34,8 +34,10 @@ class Track:
     sent: float
     accepted: float | None = None
     status: int | None = None
+    recorded: float | None = None
+    """When the ledger recorded the melding itself (audit read it from the bus)."""
     decisions: dict[str, tuple[bool, float]] = field(default_factory=dict)
-    disclosures: set[str] = field(default_factory=set)
+    disclosures: dict[str, float] = field(default_factory=dict)
     releases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -50,12 +52,18 @@ class Track:
         return sum(allow for allow, _ in self.decisions.values())
 
     @property
+    def disclosed(self) -> float | None:
+        """When the last of its disclosures was recorded (sealed by sharing, not yet
+        released); None while one is missing, or when it has none."""
+        if self.decided is None or not self.allowed or len(self.disclosures) < self.allowed:
+            return None
+        return max(self.disclosures.values())
+
+    @property
     def released(self) -> float | None:
         """When the last of its disclosures was released; None while one is not, or when it
         has none (every decision refused). One partner per recipient, as in the demo."""
-        if self.decided is None or not self.allowed or len(self.disclosures) < self.allowed:
-            return None
-        if not self.disclosures <= self.releases.keys():
+        if self.disclosed is None or not self.disclosures.keys() <= self.releases.keys():
             return None
         return max(self.releases[d] for d in self.disclosures)
 
@@ -71,10 +79,12 @@ class Track:
     def add(self, entry: dict[str, Any]) -> None:
         at = datetime.fromisoformat(entry["recorded_at"]).timestamp()
         kind = entry["type"]
-        if kind == "decision":
+        if kind == "melding":
+            self.recorded = at
+        elif kind == "decision":
             self.decisions[entry["recipient"]] = (bool(entry["allow"]), at)
         elif kind == "disclosure":
-            self.disclosures.add(entry["disclosure_id"])
+            self.disclosures[entry["disclosure_id"]] = at
         elif kind == "release":
             self.releases[entry["disclosure_id"]] = at
 

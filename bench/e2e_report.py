@@ -11,9 +11,12 @@ from bench.e2e_follow import Track
 
 LATENCIES = (
     ("post_202", "POST → 202"),
+    ("post_recorded", "POST → melding recorded"),
     ("post_decided", "POST → 3 decisions recorded"),
+    ("post_disclosed", "POST → every disclosure recorded"),
     ("post_released", "POST → every disclosure released"),
 )
+"""Each a step further along the path; every time but the 202 is a ledger entry's."""
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -57,7 +60,11 @@ def summarize(tracks: list[Track], load: dict[str, Any]) -> dict[str, Any]:
         "end_to_end_per_s": len(done) / (last_done - first) if last_done > first else None,
         "latency": {
             "post_202": _spread([t.accepted - t.sent for t in accepted if t.accepted]),
+            "post_recorded": _spread([t.recorded - t.sent for t in done if t.recorded]),
             "post_decided": _spread([t.decided - t.sent for t in done if t.decided]),
+            "post_disclosed": _spread(
+                [t.disclosed - t.sent for t in with_disclosures if t.disclosed]
+            ),
             "post_released": _spread([t.released - t.sent for t in with_disclosures if t.released]),
         },
     }

@@ -27,6 +27,11 @@ def test_bench_runs_end_to_end(stack: Stack) -> None:
     assert (rate["sent"], rate["accepted"], rate["done"]) == (4, 4, 4)
     for phase in (burst, rate):
         assert phase["latency"]["post_decided"]["n"] == phase["done"]
+        assert phase["latency"]["post_recorded"]["n"] == phase["done"]
+        if phase["with_disclosures"]:
+            released = phase["latency"]["post_released"]
+            assert released["n"] == phase["latency"]["post_disclosed"]["n"]
+            assert released["n"] == phase["with_disclosures"]
         assert phase["disclosures_released"] == sum(phase["allowed_per_recipient"].values())
     assert result["raw"]["records"] == 100 and result["raw"]["value_bytes"] > 1000
     assert result["pipeline_per_raw"] > 0
