@@ -273,3 +273,34 @@ def test_a_forged_tree_signed_by_another_key_is_not_proven(
     assert (
         checker(stack, theirs, forged).check(covered).outcome == "verified"
     )  # the forgery is sound
+
+
+class Recording(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+def test_a_partner_checking_many_at_once_is_slowed_down_not_failed(
+    stack: Stack, pinned: Path, covered: dict[str, Any]
+) -> None:
+    """Past the public rate limit the audit answers 429 with `Retry-After`; the client waits
+    that long and asks once more (the test retries until the 429 actually came first)."""
+    for _ in range(5):
+        for _ in range(stack.settings.public_rate_burst + 1):
+            if httpx.get(f"{stack.url('audit')}/v1/audit/public-key").status_code == 429:
+                break
+        recording = Recording()
+        found = TrailChecker(
+            stack.url("audit"), pinned.read_text().strip(), http=httpx.Client(transport=recording)
+        ).check(covered)
+        assert found.outcome == "verified", found.message
+        if recording.statuses[0] == 429:
+            assert recording.statuses == [429, 200]
+            return
+    pytest.fail("de audit-service gaf geen 429")
