@@ -4,11 +4,11 @@ operators, privacy officers and partners' developers use."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import typer
 
+from services.common import logs
 from services.common.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="KMT signaaluitwisseling")
@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _logging() -> None:
-    # Ids and event positions only: the services never log melding content.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # Ids and event positions only: the services never log melding content, nor an exception's
+    # message (services/common/logs.py).
+    logs.configure()
 
 
 @app.command()
