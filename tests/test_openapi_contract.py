@@ -94,10 +94,15 @@ CHECKS = [
     ignored_auth,  # an answer given with a token is refused without one, and with a forged one
     problems_in_dutch,
 ]
-OTHER_SHAPES = {("/oauth/token", "400"), ("/oauth/token", "401"), ("/health", "503")}
-"""RFC 6749 §5.2 prescribes the token endpoint's error shape, so OAuth client libraries read
-it, and a health check answers orchestrators with its status; every other error is problem
-details."""
+OTHER_SHAPES = {("/health", "503")}
+"""A health check answers orchestrators with its status; every error is problem details."""
+OAUTH_ERRORS = {("/oauth/token", "400"), ("/oauth/token", "401")}
+"""Problem details that also carry RFC 6749 §5.2's `error` and `error_description`."""
+
+
+def problem_schema(path: str, status: str) -> dict[str, Any]:
+    model = "OAuthProblem" if (path, status) in OAUTH_ERRORS else "Problem"
+    return {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{model}"}}}
 
 
 def operations(app: FastAPI) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -118,8 +123,7 @@ def test_every_error_is_documented_as_problem_details(
         for path, method, operation in operations(app)
         for status, response in operation["responses"].items()
         if status >= "400" and (path, status) not in OTHER_SHAPES
-        if response.get("content")
-        != {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if response.get("content") != problem_schema(path, status)
     ]
     assert wrong == []
 

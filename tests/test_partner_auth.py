@@ -31,7 +31,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 TOKEN_URL = "http://testserver/oauth/token"
 """Sharing's token endpoint as these tests configure it (the TestClient's own host)."""
 INTAKE_URL = "https://intake.kmt.example"
-REFUSED = {"error": "invalid_client", "error_description": "Clientauthenticatie mislukt."}
+REFUSED = {
+    "type": "about:blank",
+    "title": "Niet aangemeld",
+    "status": 401,
+    "detail": "Clientauthenticatie mislukt.",
+    "error": "invalid_client",
+    "error_description": "Clientauthenticatie mislukt.",
+}
+"""Problem details (RFC 9457) with RFC 6749's members, as every token refusal."""
 
 
 class World:
@@ -134,6 +142,7 @@ def test_only_the_configured_audience_counts_whatever_the_host_header_says(
     for host in ("testserver", "intake.kmt.example"):
         refused = token_at_intake(TOKEN_URL, host)
         assert (refused.status_code, refused.json()) == (401, REFUSED)
+        assert refused.headers["content-type"] == "application/problem+json"
     # a Host of the caller's choosing does not make its own URL an audience either
     spoofed = token_at_intake("http://elders.example/oauth/token", "elders.example")
     assert (spoofed.status_code, spoofed.json()) == (401, REFUSED)

@@ -53,6 +53,12 @@ def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
     }
 
 
+def component(model: type[BaseModel]) -> tuple[dict[str, str], dict[str, Any]]:
+    """A `$ref` to `model` and the `openapi_extra` entry that puts it (and what it refers to)
+    in the document's components."""
+    return {"$ref": _ref(model)}, {EXTRA_COMPONENTS: _schemas(model)}
+
+
 def required_header(name: str, description: str, **schema: Any) -> dict[str, Any]:
     """A route's `openapi_extra` for a header it checks itself (declared to FastAPI with
     `include_in_schema=False`, so that its own status, not FastAPI's 422, answers a missing

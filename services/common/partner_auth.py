@@ -5,9 +5,10 @@ public JWK) and trades it at `POST /oauth/token` for an access token of a few mi
 it sends as `Authorization: Bearer`. No shared secret exists anywhere; every assertion is
 used once (its `jti` is remembered until it expires, per service, in SQLite).
 
-Errors are OAuth-style JSON with a Dutch `error_description` that never says which check
-failed: a caller learns "authentication failed", not whether the partner, key or claim was
-wrong.
+Errors are problem details (RFC 9457) like every other error, carrying also RFC 6749's
+`error` and `error_description` members for OAuth client libraries; the Dutch description
+never says which check failed: a caller learns "authentication failed", not whether the
+partner, key or claim was wrong.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from joserfc.jwt import JWTClaimsRegistry
 from starlette.concurrency import run_in_threadpool
 
 from services.common.keys import SIGNING_ALG, load_token_key
-from services.common.openapi import PARTNER_SCHEME
+from services.common.openapi import PARTNER_SCHEME, component
 from services.common.partners import Partner, PartnerRegistry
+from services.common.problems import MEDIA_TYPE, OAuthProblem, title
 from services.common.settings import Settings
 
 TOKEN_PATH = "/oauth/token"
@@ -55,8 +57,10 @@ _bearer = HTTPBearer(
     scheme_name=PARTNER_SCHEME,
     description=f"Toegangstoken van {TOKEN_PATH} (enkele minuten geldig).",
 )
+_OAUTH_PROBLEM_REF, _OAUTH_PROBLEM_COMPONENTS = component(OAuthProblem)
 # The form is parsed by hand (no python-multipart dependency); this documents it in OpenAPI.
 _TOKEN_REQUEST_DOC = {
+    **_OAUTH_PROBLEM_COMPONENTS,
     "summary": "Toegangstoken met een ondertekende client assertion (RFC 7523)",
     "requestBody": {
         "required": True,
@@ -92,23 +96,11 @@ _TOKEN_REQUEST_DOC = {
                 }
             },
         },
-        # RFC 6749 §5.2 prescribes this shape for a token endpoint, so OAuth client libraries
-        # understand it; it is the one error answer that is not problem details.
+        # RFC 6749 §5.2's members, inside the problem details every error answer has.
         **{
             status: {
                 "description": description,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["error", "error_description"],
-                            "properties": {
-                                "error": {"type": "string"},
-                                "error_description": {"type": "string"},
-                            },
-                        }
-                    }
-                },
+                "content": {MEDIA_TYPE: {"schema": _OAUTH_PROBLEM_REF}},
             }
             for status, description in (
                 ("400", "Onvolledig of ongeldig verzoek (OAuth-fout, RFC 6749)"),
@@ -273,9 +265,17 @@ def verify_access_token(
 
 
 def oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    body = OAuthProblem(
+        title=title(status),
+        status=status,
+        detail=description,
+        error=error,
+        error_description=description,
+    )
     return JSONResponse(
-        {"error": error, "error_description": description},
+        body.model_dump(exclude_none=True),
         status_code=status,
+        media_type=MEDIA_TYPE,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 

@@ -52,6 +52,15 @@ class Problem(BaseModel):
     )
 
 
+class OAuthProblem(Problem):
+    """Problem details of the token endpoint: also RFC 6749 §5.2's `error` and
+    `error_description` members, which OAuth client libraries read."""
+
+    model_config = ConfigDict(extra="forbid", title="OAuth-probleem")
+    error: str = Field(description="OAuth-foutcode (RFC 6749 §5.2), bijv. `invalid_client`.")
+    error_description: str = Field(description="Wat er mis is, in het Nederlands.")
+
+
 def title(status: int) -> str:
     return TITLES.get(status, "Fout")
 
