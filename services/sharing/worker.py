@@ -48,6 +48,7 @@ from services.common.models import (
     DisclosureLifecycle,
     Melding,
     SharingDecided,
+    paths_in,
 )
 from services.common.partners import Partner, PartnerRegistry
 from services.common.settings import Settings
@@ -219,7 +220,7 @@ class Sharing:
             municipality=decision.municipality,
             purpose=decision.purpose or "",
             legal_basis=decision.legal_basis,
-            fields=decision.fields,
+            fields=paths_in(data),  # what was sealed, not all the decision allowed
             obligations=decision.obligations,
             policy_revision=decision.policy_revision,
             created_at=created_at,
