@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -61,9 +62,9 @@ class Intake:
         return self.client.post("/v1/meldingen", json=body, headers=headers, **kwargs)
 
 
-@pytest.fixture
-def intake(settings_factory: Callable[..., Settings]) -> Iterator[Intake]:
-    settings = settings_factory()
+@contextmanager
+def running_intake(settings: Settings) -> Iterator[Intake]:
+    """Intake in process on the session's broker, once it reports healthy."""
     asyncio.run(ensure_topics(settings))
     auth = register_reporter(settings)
     with TestClient(create_app(settings)) as client:
@@ -72,6 +73,12 @@ def intake(settings_factory: Callable[..., Settings]) -> Iterator[Intake]:
             assert time.monotonic() < deadline, "intake kreeg geen verbinding met Kafka"
             time.sleep(0.1)
         yield Intake(client, settings, auth)
+
+
+@pytest.fixture
+def intake(settings_factory: Callable[..., Settings]) -> Iterator[Intake]:
+    with running_intake(settings_factory()) as running:
+        yield running
 
 
 def test_accepted_melding_is_on_kafka_with_intake_fields(
@@ -193,19 +200,12 @@ def test_birth_dates_are_checked_on_the_very_moment_intake_stamps(
     that day gets a clear 422, never a 500 from the melding built afterwards; the 120th
     birthday on that very day is accepted."""
     settings = settings_factory(reference_time="2026-03-01T23:30:00Z")  # 00:30 on 2 March NL
-    asyncio.run(ensure_topics(settings))
-    auth = register_reporter(settings)
-    with TestClient(create_app(settings)) as client:
-        deadline = time.monotonic() + 20
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "intake kreeg geen verbinding met Kafka"
-            time.sleep(0.1)
+    with running_intake(settings) as intake:
 
         def post(birth_date: str) -> Response:
             body = copy.deepcopy(submission("02.json"))
             body["victim"]["birth_date"] = birth_date
-            headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
-            return client.post("/v1/meldingen", json=body, headers=headers)
+            return intake.post(body)
 
         later = post("2026-03-03")
         assert later.status_code == 422, later.text
