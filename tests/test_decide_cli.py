@@ -95,7 +95,7 @@ def test_full_melding_reaches_opa_only_as_facts(monkeypatch: pytest.MonkeyPatch)
     result = invoke(["-"], stdin=melding.model_dump_json())
     assert result.exit_code == 0, result.stderr
     assert [d["allow"] for d in json.loads(result.stdout)] == [True, False, True]  # acuut
-    assert sorted(s["recipient"] for s in sent) == sorted(RECIPIENTS)
+    assert [s["recipients"] for s in sent] == [list(RECIPIENTS)]  # one question, all three
     for payload in sent:
         assert MARKER.lower() not in json.dumps(payload).lower()
         assert_no_identifying_values(payload, melding)

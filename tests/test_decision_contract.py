@@ -132,6 +132,79 @@ def test_an_engine_that_does_not_answer_is_an_outage() -> None:
     assert is_outage(PolicyUnreachable("OPA niet bereikbaar (ClientConnectorError)"))
 
 
+# One question for all three recipients (rule `decisions`): each answer checked alike.
+
+
+def answering_all(tmp_path: Path, answers: Any) -> Path:
+    """A copy of the policies whose `decisions` is always `answers` (and `decision` none)."""
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    (policies / "kmt/sharing/sharing.rego").write_text(
+        f"package kmt.sharing\n\ndecisions := {json.dumps(answers)}\n"
+    )
+    return policies
+
+
+def valid_set() -> dict[str, dict[str, Any]]:
+    return {recipient: {**VALID, "recipient": recipient} for recipient in RECIPIENTS}
+
+
+def decide_set(policies: Path, melding: Melding) -> list[Decision]:
+    engine = OneShotEngine(policies, opa())
+    try:
+        return asyncio.run(decide_all(engine, melding))
+    finally:
+        asyncio.run(engine.close())
+
+
+def test_a_decision_set_by_the_contract_is_taken_in_recipient_order(tmp_path: Path) -> None:
+    answers = dict(reversed(valid_set().items()))
+    decisions = decide_set(answering_all(tmp_path, answers), melding_of("02.json"))
+    assert [d.recipient for d in decisions] == list(RECIPIENTS)
+    assert all(d.allow for d in decisions)
+
+
+@pytest.mark.parametrize("broken", RECIPIENTS)
+@pytest.mark.parametrize(
+    "breach",
+    [
+        {"allow": "true"},
+        {"recipient": "riec"},
+        {"recipient": "politie"},
+        {"legal_basis": []},
+        {"purpose": None},
+        {"obligations": ["retention:P2J"]},
+    ],
+    ids=lambda b: "-".join(f"{k}={v!r}" for k, v in b.items()),
+)
+def test_one_broken_decision_refuses_the_whole_set(
+    tmp_path: Path, broken: str, breach: dict[str, Any]
+) -> None:
+    answers = valid_set()
+    answers[broken] = {**answers[broken], **breach}
+    if answers[broken]["recipient"] == broken:  # the riec breach, asked of the riec itself
+        answers[broken]["recipient"] = "veilig_thuis"
+    with pytest.raises(PolicyContractBroken):
+        decide_set(answering_all(tmp_path, answers), melding_of("02.json"))
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {r: d for r, d in valid_set().items() if r != "veilig_thuis"},
+        {**valid_set(), "veilig_thuis": None},
+        list(valid_set().values()),
+        True,
+    ],
+    ids=["one-missing", "one-null", "a-list", "a-boolean"],
+)
+def test_a_decision_set_without_a_decision_per_recipient_is_refused(
+    tmp_path: Path, answers: Any
+) -> None:
+    with pytest.raises(PolicyUnavailable):
+        decide_set(answering_all(tmp_path, answers), melding_of("02.json"))
+
+
 # Sharing: the allow-list from LEGAL.md, whatever the policy says.
 
 

@@ -4,6 +4,9 @@ One input builder, two engines with the same policies and the same answer. The i
 carries the melding's facts (`services/routing/facts.py`), never identities or free text.
 `PolicyEngine` asks a running OPA server (routing, and `kmt decide` with `KMT_OPA_URL`);
 `OneShotEngine` runs `opa eval` on a freshly built bundle (`kmt decide` without a server).
+`decide_all` asks once per melding for the three recipients together (rule `decisions`, one
+HTTP request or one `opa eval`) and checks each of the three decisions by the contract: one
+that breaks it refuses the whole set.
 Neither ever makes up a decision: whatever goes wrong raises `PolicyUnavailable`. An engine
 that does not answer is `PolicyUnreachable` (an outage: consumers wait for it); an answer
 that breaks the decision contract is `PolicyContractBroken` (retried for a bounded time,
@@ -50,6 +53,7 @@ def find_opa_binary() -> str | None:
 
 PACKAGE = "kmt/sharing"
 RULE = "decision"
+ALL_RULE = "decisions"
 CONFIG = "kmt/config/data.json"
 RETENTION_PREFIX = "retention:"
 
@@ -75,6 +79,8 @@ Asked = Melding | PolicyFacts
 class Engine(Protocol):
     async def decide(self, melding: Asked, recipient: str) -> Decision: ...
 
+    async def decide_all(self, melding: Asked) -> list[Decision]: ...
+
     async def close(self) -> None: ...
 
 
@@ -83,14 +89,18 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def build_input(
-    melding: Asked, recipient: str, requested_at: datetime | None = None
+    melding: Asked, recipient: str | tuple[str, ...], requested_at: datetime | None = None
 ) -> dict[str, Any]:
-    """The policy input. Its `melding` holds only the facts the policies read
+    """The policy input for one `recipient` (rule `decision`), or for several (`recipients`,
+    rule `decisions`). Its `melding` holds only the facts the policies read
     (`policy_facts`): never identities or free text."""
     projected = melding if isinstance(melding, PolicyFacts) else policy_facts(melding)
     facts = projected.model_dump(mode="json")
     moment = requested_at if requested_at is not None else datetime.now(UTC)
-    return {"melding": facts, "recipient": recipient, "context": {"requested_at": _rfc3339(moment)}}
+    asked = (
+        {"recipient": recipient} if isinstance(recipient, str) else {"recipients": list(recipient)}
+    )
+    return {"melding": facts, **asked, "context": {"requested_at": _rfc3339(moment)}}
 
 
 def _to_decision(result: Any, recipient: str) -> Decision:
@@ -112,6 +122,20 @@ def _to_decision(result: Any, recipient: str) -> Decision:
     if unreadable:
         raise _broken(recipient, f"onleesbare verplichting ({', '.join(unreadable)})")
     return decision
+
+
+def _to_decisions(result: Any) -> list[Decision]:
+    """The answer of rule `decisions` as one `Decision` per recipient, in the order of
+    `RECIPIENTS`, each checked as `_to_decision` checks one; any one missing or breaking the
+    contract refuses them all."""
+    if result is None:
+        raise PolicyUnavailable("het beleid gaf geen besluiten (undefined); is de bundel geladen?")
+    if not isinstance(result, dict):
+        raise _broken("alle ontvangers", "geen besluit per ontvanger")
+    missing = [recipient for recipient in RECIPIENTS if recipient not in result]
+    if missing:
+        raise _broken(", ".join(missing), "geen besluit")
+    return [_to_decision(result[recipient], recipient) for recipient in RECIPIENTS]
 
 
 def _readable_obligation(obligation: str) -> bool:
@@ -140,12 +164,13 @@ def _broken(recipient: str, what: str) -> PolicyContractBroken:
 
 
 async def decide_all(engine: Engine, melding: Asked) -> list[Decision]:
-    """The decisions for every recipient, in the order of `RECIPIENTS`."""
-    return list(await asyncio.gather(*(engine.decide(melding, r) for r in RECIPIENTS)))
+    """The decisions for every recipient, in the order of `RECIPIENTS`: all three, or none."""
+    return await engine.decide_all(melding)
 
 
 class PolicyEngine:
-    """Decisions from a running OPA server (e.g. `KMT_OPA_URL=http://127.0.0.1:8181`)."""
+    """Decisions from a running OPA server (e.g. `KMT_OPA_URL=http://127.0.0.1:8181`), over
+    one HTTP session whose connections are kept alive."""
 
     def __init__(self, url: str, timeout: float = 5.0, retries: int = 1) -> None:
         parts = urlsplit(url)
@@ -162,18 +187,24 @@ class PolicyEngine:
         self._started = False
 
     async def decide(self, melding: Asked, recipient: str) -> Decision:
+        return _to_decision(await self._query(RULE, build_input(melding, recipient)), recipient)
+
+    async def decide_all(self, melding: Asked) -> list[Decision]:
+        return _to_decisions(await self._query(ALL_RULE, build_input(melding, RECIPIENTS)))
+
+    async def _query(self, rule: str, input_data: dict[str, Any]) -> Any:
         if not self._started:
             self._started = True
             await self._client.__aenter__()  # opens the client's HTTP session
         try:
             answer = await self._client.query_rule(
-                input_data=build_input(melding, recipient), package_path=PACKAGE, rule_name=RULE
+                input_data=input_data, package_path=PACKAGE, rule_name=rule
             )
         except aiohttp.ClientResponseError as exc:
             raise PolicyUnavailable(f"OPA antwoordde met HTTP {exc.status}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PolicyUnreachable(f"OPA niet bereikbaar ({type(exc).__name__})") from None
-        return _to_decision(answer.get("result"), recipient)
+        return answer.get("result")
 
     async def close(self) -> None:
         if self._started:
@@ -191,11 +222,17 @@ class OneShotEngine:
         write_bundle(policies_dir, self._bundle)
 
     async def decide(self, melding: Asked, recipient: str) -> Decision:
-        stdin = json.dumps(build_input(melding, recipient)).encode()
+        return _to_decision(await self._eval(RULE, build_input(melding, recipient)), recipient)
+
+    async def decide_all(self, melding: Asked) -> list[Decision]:
+        return _to_decisions(await self._eval(ALL_RULE, build_input(melding, RECIPIENTS)))
+
+    async def _eval(self, rule: str, input_data: dict[str, Any]) -> Any:
+        stdin = json.dumps(input_data).encode()
         try:
             process = await asyncio.create_subprocess_exec(
                 self._opa, "eval", "--format", "json", "--bundle", str(self._bundle),
-                "--stdin-input", f"data.{PACKAGE.replace('/', '.')}.{RULE}",
+                "--stdin-input", f"data.{PACKAGE.replace('/', '.')}.{rule}",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
@@ -210,7 +247,7 @@ class OneShotEngine:
         except ValueError:
             raise PolicyUnavailable("opa eval gaf geen JSON") from None
         expressions = results[0].get("expressions") or [{}]
-        return _to_decision(expressions[0].get("value"), recipient)
+        return expressions[0].get("value")
 
     async def close(self) -> None:
         self._tmp.cleanup()

@@ -17,7 +17,17 @@ policy_revision := data.kmt_meta.policy_revision
 
 recipient := object.get(input, "recipient", null)
 
-common := {
+decision := decision_for(recipient)
+
+# METADATA
+# title: KMT deelbesluiten, alle ontvangers in één vraag
+# description: >-
+#   Ingang data.kmt.sharing.decisions: per ontvanger in input.recipients precies het besluit
+#   dat data.kmt.sharing.decision voor die ontvanger geeft, in één vraag per melding; wat
+#   niet van de ontvanger afhangt, rekent het beleid dan één keer uit.
+decisions := {asked: decision_for(asked) | some asked in input.recipients}
+
+common(recipient) := {
 	"recipient": recipient,
 	"policy_revision": policy_revision,
 	"municipality": null,
@@ -26,21 +36,21 @@ common := {
 
 melding_present if is_object(input.melding)
 
-decision := object.union(common, riec.outcome) if {
+decision_for(recipient) := object.union(common(recipient), riec.outcome) if {
 	melding_present
 	recipient == "riec"
 }
 
-decision := object.union(
-	common,
+decision_for(recipient) := object.union(
+	common(recipient),
 	object.union(gemeente_veiligheid.outcome, {"municipality": gemeente_veiligheid.municipality}),
 ) if {
 	melding_present
 	recipient == "gemeente_veiligheid"
 }
 
-decision := object.union(
-	common,
+decision_for(recipient) := object.union(
+	common(recipient),
 	object.union(veilig_thuis.outcome, {"alerts": [alert | some alert in (lib.alerts | veilig_thuis.alerts)]}),
 ) if {
 	melding_present
@@ -54,7 +64,7 @@ decision := object.union(
 #   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
-decision := object.union(common, lib.outcome(false, {}, {{
+decision_for(recipient) := object.union(common(recipient), lib.outcome(false, {}, {{
 	"rule": "algemeen.onbekende_ontvanger",
 	"text": "Onbekende ontvanger: KMT deelt alleen met het RIEC, de veiligheidsmedewerker van de betrokken gemeente en Veilig Thuis Twente; er wordt niets gedeeld.",
 }})) if not recipient in object.keys(lib.cfg.recipients)
@@ -66,7 +76,7 @@ decision := object.union(common, lib.outcome(false, {}, {{
 #   effect: weigeren
 #   legal:
 #     - AVG art. 5 lid 1 sub b
-decision := object.union(common, lib.outcome(false, {}, {{
+decision_for(recipient) := object.union(common(recipient), lib.outcome(false, {}, {{
 	"rule": "algemeen.geen_melding",
 	"text": "De vraag bevat geen melding: er is niets om over te beslissen en er wordt niets gedeeld.",
 }})) if {
