@@ -110,6 +110,9 @@ def _register_tools() -> None:
     partner_cli.command("keys")(keys_command)
     partner_cli.command("prove")(prove_command)
     app.add_typer(partner_cli, name="partner")
+    from services.state.cli import cli as state_cli
+
+    app.add_typer(state_cli, name="state")
 
 
 _register_tools()

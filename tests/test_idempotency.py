@@ -16,6 +16,7 @@ import pytest
 
 from services.common.settings import Settings
 from services.intake.idempotency import KEY_FILE, IdempotencyStore, Reservation
+from services.state.database import Database
 
 MINIMAL = b'{"exploitation_forms":["overig"],"municipality":"almelo"}'
 
@@ -63,7 +64,9 @@ def test_the_stored_hash_is_keyed_not_the_plain_sha256(tmp_path: Path) -> None:
 
 def test_within_retention_the_key_keeps_its_melding(tmp_path: Path) -> None:
     clock = Clock()
-    store = IdempotencyStore(tmp_path / "intake.db", b"k" * 32, timedelta(hours=2), clock)
+    store = IdempotencyStore(
+        Database.on_sqlite(tmp_path / "intake.db"), b"k" * 32, timedelta(hours=2), clock
+    )
     first = store.reserve("p", "key", candidate(store))
     clock.now += 2 * 3600 - 1
     retried = store.reserve("p", "key", candidate(store))
@@ -76,7 +79,9 @@ def test_within_retention_the_key_keeps_its_melding(tmp_path: Path) -> None:
 
 def test_a_record_past_retention_is_gone_and_its_key_reusable(tmp_path: Path) -> None:
     clock = Clock()
-    store = IdempotencyStore(tmp_path / "intake.db", b"k" * 32, timedelta(hours=2), clock)
+    store = IdempotencyStore(
+        Database.on_sqlite(tmp_path / "intake.db"), b"k" * 32, timedelta(hours=2), clock
+    )
     first = store.reserve("p", "key", candidate(store))
     store.mark_published("p", "key")
     store.reserve("p", "untouched", candidate(store))
@@ -108,6 +113,6 @@ def test_old_unkeyed_records_are_not_kept(tmp_path: Path) -> None:
     )
     old.commit()
     old.close()
-    IdempotencyStore(path, b"k" * 32, timedelta(hours=1)).close()
+    IdempotencyStore(Database.on_sqlite(path), b"k" * 32, timedelta(hours=1)).close()
     tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     assert [name for (name,) in tables] == ["idempotency_records"]

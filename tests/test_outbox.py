@@ -19,6 +19,7 @@ from services.bus.relay import Relay, relaying
 from services.common.events import CloudEvent, new_event
 from services.common.models import DisclosureLifecycle
 from services.sharing.outbox import Outbox, StoredDisclosure
+from services.state.database import Database
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def stored(disclosure_id: str, partner: str, expires_at: datetime | None) -> Sto
 
 
 def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     outbox.keep_decision("d1", "m", "riec", "{}")
     outbox.finish_decision(
         "d1",
@@ -61,7 +62,7 @@ def test_only_released_unexpired_own_disclosures_are_served(tmp_path: Path) -> N
 
 
 def test_a_disclosure_released_late_is_not_skipped_by_the_cursor(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     outbox.keep_decision("d1", "m", "riec", "{}")
     made = [stored(name, "riec-oost", None) for name in ("eerst-gemaakt", "later-gemaakt")]
     outbox.finish_decision("d1", "m", made, recipients=3)
@@ -76,7 +77,7 @@ def test_a_disclosure_released_late_is_not_skipped_by_the_cursor(tmp_path: Path)
 
 
 def test_the_melding_copy_is_encrypted_at_rest_and_bound_to_its_id(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     body = '{"victim": {"name": "Sanne de Vries"}}'
     assert outbox.keep_melding("m-1", body)
     assert outbox.melding("m-1") == body
@@ -112,7 +113,7 @@ def lifecycle(action: str) -> CloudEvent:
 
 
 def one_disclosure(tmp_path: Path) -> Outbox:
-    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     outbox.keep_decision("d1", "m", "riec", "{}")
     outbox.finish_decision("d1", "m", [stored("d", "riec-oost", None)], recipients=3)
     return outbox
@@ -134,7 +135,7 @@ def test_a_change_and_its_event_commit_together_or_not_at_all(tmp_path: Path) ->
     assert pending.topic == "t.kmt.disclosures.v1" and pending.event.id == "released-event"
     assert pending.event.data["action"] == "released"
     # Committed means durable: another process opening the store finds the event waiting.
-    reopened = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    reopened = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     assert [p.event.id for p in reopened.pending(10)] == ["released-event"]
     reopened.delivered(pending.position)
     assert outbox.pending(10) == []
@@ -179,7 +180,9 @@ async def test_the_relay_publishes_in_order_and_forgets_only_what_went_out(
         await relay.publish_pending()
     assert flaky.sent == [] and len(outbox.pending(10)) == 2  # nothing skipped, nothing lost
     # A restart: a new relay on the reopened store publishes what was waiting, in order.
-    restarted = Relay(Outbox(tmp_path / "sharing.db", os.urandom(32)), publisher, 0.1)
+    restarted = Relay(
+        Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32)), publisher, 0.1
+    )
     assert await restarted.publish_pending() == 2
     assert flaky.sent == ["released-event", "acknowledged-event"]
     assert outbox.pending(10) == [] and await restarted.publish_pending() == 0

@@ -17,6 +17,7 @@ import pytest
 from services.common.settings import Settings
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.worker import ReviewConflict, Sharing
+from services.state.database import Database
 
 MELDING_ID = "00000000-0000-0000-0000-00000000a001"
 DISCLOSURE_ID = "00000000-0000-0000-0000-00000000d001"
@@ -31,7 +32,7 @@ def actions(outbox: Outbox) -> list[str]:
 
 def worker(tmp_path: Path, *, receipt: bool = True) -> tuple[Sharing, Outbox]:
     """Sharing with one `review:human` disclosure waiting for its verdict."""
-    outbox = Outbox(tmp_path / "sharing.db", os.urandom(32))
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
     pending = StoredDisclosure(
         seq=0, disclosure_id=DISCLOSURE_ID, melding_id=MELDING_ID, recipient="veilig_thuis",
         partner_id=PARTNER, event={"data": {"jwe": "x"}}, created_at=NOW.isoformat(),

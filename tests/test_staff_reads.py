@@ -35,6 +35,7 @@ from services.common.settings import Settings
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.staff_reads import read_recorded
 from services.sharing.worker import Sharing
+from services.state.database import Database
 from tests.test_audit_recorder import KEY, OPENER
 
 TOPIC = "t.kmt.disclosures.v1"
@@ -67,7 +68,7 @@ def waiting(outbox: Outbox, *melding_ids: str) -> list[str]:
 
 @pytest.fixture
 def outbox(tmp_path: Path) -> Outbox:
-    return Outbox(tmp_path / "sharing.db", os.urandom(32))
+    return Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
 
 
 def test_the_read_is_committed_for_audit_before_anything_is_shown(outbox: Outbox) -> None:

@@ -15,7 +15,7 @@ from services.audit.backends import open_ledger
 from services.audit.export import export_lines
 from services.audit.keys import subject_key
 from services.audit.ledger import PRUNE_NEEDS_OWNER, timestamp
-from services.audit.postgres_store import WriterRoleRefused, init_schema, role_of
+from services.audit.postgres_store import init_schema
 from services.audit.report.content import Controller, access_draft, access_report
 from services.audit.report.document import document
 from services.audit.report.html import render_html
@@ -24,6 +24,7 @@ from services.audit.report.query import SubjectQuery
 from services.audit.verify import describe as describe_verification
 from services.audit.verify import verify_export
 from services.common.events import describe
+from services.common.postgres_roles import WriterRoleRefused, role_of
 from services.common.settings import get_settings
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")

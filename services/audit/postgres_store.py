@@ -23,9 +23,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.conninfo import conninfo_to_dict
 
 from services.audit.store import ADDED_COLUMNS, Cursor, ledger_tables
+from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
@@ -74,19 +74,8 @@ class SchemaNotReady(RuntimeError):
     """The schema is missing or old and the connecting role (the writer) may not migrate."""
 
 
-class WriterRoleRefused(ValueError):
-    """The writer role could do more than read and append: `init_schema` grants nothing."""
-
-
 def _tables(names: Sequence[str]) -> pgsql.Composable:
     return pgsql.SQL(", ").join(pgsql.Identifier(t) for t in names)
-
-
-def role_of(url: str) -> tuple[str | None, str | None]:
-    """The user name and password a `postgresql://` URL connects with."""
-    params = conninfo_to_dict(url)
-    user, password = params.get("user"), params.get("password")
-    return (str(user) if user else None, str(password) if password else None)
 
 
 def init_schema(
@@ -105,24 +94,8 @@ def init_schema(
 
 
 def _ensure_writer(connection: psycopg.Connection[Any], role: str, password: str | None) -> None:
+    ensure_login_role(connection, role, password)
     name = pgsql.Identifier(role)
-    owner = connection.execute("SELECT current_user").fetchone()
-    if owner and owner[0] == role:
-        raise WriterRoleRefused(f"schrijfrol {role} is de eigenaar zelf: kies een andere rol")
-    secret: pgsql.Composable = pgsql.SQL("")
-    if password:
-        hashed = connection.pgconn.encrypt_password(password.encode(), role.encode())
-        secret = pgsql.SQL(" PASSWORD {}").format(pgsql.Literal(hashed.decode()))
-    if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-        if password:
-            connection.execute(pgsql.SQL("ALTER ROLE {}{}").format(name, secret))
-    else:
-        connection.execute(
-            pgsql.SQL(
-                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
-                " NOBYPASSRLS{}"
-            ).format(name, secret)
-        )
     for statement in (
         "REVOKE ALL ON {tables} FROM PUBLIC, {role}",
         "GRANT SELECT, INSERT ON {inserts} TO {role}",
@@ -132,11 +105,6 @@ def _ensure_writer(connection: psycopg.Connection[Any], role: str, password: str
             pgsql.SQL(statement).format(
                 tables=_tables(TABLES), inserts=_tables(WRITER_INSERTS), role=name
             )
-        )
-    schema = connection.execute("SELECT current_schema()").fetchone()
-    if schema and schema[0]:
-        connection.execute(
-            pgsql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(pgsql.Identifier(schema[0]), name)
         )
     problems = writer_problems(connection, role)
     if problems:

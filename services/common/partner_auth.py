@@ -3,7 +3,9 @@
 A partner signs a short client assertion with its own private key (registered only as a
 public JWK) and trades it at `POST /oauth/token` for an access token of a few minutes, which
 it sends as `Authorization: Bearer`. No shared secret exists anywhere; every assertion is
-used once (its `jti` is remembered until it expires, per service, in SQLite).
+used once (its `jti` is remembered until it expires, per service, in the service's state
+database: shared by all its instances when that is PostgreSQL, so an assertion used at one
+intake is refused at another).
 
 Errors are problem details (RFC 9457) like every other error, carrying also RFC 6749's
 `error` and `error_description` members for OAuth client libraries; the Dutch description
@@ -14,11 +16,9 @@ partner, key or claim was wrong.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -36,6 +36,7 @@ from services.common.openapi import PARTNER_SCHEME, component
 from services.common.partners import Partner, PartnerRegistry
 from services.common.problems import MEDIA_TYPE, OAuthProblem, title
 from services.common.settings import Settings
+from services.state.database import Database, open_state
 
 TOKEN_PATH = "/oauth/token"
 GRANT_TYPE = "client_credentials"
@@ -131,7 +132,7 @@ def token_router(service: str, settings: Settings) -> APIRouter:
     """`POST /oauth/token` for `service` (`intake`, `sharing`)."""
     router = APIRouter(tags=["authenticatie"])
     audiences = token_audiences(service, settings)
-    replay_guard = ReplayGuard(settings.data_dir / f"{service}-client-assertions.sqlite3")
+    replay_guard = ReplayGuard(open_state(settings, service), service)
 
     @router.post(TOKEN_PATH, response_model=None, openapi_extra=_TOKEN_REQUEST_DOC)
     async def issue_token(request: Request) -> JSONResponse:
@@ -280,34 +281,41 @@ def oauth_error(status: int, error: str, description: str) -> JSONResponse:
     )
 
 
+def replay_schema(service: str) -> str:
+    """The table of `service`'s used assertion ids (one per service: a writer role is granted
+    only its own service's)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {replay_table(service)} ("
+        "partner_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL, "
+        "PRIMARY KEY (partner_id, jti));"
+    )
+
+
+def replay_table(service: str) -> str:
+    return f"{service}_used_assertions"
+
+
+REPLAY_GRANTS = "SELECT, INSERT, DELETE"
+
+
 class ReplayGuard:
     """Which assertion ids (`jti`) were used, kept until the assertion could no longer be."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS used_assertions ("
-                "partner_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at REAL NOT NULL, "
-                "PRIMARY KEY (partner_id, jti))"
-            )
+    def __init__(self, db: Database, service: str) -> None:
+        self._db = db
+        self._table = replay_table(service)
+        db.ensure_schema(replay_schema(service), [self._table], service)
 
     def first_use(self, partner_id: str, jti: str, expires_at: float, now: float) -> bool:
-        """Record the use; False if this partner used this `jti` before and it still counts."""
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM used_assertions WHERE expires_at < ?", (now,))
-            try:
-                db.execute(
-                    "INSERT INTO used_assertions VALUES (?, ?, ?)", (partner_id, jti, expires_at)
-                )
-            except sqlite3.IntegrityError:
-                return False
-        return True
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+        """Record the use; False if this partner used this `jti` before and it still counts
+        (also at another instance: a concurrent second use waits for the first to commit)."""
+        with self._db.transaction() as db:
+            db.execute(f"DELETE FROM {self._table} WHERE expires_at < ?", (now,))
+            added = db.execute(
+                f"INSERT INTO {self._table} VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (partner_id, jti, expires_at),
+            ).rowcount
+        return added == 1
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:

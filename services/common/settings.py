@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     discloses."""
     data_dir: Path = Path(".cache/data")
     """Where the local SQLite stores live (intake idempotency keys, sharing outbox, ledger)."""
+    state_db_url: str = ""
+    """Intake's and sharing's own state (Idempotency-Keys, sharing's outbox, used client
+    assertions): empty for SQLite in `data_dir` (one instance per service), or a
+    `postgresql://` URL of the service's writer role, shared by all its instances."""
+    state_owner_db_url: str = ""
+    """The state database owner's `postgresql://` URL, for `kmt state init-db` only; never
+    set it for a service."""
     audit_db_url: str = ""
     """Ledger database: empty for SQLite in `data_dir`, or a `postgresql://` URL of the
     services' writer role (INSERT and SELECT only)."""

@@ -9,6 +9,12 @@ whichever publish fails or whenever the process dies.
 A melding is kept only until its three decisions are processed, then deleted, and meanwhile
 encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold only
 the JWE and non-personal metadata.
+
+Several sharing instances share one PostgreSQL outbox (`KMT_STATE_DB_URL`) and one store key
+(the same `<keys_dir>/sharing` folder): each runs a relay, and a relay claims the events it
+publishes for `LEASE_SECONDS` (rows another relay is claiming are passed by), so two relays
+do not publish the same events, and the events of an instance that died are published by
+another once their claim ran out.
 """
 
 from __future__ import annotations
@@ -16,13 +22,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
-import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,8 +36,16 @@ from services.bus.relay import Pending
 from services.common.events import CloudEvent
 from services.common.keys import load_or_create_secret
 from services.common.settings import Settings
+from services.state.database import Database, open_state, serial
 
-SCHEMA = """
+LEASE_SECONDS = 15.0
+"""How long a relay's claim on events lasts: long enough to publish a batch, short enough
+that another instance soon publishes what a dead one claimed."""
+RELEASE_LOCK = 0x4B4D54_5245  # "KMT" "RE": one release at a time takes the next release_seq
+
+
+def schema(postgres: bool) -> str:
+    return f"""
 CREATE TABLE IF NOT EXISTS meldingen (
     melding_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meldingen_done (melding_id TEXT PRIMARY KEY);
@@ -41,7 +54,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     body TEXT NOT NULL, processed INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS decisions_by_melding ON decisions (melding_id, processed);
 CREATE TABLE IF NOT EXISTS disclosures (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial(postgres)},
     disclosure_id TEXT NOT NULL UNIQUE,
     decision_event_id TEXT NOT NULL,
     melding_id TEXT NOT NULL,
@@ -51,20 +64,32 @@ CREATE TABLE IF NOT EXISTS disclosures (
     created_at TEXT NOT NULL,
     expires_at TEXT,
     needs_review INTEGER NOT NULL,
-    audit_seq INTEGER,
+    audit_seq BIGINT,
     audit_entry_hash TEXT,
     review TEXT,
     reviewer TEXT,
     released_at TEXT,
-    release_seq INTEGER UNIQUE,
+    release_seq BIGINT UNIQUE,
     acked_at TEXT);
 CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, release_seq);
 CREATE TABLE IF NOT EXISTS outgoing (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    position {serial(postgres)},
     event_id TEXT NOT NULL UNIQUE,
     topic TEXT NOT NULL,
-    event TEXT NOT NULL);
+    event TEXT NOT NULL,
+    leased_by TEXT,
+    leased_until DOUBLE PRECISION NOT NULL DEFAULT 0);
 """
+
+
+GRANTS = {
+    "meldingen": "SELECT, INSERT, DELETE",
+    "meldingen_done": "SELECT, INSERT",
+    "decisions": "SELECT, INSERT, UPDATE, DELETE",
+    "disclosures": "SELECT, INSERT, UPDATE",
+    "outgoing": "SELECT, INSERT, UPDATE, DELETE",
+}
+"""What sharing's writer role may do in PostgreSQL (a disclosure is never deleted)."""
 
 
 @dataclass(frozen=True)
@@ -93,49 +118,31 @@ STORE_KEY_FILE = "sharing-store-key.json"
 
 
 def open_outbox(settings: Settings) -> Outbox:
-    """The outbox in `settings.data_dir`, with its store key from `settings.keys_dir`."""
+    """The outbox in the state database (`data_dir/sharing.db`, or `state_db_url`), with its
+    store key from `settings.keys_dir`."""
     key = load_or_create_secret(settings.keys_dir / "sharing" / STORE_KEY_FILE, "aes256gcm")
-    return Outbox(settings.data_dir / "sharing.db", key)
+    return Outbox(open_state(settings, "sharing"), key)
 
 
 class Outbox:
-    def __init__(self, path: Path, store_key: bytes) -> None:
+    def __init__(
+        self, db: Database, store_key: bytes, clock: Callable[[], float] = time.time
+    ) -> None:
         self._cipher = AESGCM(store_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._enqueued = False
+        self._db = db
+        self._clock = clock
+        self._relay_id = uuid.uuid4().hex  # this instance's claims on outgoing events
         self._listeners: list[Callable[[], None]] = []
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        db.ensure_schema(schema(db.postgres), list(GRANTS), "sharing")
+        db.add_column("outgoing", "leased_by", "TEXT")
+        db.add_column("outgoing", "leased_until", "DOUBLE PRECISION NOT NULL DEFAULT 0")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Database]:
         """One transaction; a transaction opened inside another joins it, so a caller can
         make several changes and their events one atomic whole."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self._db
-                finally:
-                    self._depth -= 1
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._depth, self._enqueued = 1, False
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._depth = 0
-            if self._enqueued:
-                for listener in self._listeners:
-                    listener()
+        with self._db.transaction() as db:
+            yield db
 
     # outgoing events (the relay's side: services.bus.relay.PendingEvents) ---------------
 
@@ -143,21 +150,35 @@ class Outbox:
         """Publish `event` once the enclosing transaction commits (never if it rolls back)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO outgoing (event_id, topic, event) VALUES (?, ?, ?)",
+                "INSERT INTO outgoing (event_id, topic, event) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (event.id, topic, event.model_dump_json()),
             )
-            self._enqueued = True
+            db.after_commit(self._committed)
+
+    def _committed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def pending(self, limit: int) -> list[Pending]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT position, topic, event FROM outgoing ORDER BY position LIMIT ?", (limit,)
+        """Claim the oldest events no other relay is publishing (this relay's own claims
+        included, so it retries at once what failed), for `LEASE_SECONDS`."""
+        now = self._clock()
+        lease = LEASE_SECONDS if self._db.postgres else 0.0  # a SQLite file has one relay
+        with self.transaction() as db:
+            rows = db.execute(
+                "UPDATE outgoing SET leased_by = ?, leased_until = ? WHERE position IN ("
+                "SELECT position FROM outgoing WHERE leased_until <= ? OR leased_by = ?"
+                f" ORDER BY position LIMIT ?{db.skip_locked}) RETURNING position, topic, event",
+                (self._relay_id, now + lease, now, self._relay_id, limit),
             ).fetchall()
-        return [Pending(r[0], r[1], CloudEvent.model_validate_json(r[2])) for r in rows]
+        return [
+            Pending(r[0], r[1], CloudEvent.model_validate_json(r[2]))
+            for r in sorted(rows, key=lambda r: int(r[0]))
+        ]
 
     def delivered(self, position: int) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM outgoing WHERE position = ?", (position,))
+        self._db.execute("DELETE FROM outgoing WHERE position = ?", (position,))
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -172,14 +193,15 @@ class Outbox:
             ).fetchone():
                 return False
             sealed = self._encrypt(melding_id, body)
-            db.execute("INSERT OR IGNORE INTO meldingen VALUES (?, ?)", (melding_id, sealed))
+            db.execute(
+                "INSERT INTO meldingen VALUES (?, ?) ON CONFLICT DO NOTHING", (melding_id, sealed)
+            )
             return True
 
     def melding(self, melding_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM meldingen WHERE melding_id = ?", (melding_id,)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT body FROM meldingen WHERE melding_id = ?", (melding_id,)
+        ).fetchone()
         return None if row is None else self._decrypt(melding_id, str(row[0]))
 
     def _encrypt(self, melding_id: str, body: str) -> str:
@@ -194,19 +216,18 @@ class Outbox:
     def keep_decision(self, event_id: str, melding_id: str, recipient: str, body: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO decisions (event_id, melding_id, recipient, body) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO decisions (event_id, melding_id, recipient, body) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (event_id, melding_id, recipient, body),
             )
 
     def unprocessed_decisions(self, melding_id: str) -> list[tuple[str, str]]:
         """(event id, body) of the decisions for this melding still to be processed."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT event_id, body FROM decisions WHERE melding_id = ? AND processed = 0 "
-                "ORDER BY recipient",
-                (melding_id,),
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT event_id, body FROM decisions WHERE melding_id = ? AND processed = 0 "
+            "ORDER BY recipient",
+            (melding_id,),
+        ).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def drop_decision(self, event_id: str) -> None:
@@ -215,10 +236,9 @@ class Outbox:
             db.execute("DELETE FROM decisions WHERE event_id = ? AND processed = 0", (event_id,))
 
     def is_processed(self, event_id: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT processed FROM decisions WHERE event_id = ?", (event_id,)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT processed FROM decisions WHERE event_id = ?", (event_id,)
+        ).fetchone()
         return bool(row and row[0])
 
     def finish_decision(
@@ -226,15 +246,20 @@ class Outbox:
     ) -> bool:
         """Store the decision's disclosures and mark it processed, in one transaction; once
         all `recipients` decisions of the melding are processed its plaintext is deleted.
-        False (and nothing stored) if the decision was processed already."""
+        False (and nothing stored) if the decision was processed already, also by another
+        instance at the same moment: marking it processed comes first and waits for theirs."""
         with self.transaction() as db:
-            if self.is_processed(event_id):
+            if not db.execute(
+                "UPDATE decisions SET processed = 1, body = ''"
+                " WHERE event_id = ? AND processed = 0",
+                (event_id,),
+            ).rowcount:
                 return False
             for d in disclosures:
                 db.execute(
-                    "INSERT OR IGNORE INTO disclosures (disclosure_id, decision_event_id, "
+                    "INSERT INTO disclosures (disclosure_id, decision_event_id, "
                     "melding_id, recipient, partner_id, event, created_at, expires_at, "
-                    "needs_review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "needs_review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
                         d.disclosure_id,
                         event_id,
@@ -247,9 +272,6 @@ class Outbox:
                         int(d.needs_review),
                     ),
                 )
-            db.execute(
-                "UPDATE decisions SET processed = 1, body = '' WHERE event_id = ?", (event_id,)
-            )
             (done,) = db.execute(
                 "SELECT COUNT(DISTINCT recipient) FROM decisions"
                 " WHERE melding_id = ? AND processed = 1",
@@ -257,7 +279,9 @@ class Outbox:
             ).fetchone()
             if done >= recipients:
                 db.execute("DELETE FROM meldingen WHERE melding_id = ?", (melding_id,))
-                db.execute("INSERT OR IGNORE INTO meldingen_done VALUES (?)", (melding_id,))
+                db.execute(
+                    "INSERT INTO meldingen_done VALUES (?) ON CONFLICT DO NOTHING", (melding_id,)
+                )
         return True
 
     # disclosures -------------------------------------------------------------------------
@@ -288,8 +312,11 @@ class Outbox:
         return changed == 1
 
     def release(self, disclosure_id: str, at: datetime) -> bool:
-        """Release once; False if it was released already."""
+        """Release once; False if it was released already. Releases take their position one
+        at a time, so positions are handed out in commit order: a partner's cursor never
+        passes a release that is still to commit."""
         with self.transaction() as db:
+            db.lock(RELEASE_LOCK)
             changed = db.execute(
                 "UPDATE disclosures SET released_at = ?, release_seq = "
                 "(SELECT COALESCE(MAX(release_seq), 0) + 1 FROM disclosures) "
@@ -321,14 +348,13 @@ class Outbox:
         return self._select("needs_review = 1 AND review IS NULL ORDER BY seq", ())
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[StoredDisclosure]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, disclosure_id, melding_id, recipient, partner_id, event, "
-                "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at, "
-                "audit_entry_hash, release_seq "
-                f"FROM disclosures WHERE {where}",
-                params,
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT seq, disclosure_id, melding_id, recipient, partner_id, event, "
+            "created_at, expires_at, needs_review, audit_seq, review, released_at, acked_at, "
+            "audit_entry_hash, release_seq "
+            f"FROM disclosures WHERE {where}",
+            params,
+        ).fetchall()
         return [_disclosure(r) for r in rows]
 
     def close(self) -> None:
