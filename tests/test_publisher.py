@@ -35,10 +35,12 @@ def test_a_stale_producer_is_replaced_and_the_retry_goes_out(
         stale = publisher._producer
         assert stale is not None
 
-        async def refused(*_: Any, **__: Any) -> None:
-            raise OutOfOrderSequenceNumber()
+        async def refused(*_: Any, **__: Any) -> asyncio.Future[Any]:
+            ack = asyncio.get_running_loop().create_future()
+            ack.set_exception(OutOfOrderSequenceNumber())  # the broker's verdict, in the ack
+            return ack
 
-        stale.send_and_wait = refused  # type: ignore[method-assign]  # the broker's verdict
+        stale.send = refused  # type: ignore[method-assign]
         try:
             with pytest.raises(OutOfOrderSequenceNumber):
                 await publisher.publish(settings.topic(DECISIONS), event)

@@ -66,7 +66,7 @@ def build_app(settings: Settings) -> FastAPI:
             settings,
             SERVICE,
             [settings.topic(t) for t in CONSUMED],
-            lambda publisher: Recorder(settings, ledger, key, publisher, opener).handle,
+            lambda publisher: Recorder(settings, ledger, key, publisher, opener).handling(),
         ):
             timers = [
                 asyncio.create_task(

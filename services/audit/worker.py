@@ -1,20 +1,24 @@
 """The audit consumer: record each event, then publish the receipt of each of its entries
 (never the other way round).
 
-If the entry cannot be committed the handler raises, the consumer loop retries the same
-record and commits no offset: no receipt goes out, so sharing releases nothing (fail closed).
+A batch of records is recorded in one ledger transaction (`Ledger.append_many`: the hash
+chain runs on through it, known event ids are skipped) and its receipts are sent together
+once it committed. If the entries cannot be committed the handler raises, the consumer
+retries record by record and commits no offset: no receipt goes out, so sharing releases
+nothing (fail closed).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from services.audit.ledger import Ledger
 from services.audit.recorder import RECORDED_TYPES, drafts_of, receipt_of
-from services.bus.consumer import Record
+from services.bus.consumer import Handling, Record
 from services.bus.kafka import Publisher
 from services.common import topics
-from services.common.events import parse_event
+from services.common.events import CloudEvent, parse_event
 from services.common.settings import Settings
 from services.keyring.vault import Opener
 
@@ -38,11 +42,30 @@ class Recorder:
         self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
         self.prefix = settings.topic_prefix
 
+    def handling(self) -> Handling:
+        return Handling(self.handle, self.handle_batch)
+
     async def handle(self, record: Record) -> None:
+        await self.handle_batch([record])
+
+    async def handle_batch(self, records: Sequence[Record]) -> None:
+        """All of the records' entries in one transaction, then all their receipts; a record
+        that cannot be read raises `MalformedEvent` before anything is written."""
+        events = [self._event(record) for record in records]
+        drafted = [
+            (event, draft)
+            for event in events
+            for draft in drafts_of(event, self.subject_key, self.opener)
+        ]
+        appended = await asyncio.to_thread(self.ledger.append_many, [d for _, d in drafted])
+        await self.publisher.publish_many(
+            [
+                (self.receipts_topic, receipt_of(event, draft, entry))
+                for (event, draft), entry in zip(drafted, appended, strict=True)
+            ]
+        )
+
+    def _event(self, record: Record) -> CloudEvent:
         # only the types of the record's own topic: its signature proves that topic's owner
         accepted = RECORDED_TYPES & topics.carried_by(record.topic, self.prefix)
-        event = parse_event(record.value, set(accepted))
-        drafts = drafts_of(event, self.subject_key, self.opener)
-        appended = await asyncio.to_thread(self.ledger.append_many, drafts)
-        for draft, entry in zip(drafts, appended, strict=True):
-            await self.publisher.publish(self.receipts_topic, receipt_of(event, draft, entry))
+        return parse_event(record.value, set(accepted))

@@ -1,8 +1,13 @@
 """At-least-once consumption with idempotent handlers.
 
-One record at a time: its signature is checked (`services.bus.signing`), the handler runs,
-and only then is the offset committed. Handlers must be idempotent by event id. A failure is
-one of three kinds:
+Records are fetched in batches (up to `BATCH_MAX`); each record's signature is checked
+(`services.bus.signing`) before a handler sees it, and the offsets of a batch are committed
+once, after every record of it was handled (or dead-lettered). Handlers must be idempotent
+by event id. A consumer may also give a batch handler (`Handling.batch`): it gets the
+verified records of a partition's batch in one call and must do all or nothing (audit: one
+ledger transaction); if it raises anything, each record goes the one-record way below, so
+the failure rules are the same whichever way a record is handled. A failure is one of three
+kinds:
 
 - `MalformedEvent`: the record is bad. Its position and the reason go to the dead-letter
   topic at once and the stream goes on.
@@ -24,7 +29,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -52,6 +57,19 @@ class Record:
 
 
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+BATCH_MAX = 500
+"""Records fetched at most per batch: enough to spread a commit and a ledger transaction over
+many records, few enough that a batch is handled in a second or so."""
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How a consumer handles records: `one` at a time (always possible), and optionally a
+    whole `batch` at once, all or nothing and idempotent, tried first."""
+
+    one: Handler
+    batch: BatchHandler | None = None
 
 
 class Backoff:
@@ -161,15 +179,53 @@ async def dead_letter(
     )
 
 
+async def handle_batch(
+    records: Sequence[Record],
+    handling: Handling,
+    publisher: Publisher,
+    settings: Settings,
+    service: str,
+    verifier: EventVerifier,
+) -> None:
+    """Handle one partition's batch, in order. With a batch handler: the forged records are
+    dead-lettered, the rest go to it in one call; should it raise, each of them is handled on
+    its own by `handle_reliably` (its all-or-nothing promise makes that safe). Without one,
+    every record goes through `handle_reliably`."""
+    if handling.batch is not None and len(records) > 1:
+        verified = []
+        for record in records:
+            try:
+                verifier.verify(record.topic, record.key, record.value, record.headers)
+            except MalformedEvent as exc:
+                await dead_letter(publisher, settings, record, service, str(exc))
+                continue
+            verified.append(record)
+        try:
+            if verified:
+                await handling.batch(verified)
+            return
+        except Exception as exc:  # by type only, as in handle_reliably
+            log.info(
+                "%s: batch van %d record(s) niet in één keer verwerkt (%s); per record verder",
+                service,
+                len(verified),
+                type(exc).__name__,
+            )
+        records = verified
+    for record in records:
+        await handle_reliably(record, handling.one, publisher, settings, service, verifier)
+
+
 async def consume_forever(
     settings: Settings,
     *,
     service: str,
     topics: list[str],
-    handler: Handler,
+    handler: Handler | Handling,
     publisher: Publisher,
     started: asyncio.Event | None = None,
 ) -> None:
+    handling = handler if isinstance(handler, Handling) else Handling(handler)
     verifier = load_verifier(settings)
     consumer = AIOKafkaConsumer(
         *topics,
@@ -185,22 +241,23 @@ async def consume_forever(
     try:
         if started is not None:
             started.set()
-        async for message in consumer:
-            record = Record(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                headers=tuple(message.headers),
-            )
-            await handle_reliably(record, handler, publisher, settings, service, verifier)
-            tp = TopicPartition(message.topic, message.partition)
+        while True:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=BATCH_MAX)
+            handled: dict[TopicPartition, int] = {}
+            for tp, messages in fetched.items():
+                records = [
+                    Record(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers))
+                    for m in messages
+                ]
+                await handle_batch(records, handling, publisher, settings, service, verifier)
+                handled[tp] = messages[-1].offset + 1
+            if not handled:
+                continue
             try:
-                await consumer.commit({tp: message.offset + 1})
+                await consumer.commit(handled)
             except CommitFailedError:
-                # The partition moved to another member during a rebalance; it will get the
-                # record again, and the idempotent handler makes that harmless.
-                log.info("%s: commit na rebalance geweigerd; record komt opnieuw", service)
+                # A partition moved to another member during a rebalance; it will get the
+                # records again, and the idempotent handlers make that harmless.
+                log.info("%s: commit na rebalance geweigerd; records komen opnieuw", service)
     finally:
         await consumer.stop()

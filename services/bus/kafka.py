@@ -6,6 +6,8 @@ ensure` as the admin."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -72,12 +74,28 @@ class Publisher:
             self._producer = None
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
+        await self.publish_many([(topic, event)])
+
+    async def publish_many(self, events: Sequence[tuple[str, CloudEvent]]) -> None:
+        """Send every event, then wait for all their acks together: durable, every one, once
+        this returns; if any send fails it raises (after all have settled), and the caller's
+        retry sends them all again, which consumers dedupe by event id. Per partition the
+        idempotent producer keeps them in the order given."""
         if self._producer is None:
             raise KafkaConnectionError("publisher niet gestart")
+        acks: list[asyncio.Future[Any]] = []
         try:
-            value = event.to_bytes()
-            headers = self._signer.headers(topic, event.key, value)
-            await self._producer.send_and_wait(topic, value, key=event.key, headers=headers)
+            try:
+                for topic, event in events:
+                    value = event.to_bytes()
+                    headers = self._signer.headers(topic, event.key, value)
+                    ack = await self._producer.send(topic, value, key=event.key, headers=headers)
+                    acks.append(ack)
+            finally:  # every send under way settles, also when a later one could not start
+                settled = await asyncio.gather(*acks, return_exceptions=True)
+            failed = [outcome for outcome in settled if isinstance(outcome, BaseException)]
+            if failed:
+                raise failed[0]
         except STALE_PRODUCER_STATE:
             await self.stop()
             await self.start()

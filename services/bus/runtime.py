@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import uvicorn
 from fastapi import FastAPI
 
-from services.bus.consumer import Backoff, Handler, consume_forever
+from services.bus.consumer import Backoff, Handler, Handling, consume_forever
 from services.bus.kafka import Publisher
 from services.common.settings import Settings
 
@@ -22,7 +22,7 @@ async def running_consumer(
     settings: Settings,
     service: str,
     topics: list[str],
-    make_handler: Callable[[Publisher], Handler],
+    make_handler: Callable[[Publisher], Handler | Handling],
 ) -> AsyncIterator[Publisher]:
     """Start a publisher and a supervised consumer; stop both on exit."""
     publisher = Publisher(settings, service)
@@ -42,7 +42,7 @@ async def _supervise(
     settings: Settings,
     service: str,
     topics: list[str],
-    handler: Handler,
+    handler: Handler | Handling,
     publisher: Publisher,
 ) -> None:
     """Keep the consumer running: if it fails (broker gone), start it again after a pause."""

@@ -1,8 +1,9 @@
-"""Routing: a faust-streaming worker that asks the policy engine about every melding, once
-per recipient, and publishes one `sharing.decided` per recipient.
+"""Routing: a faust-streaming worker that asks the policy engine about every melding (one
+question for all three recipients) and publishes one `sharing.decided` per recipient, the
+three sent together and their acks awaited together.
 
-Acks are manual (`noack`): an event is acked only after its decisions were published, so a
-crash or a stop mid-way redelivers it. Decision event ids derive from the melding event id,
+Acks are manual (`noack`): an event is acked only after all its decisions were published, so
+a crash or a stop mid-way redelivers it. Decision event ids derive from the melding event id,
 so redelivery republishes the same events and consumers dedupe them.
 """
 
@@ -24,13 +25,14 @@ from services.common.events import (
     MELDING_RECEIVED,
     POLICY_ACTIVATED,
     SHARING_DECIDED,
+    CloudEvent,
     derived_id,
     new_event,
     parse_data,
     parse_event,
 )
 from services.common.facts import MeldingReceived
-from services.common.models import PolicyActivated, SharingDecided
+from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY
 from services.policy.engine import PolicyEngine, decide_all
@@ -69,23 +71,29 @@ class Router:
         decisions = await decide_all(self.engine, melding.facts)  # all three, or none
         decided_at = datetime.now(UTC)
         await self.announce_revision(decisions[0].policy_revision, decided_at)
-        for decision in decisions:
-            data = SharingDecided(
-                **decision.model_dump(), melding_id=melding.melding_id, decided_at=decided_at
-            )
-            out = new_event(
-                type=SHARING_DECIDED,
-                source=SOURCE,
-                subject=str(melding.melding_id),
-                data=data,
-                id=derived_id(event.id, decision.recipient),
-            )
-            await self.publisher.publish(self.settings.topic(DECISIONS), out)
+        topic = self.settings.topic(DECISIONS)
+        await self.publisher.publish_many(
+            [(topic, decided(event.id, melding, d, decided_at)) for d in decisions]
+        )  # sent together; all three acked before the melding is
         log.info(
             "melding %s: %s",
             melding.melding_id,
             ", ".join(f"{d.recipient}={'ja' if d.allow else 'nee'}" for d in decisions),
         )
+
+
+def decided(
+    event_id: str, melding: MeldingReceived, decision: Decision, at: datetime
+) -> CloudEvent:
+    """The `sharing.decided` event of one recipient; its id derives from the melding event's,
+    so a redelivered melding republishes the same event."""
+    return new_event(
+        type=SHARING_DECIDED,
+        source=SOURCE,
+        subject=str(melding.melding_id),
+        data=SharingDecided(**decision.model_dump(), melding_id=melding.melding_id, decided_at=at),
+        id=derived_id(event_id, decision.recipient),
+    )
 
 
 def create_app(settings: Settings) -> faust.App:
