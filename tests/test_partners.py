@@ -13,6 +13,7 @@ from services.common.partners import (
     Partner,
     PartnerRegistry,
     PartnerRegistryError,
+    RegistryFile,
     add_partner,
     new_partner,
     rotate_partner_key,
@@ -148,3 +149,44 @@ def test_broken_file_gets_a_clear_error(tmp_path: Path) -> None:
     path.write_text(json.dumps({"partners": [{"id": "x"}]}))
     with pytest.raises(PartnerRegistryError, match=r"partners\.0"):
         PartnerRegistry.load(path)
+
+
+def test_registry_file_is_read_again_only_when_it_changed(
+    registry_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+    load = PartnerRegistry.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[PartnerRegistry], path: Path) -> PartnerRegistry:
+        reads.append(path)
+        return load(cls, path)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(PartnerRegistry, "load", classmethod(counted))
+    cached = RegistryFile(registry_file)
+    first = cached.current()
+    assert cached.current() is first and cached.current() is first
+    assert len(reads) == 1  # not once per decision or request
+    add_partner(registry_file, partner("riec-west", "riec"))  # a new partner, while running
+    before = len(reads)
+    assert cached.current().get("riec-west") is not None
+    assert cached.current().get("riec-west") is not None
+    assert len(reads) == before + 1
+    new = enc_key()
+    rotate_partner_key(registry_file, "vt-twente", "encryption", new)  # a rotated key
+    rotated = cached.current().get("vt-twente")
+    assert rotated is not None and rotated.encryption_key is not None
+    assert rotated.encryption_key["x"] == new["x"]
+
+
+def test_registry_file_sees_an_edit_in_place_and_a_removal(registry_file: Path) -> None:
+    cached = RegistryFile(registry_file)
+    assert cached.current().get("riec-on") is not None
+    content = json.loads(registry_file.read_text())
+    content["partners"] = [p for p in content["partners"] if p["id"] != "riec-on"]
+    registry_file.write_text(json.dumps(content))  # same inode, written in place
+    assert cached.current().get("riec-on") is None
+    registry_file.write_text("{")
+    with pytest.raises(PartnerRegistryError):
+        cached.current()  # a broken file is refused every time, never the old one kept
+    registry_file.unlink()
+    assert cached.current().partners == []

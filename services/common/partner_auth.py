@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common.keys import SIGNING_ALG, load_token_key
 from services.common.openapi import PARTNER_SCHEME, component
-from services.common.partners import Partner, PartnerRegistry
+from services.common.partners import Partner, PartnerRegistry, RegistryFile
 from services.common.problems import MEDIA_TYPE, OAuthProblem, title
 from services.common.settings import Settings
 from services.state.database import Database, open_state
@@ -133,6 +133,7 @@ def token_router(service: str, settings: Settings) -> APIRouter:
     router = APIRouter(tags=["authenticatie"])
     audiences = token_audiences(service, settings)
     replay_guard = ReplayGuard(open_state(settings, service), service)
+    registry = RegistryFile(settings.partners_file)
 
     @router.post(TOKEN_PATH, response_model=None, openapi_extra=_TOKEN_REQUEST_DOC)
     async def issue_token(request: Request) -> JSONResponse:
@@ -157,7 +158,7 @@ def token_router(service: str, settings: Settings) -> APIRouter:
                 authenticate_client,
                 form["client_assertion"],
                 audiences,
-                PartnerRegistry.load(settings.partners_file),
+                registry.current(),
                 replay_guard,
             )
         except _Refused:
@@ -175,6 +176,7 @@ def token_router(service: str, settings: Settings) -> APIRouter:
 
 def partner_authenticated(service: str, settings: Settings) -> Callable[..., Partner]:
     """A FastAPI dependency: the `Partner` whose access token for `service` came along."""
+    registry = RegistryFile(settings.partners_file)
 
     def authenticated_partner(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -186,7 +188,7 @@ def partner_authenticated(service: str, settings: Settings) -> Callable[..., Par
                 credentials.credentials,
                 service,
                 settings.keys_dir,
-                PartnerRegistry.load(settings.partners_file),
+                registry.current(),
             )
         except _Refused:
             raise HTTPException(

@@ -167,6 +167,33 @@ class PartnerRegistry(BaseModel):
         )
 
 
+class RegistryFile:
+    """The registry in `path`, read again only when the file changed: a new mtime, size or
+    inode (saves replace the file, so every save gives a new inode). Changes made while a
+    service runs (`kmt partners add`, a key rotation) count from the next call on. Safe to
+    share between threads: the registry and what it was read from are replaced together."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._loaded: tuple[tuple[int, int, int] | None, PartnerRegistry] | None = None
+
+    def current(self) -> PartnerRegistry:
+        try:
+            status = self.path.stat()
+            stamp: tuple[int, int, int] | None = (
+                status.st_mtime_ns,
+                status.st_size,
+                status.st_ino,
+            )
+        except FileNotFoundError:
+            stamp = None
+        loaded = self._loaded
+        if loaded is None or loaded[0] != stamp:
+            loaded = (stamp, PartnerRegistry.load(self.path))
+            self._loaded = loaded
+        return loaded[1]
+
+
 def add_partner(path: Path, partner: Partner) -> None:
     PartnerRegistry.load(path).with_partner(partner).save(path)
 

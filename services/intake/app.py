@@ -171,7 +171,10 @@ def create_app(settings: Settings) -> FastAPI:
             received_at=received_at.isoformat(),
             published=False,
         )
-        reservation = store.reserve(partner_id, idempotency_key, reservation)
+        # The stores commit to disk (fsync): off the event loop, which serves other requests.
+        reservation = await asyncio.to_thread(
+            store.reserve, partner_id, idempotency_key, reservation
+        )
         if reservation.request_mac != request_mac:
             raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
         if reservation.published:
@@ -190,7 +193,9 @@ def create_app(settings: Settings) -> FastAPI:
             melding_id=melding.melding_id,
             received_at=melding.received_at,
             facts=policy_facts(melding),
-            sealed=sealer.seal(reservation.melding_id, melding.model_dump_json().encode()),
+            sealed=await asyncio.to_thread(
+                sealer.seal, reservation.melding_id, melding.model_dump_json().encode()
+            ),
         )
         event = CloudEvent(
             id=reservation.event_id,
@@ -217,7 +222,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "opnieuw met dezelfde Idempotency-Key; dan ontstaat nooit een tweede melding.",
                 headers={"Retry-After": "10"},
             ) from None
-        store.mark_published(partner_id, idempotency_key)
+        await asyncio.to_thread(store.mark_published, partner_id, idempotency_key)
         log.info("melding %s aangenomen van %s", reservation.melding_id, partner_id)
         return {"melding_id": reservation.melding_id}
 

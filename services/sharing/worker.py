@@ -50,7 +50,7 @@ from services.common.models import (
     SharingDecided,
     paths_in,
 )
-from services.common.partners import Partner, PartnerRegistry
+from services.common.partners import Partner, RegistryFile
 from services.common.settings import Settings
 from services.common.topics import (
     AUDIT_RECEIPTS,
@@ -99,6 +99,7 @@ class Sharing:
         self.opener = opener
         self.policy = policy
         self.reference_key = reference_key(settings)
+        self.registry = RegistryFile(settings.partners_file)  # read again when it changes
 
     async def __call__(self, record: Record) -> None:
         # only the types of the record's own topic: its signature proves that topic's owner
@@ -143,7 +144,7 @@ class Sharing:
             except MalformedEvent:
                 self.outbox.drop_decision(event_id)
                 raise
-            for partner in self.partners().recipient_partners(
+            for partner in self.registry.current().recipient_partners(
                 decision.recipient, decision.municipality
             ):
                 made.append(self.make_disclosure(event_id, decision, melding, partner))
@@ -328,9 +329,6 @@ class Sharing:
             id=derived_id(stored.disclosure_id, action),
         )
         self.outbox.enqueue(self.topic, event)
-
-    def partners(self) -> PartnerRegistry:
-        return PartnerRegistry.load(self.settings.partners_file)
 
 
 def _grant(decision: Decision) -> tuple[object, ...]:
