@@ -14,14 +14,12 @@ from services.common.settings import get_settings
 app = typer.Typer(no_args_is_help=True, help="KMT signaaluitwisseling")
 topics_cli = typer.Typer(no_args_is_help=True, help="Kafka-topics")
 schemas_cli = typer.Typer(no_args_is_help=True, help="JSON Schemas van de events")
-policies_cli = typer.Typer(no_args_is_help=True, help="Het deelbeleid (Rego)")
 demo_cli = typer.Typer(no_args_is_help=True, help="De lokale demo (kmt up)")
 staff_cli = typer.Typer(
     no_args_is_help=True, help="Medewerkers: privacy officers, operators en KMT-medewerkers"
 )
 app.add_typer(topics_cli, name="topics")
 app.add_typer(schemas_cli, name="schemas")
-app.add_typer(policies_cli, name="policies")
 app.add_typer(demo_cli, name="demo")
 app.add_typer(staff_cli, name="staff")
 
@@ -110,8 +108,10 @@ def _register_tools() -> None:
     partner_cli.command("keys")(keys_command)
     partner_cli.command("prove")(prove_command)
     app.add_typer(partner_cli, name="partner")
+    from services.policy.cli import cli as policy_cli
     from services.state.cli import cli as state_cli
 
+    app.add_typer(policy_cli, name="policy")
     app.add_typer(state_cli, name="state")
 
 
@@ -125,14 +125,6 @@ def topics_ensure() -> None:
 
     created = asyncio.run(ensure_topics(get_settings(), wait_seconds=120))
     typer.echo(f"aangemaakt: {', '.join(created)}" if created else "alle topics bestaan al")
-
-
-@policies_cli.command("bundle")
-def policies_bundle(directory: Path) -> None:
-    """Schrijf de OPA-bundle (beleid + revisie) naar DIRECTORY."""
-    from services.policy.engine import write_bundle
-
-    typer.echo(write_bundle(REPO / "policies", directory))
 
 
 @demo_cli.command("prepare")

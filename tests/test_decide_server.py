@@ -125,10 +125,8 @@ async def test_nothing_listening_is_policy_unavailable() -> None:
 
 
 async def test_server_without_policies_is_policy_unavailable(tmp_path: Path) -> None:
-    empty = tmp_path / "leeg"
-    empty.mkdir()
     port = free_port()
-    process = start_opa(tmp_path / "opa", port, policies=empty)
+    process = start_opa(tmp_path / "opa", port, policies=None)  # no version active yet
     engine = PolicyEngine(f"http://127.0.0.1:{port}", retries=0)
     try:
         with pytest.raises(PolicyUnavailable, match="undefined"):

@@ -16,6 +16,7 @@ from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
+from services.policy.versions import VersionStore
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -36,7 +37,11 @@ def run() -> None:
             update={"kafka_ca_file": run_dir / "kafka" / "tls" / "ca.pem"}
         )
         print(f"OPA start op {settings.opa_url} …", flush=True)
-        processes.append(opa.start_opa(run_dir / "opa", urlparse(settings.opa_url).port or 8181))
+        # policies/ as it is now becomes a (checked, signed) version and the active one
+        store = VersionStore.of(settings)
+        processes.append(
+            opa.start_opa(run_dir / "opa", urlparse(settings.opa_url).port or 8181, store=store)
+        )
         asyncio.run(ensure_topics(settings))
         for line in demo.prepare(settings):
             print(f"aangemaakt: {line}", flush=True)

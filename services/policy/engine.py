@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from services.common.durations import add_duration
 from services.common.events import Outage
 from services.common.facts import PolicyFacts, in_utc, policy_facts
-from services.common.models import RECIPIENTS, Decision, Melding
+from services.common.models import MELDING_PATHS, RECIPIENTS, Decision, Melding
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +118,9 @@ def _to_decision(result: Any, recipient: str) -> Decision:
         raise _broken(recipient, f"besluit voor een andere ontvanger ({decision.recipient})")
     if decision.allow and not (decision.legal_basis and (decision.purpose or "").strip()):
         raise _broken(recipient, "toestemming zonder doel of grondslag")
+    outside = sorted(set(decision.fields) - MELDING_PATHS)
+    if outside:
+        raise _broken(recipient, f"veld buiten het meldingschema ({', '.join(outside)})")
     unreadable = [o for o in decision.obligations if not _readable_obligation(o)]
     if unreadable:
         raise _broken(recipient, f"onleesbare verplichting ({', '.join(unreadable)})")
@@ -263,13 +266,18 @@ def _policy_files(policies_dir: Path) -> list[Path]:
     )
 
 
-def policy_revision(policies_dir: Path) -> str:
-    """`sha256:` + 16 hex of the sorted relative paths and contents of the served files."""
+def policy_digest(policies_dir: Path) -> str:
+    """SHA-256 (hex) of the sorted relative paths and contents of the served files."""
     digest = hashlib.sha256()
     for path in _policy_files(policies_dir):
         digest.update(path.relative_to(policies_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return f"sha256:{digest.hexdigest()[:16]}"
+    return digest.hexdigest()
+
+
+def policy_revision(policies_dir: Path) -> str:
+    """`sha256:` + the first 16 hex of `policy_digest`: the policy version's id."""
+    return f"sha256:{policy_digest(policies_dir)[:16]}"
 
 
 class PolicyDataInvalid(ValueError):

@@ -1,0 +1,176 @@
+"""The real OPA loads only policy versions signed by KMT's policy key (issue 11 §1): it
+serves the active version with its id as every decision's `policy_revision`, takes a new
+active version at its next poll without a restart, and keeps its bundle when a new one is
+unsigned, tampered with or signed by another key. docker-compose.yml gives OPA the public
+key only, and the OPA it runs fixes GHSA-g2pf-6v5v-qcc8."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.devstack.opa import start_opa
+from services.devstack.paths import free_port
+from services.devstack.process import stop
+from services.policy.bundle_signing import opa_bundle_args
+from services.policy.candidate import contract_facts
+from services.policy.engine import POLICIES, PolicyEngine, policy_revision
+from services.policy.versions import VersionStore
+from tests.stack import eventually
+from tests.test_policy_versions import candidate, edit_config, new_store
+
+# --- The real OPA: only signed bundles, the active one stays --------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, VersionStore, Path]]:
+    root = tmp_path_factory.mktemp("versies")
+    store = new_store(root)
+    port = free_port()
+    process = start_opa(root / "opa", port, store=store)
+    try:
+        yield f"http://127.0.0.1:{port}", store, root / "opa" / "opa.log"
+    finally:
+        stop(process)
+
+
+async def revisions(url: str) -> set[str]:
+    engine = PolicyEngine(url)
+    try:
+        return {
+            d.policy_revision for facts in contract_facts() for d in await engine.decide_all(facts)
+        }
+    finally:
+        await engine.close()
+
+
+def smuggle(store: VersionStore, bundle: bytes, fake_id: str) -> None:
+    """What someone with write access to the store could do: put any bundle there, with a
+    manifest that matches it, and make it active. Only OPA's signature check is left."""
+    hex_id = fake_id.removeprefix("sha256:")
+    (store.root / f"{hex_id}.tar.gz").write_bytes(bundle)
+    manifest = {
+        "id": fake_id, "content_sha256": hex_id * 4,
+        "bundle_sha256": hashlib.sha256(bundle).hexdigest(), "author": "indringer",
+        "created_at": "2026-01-01T00:00:00+00:00", "message": "ongezien",
+    }  # fmt: skip
+    (store.root / f"{hex_id}.json").write_text(json.dumps(manifest))
+    store.set_active(fake_id)
+
+
+def rewritten(bundle: Path, change: Callable[[str, bytes], bytes]) -> bytes:
+    """The bundle with each member's bytes passed through `change` (signatures kept)."""
+    out = io.BytesIO()
+    with tarfile.open(bundle) as source, tarfile.open(fileobj=out, mode="w:gz") as target:
+        for member in source.getmembers():
+            content = source.extractfile(member)
+            data = change(member.name, content.read() if content else b"")
+            member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def unsigned(bundle: Path) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(bundle) as source, tarfile.open(fileobj=out, mode="w:gz") as target:
+        for member in source.getmembers():
+            if member.name.lstrip("/") != ".signatures.json":
+                target.addfile(member, source.extractfile(member))
+    return out.getvalue()
+
+
+def refusals(log: Path) -> list[str]:
+    """OPA's log lines on bundles it would not load."""
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if '"name":"kmt"' in line and '"level":"error"' in line]
+
+
+async def test_opa_serves_the_active_version_as_policy_revision(
+    served: tuple[str, VersionStore, Path],
+) -> None:
+    url, store, _ = served
+    assert store.active() == policy_revision(POLICIES)
+    assert await revisions(url) == {policy_revision(POLICIES)}
+    status = httpx.get(f"{url}/v1/data/system/bundles/kmt/manifest/revision").json()
+    assert status.get("result") in (None, policy_revision(POLICIES))
+
+
+async def test_opa_refuses_unsigned_tampered_and_foreign_bundles_and_keeps_its_own(
+    served: tuple[str, VersionStore, Path], tmp_path: Path
+) -> None:
+    url, store, log = served
+    active = store.load(policy_revision(POLICIES))
+    evil = "sha256:" + "e" * 16
+
+    def to_evil(name: str, data: bytes) -> bytes:
+        return data.replace(active.id.encode(), evil.encode()) if name == "/data.json" else data
+
+    # A foreign key: the same policies, built and signed in another store with its own key.
+    foreign = new_store(tmp_path, "andere")
+    other = candidate(tmp_path)
+    edit_config(other, lambda c: c.update(toelichting="een andere bouwer"))
+    foreign_version = foreign.build(other, "indringer", "eigen sleutel")
+
+    attempts = [
+        ("zonder handtekening", unsigned(active.bundle), "missing .signatures.json"),
+        ("gewijzigd na ondertekening", rewritten(active.bundle, to_evil), "digest mismatch"),
+        ("met een andere sleutel", foreign_version.bundle.read_bytes(), "verify JWT signature"),
+    ]
+    for number, (what, bundle, reason) in enumerate(attempts, start=1):
+        seen = len(refusals(log))
+        smuggle(store, bundle, "sha256:" + f"{number}" * 16)
+        found = eventually(lambda seen=seen: refusals(log)[seen:], timeout=20)  # type: ignore[misc]
+        assert reason in found[0], (what, found)
+        assert await revisions(url) == {active.id}, what
+
+    # The polling works: a properly signed new version is taken at once, without restart.
+    changed = candidate(tmp_path / "nieuw")
+    edit_config(changed, lambda c: c.update(toelichting="tweede versie"))
+    newer = store.build(changed, "operator-a", "tweede versie")
+    store.set_active(newer.id)
+    started = time.monotonic()
+    eventually(lambda: newer.id in httpx.get(f"{url}/v1/data/kmt_meta").text, timeout=20)
+    assert time.monotonic() - started < 10
+    assert await revisions(url) == {newer.id}
+    store.set_active(active.id)  # back, for whoever uses this OPA next
+    eventually(lambda: active.id in httpx.get(f"{url}/v1/data/kmt_meta").text, timeout=20)
+
+
+# --- The production shape ---------------------------------------------------------------
+
+
+def test_compose_opa_loads_only_signed_bundles_and_holds_no_private_key() -> None:
+    from tests.test_deployment import REPO, compose
+
+    services = compose()["services"]
+    opa_service = services["opa"]
+    flags = opa_bundle_args(
+        "http://policy-bundles:8182", Path("/run/opa/policy-bundle-key.pem"), poll_seconds=5
+    )
+    command = opa_service["command"]
+    assert any(command[i : i + len(flags)] == flags for i in range(len(command)))
+    assert "--bundle" not in command and "--skip-verify" not in command
+    assert opa_service["volumes"] == [
+        "./deploy/keys/public/policy-bundle-key.pem:/run/opa/policy-bundle-key.pem:ro"
+    ]
+    holders = [name for name, service in services.items()
+               if any("keys/policy" in str(v) for v in service.get("volumes", []))]  # fmt: skip
+    assert holders == ["policy-initial"]
+    assert set(opa_service["networks"]) == {"policy", "bundles"}
+    assert {n for n, s in services.items() if "bundles" in (s.get("networks") or [])} == {
+        "opa",
+        "policy-bundles",
+    }
+    pinned = (REPO / "provision/versions.env").read_text()
+    version = pinned.split("OPA_VERSION=v", 1)[1].split()[0]
+    # 1.21.3 fixes GHSA-g2pf-6v5v-qcc8 (bundle signature verification side-stepped).
+    assert tuple(int(part) for part in version.split(".")) >= (1, 21, 3)
+    assert f"openpolicyagent/opa:{version}-static" in (REPO / "Dockerfile").read_text()
