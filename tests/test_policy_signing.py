@@ -174,3 +174,23 @@ def test_compose_opa_loads_only_signed_bundles_and_holds_no_private_key() -> Non
     # 1.21.3 fixes GHSA-g2pf-6v5v-qcc8 (bundle signature verification side-stepped).
     assert tuple(int(part) for part in version.split(".")) >= (1, 21, 3)
     assert f"openpolicyagent/opa:{version}-static" in (REPO / "Dockerfile").read_text()
+
+
+async def test_opas_api_cannot_change_what_the_signed_version_decides(
+    served: tuple[str, VersionStore, Path],
+) -> None:
+    """Routing and sharing reach OPA's REST API; none of them can slip in a policy or data
+    beside the signed bundle, which owns every path."""
+    url, store, _ = served
+    attempts = [
+        httpx.put(f"{url}/v1/policies/kwaad", content="package kmt.sharing\n\nx := true\n"),
+        httpx.put(f"{url}/v1/policies/ander", content="package kwaad\n\nx := true\n"),
+        httpx.put(f"{url}/v1/data/kmt_meta", json={"policy_revision": "sha256:" + "e" * 16}),
+        httpx.patch(
+            f"{url}/v1/data/kmt/config",
+            json=[{"op": "add", "path": "/recipients/riec/fields/-", "value": "victim.bsn"}],
+        ),
+    ]
+    for answer in attempts:
+        assert answer.status_code == 400 and "owned by bundle" in answer.text, answer.text
+    assert await revisions(url) == {store.active()}
