@@ -47,6 +47,36 @@ class DataKeyStore:
                 (key_id, melding_id, datetime.now(UTC).isoformat(), json.dumps(wrapped)),
             )
 
+    def create_while_known(self, key_id: str, melding_id: str, wrapped: dict[str, str]) -> bool:
+        """Add a further key to a melding that still has one (not erased, not unknown), in
+        one statement, so an erasure cannot slip in between; False if the melding has no key
+        or `key_id` exists already."""
+        created = datetime.now(UTC).isoformat()
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO data_keys SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM data_keys"
+                " WHERE melding_id = ?) ON CONFLICT DO NOTHING",
+                (key_id, melding_id, created, json.dumps(wrapped), melding_id),
+            )
+            return cursor.rowcount == 1
+
+    def wrapped_many(self, key_ids: list[str], reader: str) -> dict[str, str]:
+        """`reader`'s wrapped keys among `key_ids`, by key id; an erased key is absent."""
+        found: dict[str, str] = {}
+        for start in range(0, len(key_ids), 500):
+            chunk = key_ids[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT key_id, wrapped FROM data_keys WHERE key_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            for key_id, wrapped in rows:
+                value = json.loads(wrapped).get(reader)
+                if value is not None:
+                    found[str(key_id)] = str(value)
+        return found
+
     def wrapped(self, key_id: str, melding_id: str, reader: str) -> str | None:
         with self._lock:
             row = self._db.execute(

@@ -12,7 +12,9 @@ store: from then on every copy of the ciphertext — on every topic, in every ba
 sharing's store — is unreadable by anyone.
 
 Keys: `<keys_dir>/<reader>/melding-key.json` (P-256, private) and the readers' public keys
-in `<keys_dir>/public/melding-readers.json`.
+in `<keys_dir>/public/melding-readers.json`. Routing keeps the policy input of each melding
+under a data key of the melding too, wrapped under its own secret
+(`<keys_dir>/routing/policy-input-key.json`), so erasure destroys that input as well.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey
 
 from services.common.events import MalformedEvent
-from services.common.keys import PUBLIC, write_private_json
+from services.common.keys import PUBLIC, load_or_create_secret, write_private_json
 from services.common.models import Melding
 from services.keyring.datakeys import DataKeyStore
 
@@ -38,6 +40,7 @@ Reader = Literal["sharing", "audit"]
 READERS: tuple[Reader, ...] = ("sharing", "audit")
 READER_KEY_FILE = "melding-key.json"
 READERS_PUBLIC_FILE = "melding-readers.json"
+INPUT_KEY_FILE = "policy-input-key.json"
 _WRAP = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM"}
 
 
@@ -63,6 +66,21 @@ def generate_reader_keys(keys_dir: Path) -> list[str]:
         write_private_json(target, public)
         created.append(f"{PUBLIC}/{READERS_PUBLIC_FILE}")
     return created
+
+
+def generate_input_key(keys_dir: Path) -> list[str]:
+    """Routing's key that wraps the data keys of its stored policy inputs, if missing."""
+    path = keys_dir / "routing" / INPUT_KEY_FILE
+    if path.exists():
+        return []
+    input_key(keys_dir)
+    return [f"routing/{INPUT_KEY_FILE}"]
+
+
+def input_key(keys_dir: Path) -> bytes:
+    """Routing's 256-bit key wrapping the data key of each stored policy input
+    (`services.routing.history`); made on first use."""
+    return load_or_create_secret(keys_dir / "routing" / INPUT_KEY_FILE, "aes256gcm")
 
 
 @dataclass

@@ -36,6 +36,7 @@ from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import DECISIONS, MELDINGEN, POLICY
 from services.policy.engine import PolicyEngine, decide_all
+from services.routing.history import PolicyInputs
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/routing"
@@ -49,6 +50,7 @@ class Router:
         self.engine = engine
         self.publisher = publisher
         self.announced: set[str] = set()
+        self.history = PolicyInputs.of(settings)  # for `kmt policy dry-run`
 
     async def announce_revision(self, revision: str, at: datetime) -> None:
         """Tell the audit trail when a policy revision starts deciding (once per revision:
@@ -75,6 +77,7 @@ class Router:
         await self.publisher.publish_many(
             [(topic, decided(event.id, melding, d, decided_at)) for d in decisions]
         )  # sent together; all three acked before the melding is
+        await asyncio.to_thread(self.history.keep, melding, decisions, decided_at)
         log.info(
             "melding %s: %s",
             melding.melding_id,

@@ -10,7 +10,7 @@ from services.common.postgres_roles import WriterRoleRefused, role_of
 from services.state.database import is_postgres
 from services.state.migrate import SERVICES, init_schema
 
-cli = typer.Typer(no_args_is_help=True, help="De toestandsdatabase van intake en sharing.")
+cli = typer.Typer(no_args_is_help=True, help="De toestandsdatabase van intake, routing en sharing.")
 
 
 @cli.command("init-db")

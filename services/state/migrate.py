@@ -15,14 +15,17 @@ from psycopg import sql as pgsql
 from services.common.partner_auth import REPLAY_GRANTS, replay_schema, replay_table
 from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
 from services.intake import idempotency
+from services.routing import history
 from services.sharing import outbox
 
 MIGRATE_LOCK = 0x4B4D54_5354  # "KMT" "ST": one migration of the state database at a time
-SERVICES = ("intake", "sharing")
+SERVICES = ("intake", "routing", "sharing")
 
 
 def stores(service: str) -> list[tuple[str, dict[str, str]]]:
     """(schema, privileges per table) of each store `service` keeps in the state database."""
+    if service == "routing":
+        return [(history.SCHEMA, history.GRANTS)]
     own = {
         "intake": (idempotency.SCHEMA, idempotency.GRANTS),
         "sharing": (outbox.schema(postgres=True), outbox.GRANTS),

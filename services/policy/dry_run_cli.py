@@ -1,0 +1,116 @@
+"""`kmt policy dry-run CANDIDATE`: what a candidate policy would decide differently on every
+melding routing decided, per recipient, as text for a person (Dutch) or as JSON.
+
+CANDIDATE is a policy directory (built into a bundle as OPA would serve it) or the id of a
+stored policy version (`sha256:…`, its signed bundle). Exit 0 with the report; 2 when the
+candidate is refused (not found, unusable policy data, an error or an answer that breaks the
+decision contract); 3 when no `opa` program can be had.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.common.settings import get_settings
+from services.policy.dry_run import ATTENTION, BATCH, CandidateBroken, Report, dry_run
+from services.policy.engine import PolicyDataInvalid, find_opa_binary, write_bundle
+from services.routing.history import PolicyInputs, RecordBroken
+
+VERSION_ID = re.compile(r"^sha256:[0-9a-f]{16}$")
+SHOWN_IDS = 20
+WORDS = {
+    "deny_to_allow": "weigeren → toestaan",
+    "fields_added": "velden erbij",
+    "allow_to_deny": "toestaan → weigeren",
+    "fields_removed": "velden eraf",
+    "obligations_changed": "verplichtingen anders",
+}
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _version_bundle(version_id: str) -> Path:
+    from services.policy.versions import VersionError, VersionStore
+
+    try:
+        return VersionStore.of(get_settings()).load(version_id).bundle
+    except VersionError as exc:
+        raise _fail(2, str(exc)) from None
+
+
+def dry_run_command(
+    candidate: Annotated[
+        str, typer.Argument(help="beleidsmap, of het id van een beleidsversie (sha256:…)")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="het rapport als JSON")] = False,
+    parallel: Annotated[
+        int, typer.Option(min=0, max=64, help="zoveel opa-processen tegelijk; 0: één per core")
+    ] = 0,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="invoer per opa eval")] = BATCH,
+) -> None:
+    """Proefrun: leg een kandidaat-beleid voor aan elke melding die routing besliste, en toon
+    per ontvanger welke besluiten veranderen."""
+    opa = find_opa_binary()
+    if opa is None:
+        raise _fail(3, "opa niet gevonden: zet KMT_OPA_BIN of voer `make provision` uit")
+    inputs = PolicyInputs.of(get_settings())
+    with tempfile.TemporaryDirectory(prefix="kmt-dry-run-") as tmp:
+        if VERSION_ID.match(candidate):
+            bundle, revision = _version_bundle(candidate), candidate
+        elif Path(candidate).is_dir():
+            bundle = Path(tmp) / "bundle"
+            try:
+                revision = write_bundle(Path(candidate), bundle)
+            except PolicyDataInvalid as exc:
+                raise _fail(2, f"kandidaat geweigerd: {exc}") from None
+        else:
+            raise _fail(2, f"geen beleidsmap of beleidsversie: {candidate}")
+        try:
+            report = dry_run(inputs, bundle, opa, Report(candidate, revision), parallel, batch)
+        except CandidateBroken as exc:
+            raise _fail(2, f"kandidaat geweigerd: {exc}") from None
+        except RecordBroken as exc:
+            raise _fail(1, f"{exc}: de geschiedenis van routing is aangetast") from None
+        finally:
+            inputs.close()
+    typer.echo(
+        json.dumps(report.as_json(), ensure_ascii=False, indent=2) if as_json else text(report)
+    )
+
+
+def text(report: Report) -> str:
+    """The report for a person, in Dutch: per recipient the changes that share more first."""
+    revisions = ", ".join(f"{r}: {n}" for r, n in sorted(report.recorded_revisions.items()))
+    lines = [
+        f"Proefrun van {report.candidate} (revisie {report.policy_revision}) op"
+        f" {report.meldingen} opgeslagen meldingen in {report.seconds:.1f} s"
+        + (f"; {report.erased} gewiste meldingen overgeslagen" if report.erased else "")
+        + ".",
+        "Vergeleken met de besluiten die routing vastlegde"
+        + (f" (revisie {revisions})." if revisions else "."),
+    ]
+    for recipient, tally in report.recipients.items():
+        lines += ["", f"{recipient}: {tally.changed} van {tally.decisions} besluiten veranderen"]
+        if not tally.changed:
+            continue
+        lines.append("  " + "; ".join(f"{WORDS[d]}: {tally.count(d)}" for d in WORDS))
+        for group in tally.ordered():
+            mark = "LET OP  " if group.direction in ATTENTION else ""
+            detail = f": {', '.join(group.detail)}" if group.detail else ""
+            ids = group.melding_ids
+            more = f" … en {len(ids) - SHOWN_IDS} meer (--json)" if len(ids) > SHOWN_IDS else ""
+            lines += [
+                f"  {mark}{WORDS[group.direction]}{detail} — {len(ids)} melding(en)",
+                f"    regel {group.rule}; grondslag {', '.join(group.legal_basis) or '-'}",
+                f"    meldingen: {', '.join(ids[:SHOWN_IDS])}{more}",
+            ]
+    return "\n".join(lines)
