@@ -31,9 +31,11 @@ from services.common.facts import MeldingReceived, PolicyFacts, policy_facts  # 
 from services.common.models import RECIPIENTS, Melding  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.keyring.datakeys import DataKeyStore  # noqa: E402
+from services.keyring.vault import input_key  # noqa: E402
 from services.policy.dry_run import Report, decide_batch, dry_run  # noqa: E402
 from services.policy.engine import POLICIES, build_input, find_opa_binary, write_bundle  # noqa: E402
 from services.routing.history import PolicyInputs  # noqa: E402
+from services.state.database import open_state  # noqa: E402
 
 MUNICIPALITIES = ["almelo", "borne", "dinkelland", "enschede", "haaksbergen", "hellendoorn",
                   "hengelo", "hof_van_twente", "losser", "oldenzaal", "rijssen_holten",
@@ -83,9 +85,10 @@ def fill(settings: Settings, n: int, variants: int, opa: str, seed: int) -> None
             opa, bundle, [build_input(f, RECIPIENTS, now) for f in pool], ["-"] * len(pool)
         )
     keys = DataKeyStore.of(settings)
-    inputs = PolicyInputs.of(settings)
-    inputs._db.execute("PRAGMA synchronous=OFF")  # setting up, not what is measured
-    keys._db.execute("PRAGMA synchronous=OFF")
+    keys._db.execute("PRAGMA synchronous=OFF")  # setting up, not what is measured
+    state = open_state(settings, "routing")
+    state.execute("PRAGMA synchronous=OFF")
+    inputs = PolicyInputs(state, keys, input_key(settings.keys_dir))
     start = now - timedelta(days=700)
     for i in range(n):
         facts = pool[i % variants]
@@ -98,7 +101,6 @@ def fill(settings: Settings, n: int, variants: int, opa: str, seed: int) -> None
         if i and i % 100_000 == 0:
             print(f"  {i} opgeslagen", flush=True)
     inputs.close()
-    keys.close()
 
 
 def candidate(tmp: Path) -> Path:

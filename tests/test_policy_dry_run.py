@@ -28,6 +28,7 @@ from services.keyring.datakeys import DataKeyStore
 from services.policy.candidate import contract_facts
 from services.policy.dry_run import Report, changes
 from services.policy.engine import POLICIES
+from services.policy.versions import VersionStore
 from services.routing.history import PolicyInputs, Stored
 from services.state.database import Database
 from tests.stack import SCENARIOS, Stack, deployment, eventually
@@ -83,7 +84,7 @@ def candidate(tmp: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     return target
 
 
-def dry_run_json(stack: Stack, policy: Path) -> dict[str, Any]:
+def dry_run_json(stack: Stack, policy: Path | str) -> dict[str, Any]:
     done = kmt(stack.settings, "policy", "dry-run", str(policy), "--json")
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
@@ -160,6 +161,22 @@ def test_letting_the_municipality_see_the_narrative_is_marked_for_attention_firs
     assert "gemeente_veiligheid: 1 van 10 besluiten veranderen" in text.stdout
     assert "LET OP  velden erbij: signals.narrative" in text.stdout
     assert all(melding_id in text.stdout for melding_id in expected)
+
+
+@pytest.mark.integration
+def test_a_stored_policy_version_is_dry_run_by_its_id(
+    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]]
+) -> None:
+    """The deciding policy itself, built into a signed version: nothing changes."""
+    version = VersionStore.of(stack.settings).build(POLICIES, "operator-1", "zelfde beleid")
+    report = dry_run_json(stack, version.id)
+    assert report["policy_revision"] == version.id and report["meldingen"] == len(decided)
+    assert [r["changed"] for r in report["recipients"].values()] == [0, 0, 0]
+
+    unknown = kmt(stack.settings, "policy", "dry-run", "sha256:0000000000000000")
+    assert unknown.returncode == 2 and "bestaat niet" in unknown.stderr
+    missing = kmt(stack.settings, "policy", "dry-run", "/bestaat/niet")
+    assert missing.returncode == 2 and "geen beleidsmap of beleidsversie" in missing.stderr
 
 
 @pytest.mark.integration
