@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     """Serve `/docs` and `/openapi.json`; off in the production shape."""
     keystore_file: Path | None = None
     """The key store of the per-melding data keys (SQLite); default `data_dir/keystore.db`.
-    Intake, sharing and audit share it; deleting a melding's rows erases the melding."""
+    Intake, routing, sharing and audit share it; deleting a melding's rows erases the melding
+    (routing's stored policy input of it too)."""
     bind_host: str = "127.0.0.1"
     """Address the HTTP services listen on (`0.0.0.0` in a container)."""
     forwarded_allow_ips: str = "127.0.0.1"
