@@ -51,7 +51,9 @@ def create_app(settings: Settings) -> FastAPI:
         sharing.append(Sharing(settings, outbox, opener, policy))
         try:
             async with (
-                running_consumer(settings, "sharing", topics, lambda _: sharing[0]) as publisher,
+                running_consumer(
+                    settings, "sharing", topics, lambda _: sharing[0].handling()
+                ) as publisher,
                 relaying(outbox, publisher, settings.retry_max_seconds),
             ):
                 yield

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from services.bus.consumer import Record
+from services.bus.consumer import Handling, Record
 from services.common import keys
 from services.common.events import (
     AUDIT_RECORDED,
@@ -62,6 +63,7 @@ from services.common.topics import (
 from services.keyring.vault import MeldingErased, Opener
 from services.policy.engine import Engine
 from services.sharing.allowlist import refuse_forbidden
+from services.sharing.batch import Prepared, WouldWait, finish_now, prepare
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.references import melding_reference, reference_key
@@ -100,11 +102,31 @@ class Sharing:
         self.policy = policy
         self.reference_key = reference_key(settings)
         self.registry = RegistryFile(settings.partners_file)  # read again when it changes
+        self.prepared: Prepared | None = None  # while a batch is handled
+
+    def handling(self) -> Handling:
+        return Handling(self, self.handle_batch)
 
     async def __call__(self, record: Record) -> None:
+        await self.handle_event(self.parse(record))
+
+    async def handle_batch(self, records: Sequence[Record]) -> None:
+        """The records' changes in one transaction (`services.sharing.batch`)."""
+        events = [self.parse(record) for record in records]
+        self.prepared = await prepare(self, events)
+        try:
+            with self.outbox.transaction():
+                for event in events:
+                    finish_now(self.handle_event(event))
+        finally:
+            self.prepared = None
+
+    def parse(self, record: Record) -> CloudEvent:
         # only the types of the record's own topic: its signature proves that topic's owner
         handled = HANDLED & carried_by(record.topic, self.settings.topic_prefix)
-        event = parse_event(record.value, set(handled))
+        return parse_event(record.value, set(handled))
+
+    async def handle_event(self, event: CloudEvent) -> None:
         if event.type == MELDING_RECEIVED:
             await self.on_melding(event)
         elif event.type == SHARING_DECIDED:
@@ -166,7 +188,13 @@ class Sharing:
         routing's signature proves who decided, not that the policy said so. A decision that
         differs (a compromised routing, or intake's facts not matching what it sealed) is
         malformed; an unreachable policy engine is retried (`PolicyUnavailable`)."""
-        expected = await self.policy.decide(policy_facts(melding), decision.recipient)
+        if self.prepared is None:
+            expected = await self.policy.decide(policy_facts(melding), decision.recipient)
+        else:  # in a batch: asked before its transaction began
+            asked = (str(decision.melding_id), decision.recipient)
+            if asked not in self.prepared.answers:
+                raise WouldWait("beleid niet vooraf gevraagd")
+            expected = self.prepared.answers[asked]
         if expected.policy_revision != decision.policy_revision:
             raise MalformedEvent(
                 f"beleid gewijzigd sinds het besluit ({decision.policy_revision} → "
@@ -177,6 +205,8 @@ class Sharing:
 
     def open_melding(self, melding_id: str) -> Melding | None:
         """The melding, or None when it was erased meanwhile (nothing can be shared then)."""
+        if self.prepared is not None and melding_id in self.prepared.meldingen:
+            return self.prepared.meldingen[melding_id]  # opened before the batch's transaction
         sealed = self.outbox.melding(melding_id)
         assert sealed is not None
         try:
