@@ -58,6 +58,7 @@ class Publisher:
         self._principal = principal
         self._signer = load_signer(settings, principal)
         self._producer: AIOKafkaProducer | None = None
+        self._restarting = asyncio.Lock()
 
     async def start(self) -> None:
         producer = make_producer(self._settings, self._principal)
@@ -81,7 +82,8 @@ class Publisher:
         this returns; if any send fails it raises (after all have settled), and the caller's
         retry sends them all again, which consumers dedupe by event id. Per partition the
         idempotent producer keeps them in the order given."""
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             raise KafkaConnectionError("publisher niet gestart")
         acks: list[asyncio.Future[Any]] = []
         try:
@@ -89,7 +91,7 @@ class Publisher:
                 for topic, event in events:
                     value = event.to_bytes()
                     headers = self._signer.headers(topic, event.key, value)
-                    ack = await self._producer.send(topic, value, key=event.key, headers=headers)
+                    ack = await producer.send(topic, value, key=event.key, headers=headers)
                     acks.append(ack)
             finally:  # every send under way settles, also when a later one could not start
                 settled = await asyncio.gather(*acks, return_exceptions=True)
@@ -97,8 +99,12 @@ class Publisher:
             if failed:
                 raise failed[0]
         except STALE_PRODUCER_STATE:
-            await self.stop()
-            await self.start()
+            # Callers sharing this publisher (a consumer and a relay) may all see it at once:
+            # only the first replaces the producer they used, so none is started twice.
+            async with self._restarting:
+                if self._producer is producer:
+                    await self.stop()
+                    await self.start()
             raise
 
 
