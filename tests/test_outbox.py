@@ -154,17 +154,21 @@ def test_the_relay_is_woken_by_commits_with_events_only(tmp_path: Path) -> None:
 
 
 class FlakyPublisher:
-    """Refuses the first `failures` publishes, as a broker that is gone would."""
+    """Refuses the first `failures` batches, as a broker that is gone would; with `partly`,
+    the first event of a refused batch still goes out (acked before the broker went)."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, partly: bool = False) -> None:
         self.failures = failures
+        self.partly = partly
         self.sent: list[str] = []
 
-    async def publish(self, topic: str, event: CloudEvent) -> None:
+    async def publish_many(self, events: list[tuple[str, CloudEvent]]) -> None:
         if self.failures:
             self.failures -= 1
+            if self.partly:
+                self.sent.append(events[0][1].id)
             raise KafkaConnectionError("broker weg")
-        self.sent.append(event.id)
+        self.sent += [event.id for _, event in events]
 
 
 async def test_the_relay_publishes_in_order_and_forgets_only_what_went_out(
@@ -186,6 +190,24 @@ async def test_the_relay_publishes_in_order_and_forgets_only_what_went_out(
     assert await restarted.publish_pending() == 2
     assert flaky.sent == ["released-event", "acknowledged-event"]
     assert outbox.pending(10) == [] and await restarted.publish_pending() == 0
+
+
+async def test_a_batch_acked_only_in_part_is_kept_whole_and_sent_again(
+    tmp_path: Path,
+) -> None:
+    outbox = one_disclosure(tmp_path)
+    for action in ("released", "acknowledged"):
+        outbox.enqueue("t", lifecycle(action))
+    flaky = FlakyPublisher(failures=1, partly=True)
+    publisher: Any = flaky
+    relay = Relay(outbox, publisher, retry_max_seconds=0.1)
+    with pytest.raises(KafkaConnectionError):
+        await relay.publish_pending()
+    assert len(outbox.pending(10)) == 2  # the acked one is not forgotten on its own
+    assert await relay.publish_pending() == 2
+    # it went out twice, with one id: consumers dedupe it
+    assert flaky.sent == ["released-event", "released-event", "acknowledged-event"]
+    assert outbox.pending(10) == []
 
 
 async def test_a_running_relay_retries_until_the_broker_takes_the_event(tmp_path: Path) -> None:

@@ -43,8 +43,8 @@ class PendingEvents(Protocol):
         """The oldest events still to publish, in commit order."""
         ...
 
-    def delivered(self, position: int) -> None:
-        """Forget an event the broker acknowledged."""
+    def delivered(self, *positions: int) -> None:
+        """Forget events the broker acknowledged."""
         ...
 
     def on_commit(self, listener: Callable[[], None]) -> None:
@@ -68,14 +68,16 @@ class Relay:
         store.on_commit(wake)
 
     async def publish_pending(self) -> int:
-        """Publish every pending event in order; raises at the first that fails (it stays
-        pending, and so does everything after it). Returns how many went out."""
+        """Publish every pending event, oldest first, a batch at a time: sent together in
+        order, their acks awaited together, and forgotten together once every one of them was
+        acknowledged. If one fails, the whole batch stays pending and this raises (those of
+        it that went out go out again; consumers dedupe by event id). Returns how many went
+        out."""
         sent = 0
         while batch := self._store.pending(BATCH):
-            for item in batch:
-                await self._publisher.publish(item.topic, item.event)
-                self._store.delivered(item.position)
-                sent += 1
+            await self._publisher.publish_many([(item.topic, item.event) for item in batch])
+            self._store.delivered(*(item.position for item in batch))
+            sent += len(batch)
         return sent
 
     async def run_forever(self) -> None:
