@@ -27,6 +27,7 @@ from services.bus.signing import load_signer
 from services.common.events import CloudEvent
 from services.common.settings import Settings
 from services.devstack import demo
+from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.devstack.services import SERVICES, start_service, wait_healthy
 from services.partner_client.client import PartnerClient
@@ -37,6 +38,7 @@ FORGER = "forger"
 """A test-only Kafka principal: the tests grant it what an attacker with a foothold would
 have (write access to one topic) and show the services still refuse what it forges."""
 T = TypeVar("T")
+PORTS = {"intake": "intake_port", "sharing": "sharing_port", "audit": "audit_port"}
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Stack:
     settings: Settings
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per service, variables besides `settings` (e.g. its own database role)."""
+    instances: dict[str, Settings] = field(default_factory=dict)
+    """The settings of each further instance (`<service>-2`, ...): its own port."""
 
     def prepare(self) -> None:
         asyncio.run(ensure_topics(self.settings))
@@ -66,11 +72,35 @@ class Stack:
         return demo.demo_dir(self.settings) / partner_id
 
     def start(self, *names: str) -> None:
+        """Start services (default: all four), or further instances by their name
+        (`sharing-2`) once `start_instance` made them."""
         for name in names or SERVICES:
             assert name not in self.processes, f"{name} draait al"
-            process = start_service(name, self.settings, self.logs / f"{name}.log")
+            service = name.split("-")[0]
+            settings = self.instances.get(name, self.settings)
+            process = start_service(
+                service, settings, self.logs / f"{name}.log", self.env.get(service)
+            )
             self.processes[name] = process
-            wait_healthy(name, self.settings, process)
+            wait_healthy(service, settings, process)
+
+    def start_instance(self, service: str, number: int = 2) -> str:
+        """Start another instance of `service`, named `<service>-<number>`, as on another
+        machine: the same settings (topics and consumer group, keys, databases), but a port
+        and a `data_dir` of its own. Only the key store of the melding data keys is shared,
+        as docker-compose.yml's `keystore` volume is."""
+        name = f"{service}-{number}"
+        data_dir = self.settings.data_dir.with_name(f"{self.settings.data_dir.name}-{name}")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        update: dict[str, object] = {
+            "data_dir": data_dir,
+            "keystore_file": self.settings.keystore_file or self.settings.data_dir / "keystore.db",
+        }
+        if service in PORTS:
+            update[PORTS[service]] = free_port()
+        self.instances[name] = self.settings.model_copy(update=update)
+        self.start(name)
+        return name
 
     def ensure(self, *names: str) -> None:
         """Start those of `names` that are not running."""
@@ -92,20 +122,21 @@ class Stack:
                 stop(process)
 
     def url(self, service: str) -> str:
-        port = {
-            "intake": self.settings.intake_port,
-            "sharing": self.settings.sharing_port,
-            "audit": self.settings.audit_port,
-        }[service]
+        """The HTTP address of a service, or of a further instance (`sharing-2`)."""
+        settings = self.instances.get(service, self.settings)
+        port = getattr(settings, PORTS[service.split("-")[0]])
         return f"http://127.0.0.1:{port}"
 
-    def client(self, partner_id: str) -> PartnerClient:
-        """The reference partner client, as partner `partner_id` would run it."""
-        return demo.demo_client(partner_id, self.settings)
+    def client(self, partner_id: str, sharing: str = "sharing") -> PartnerClient:
+        """The reference partner client, as partner `partner_id` would run it (against
+        `sharing`, or a further instance of it such as `sharing-2`)."""
+        client = demo.demo_client(partner_id, self.settings)
+        client.base_url = self.url(sharing)
+        return client
 
-    def fetch_all(self, partner_id: str) -> list[dict[str, Any]]:
+    def fetch_all(self, partner_id: str, sharing: str = "sharing") -> list[dict[str, Any]]:
         """Every disclosure released to the partner so far, still sealed, page by page."""
-        client = self.client(partner_id)
+        client = self.client(partner_id, sharing)
         items, cursor = [], 0
         while (page := client.fetch(cursor)).items:
             items += page.items
@@ -121,15 +152,17 @@ class Stack:
         melding: dict[str, Any],
         partner: str = "wijkteam-almelo",
         idempotency_key: str | None = None,
+        intake: str = "intake",
     ) -> str:
-        """Send a melding as `partner`; returns its melding id."""
+        """Send a melding as `partner` (to `intake`, or a further instance such as
+        `intake-2`); returns its melding id."""
         key = idempotency_key or f"test-{uuid.uuid4()}"
-        reply = self.client(partner).submit_melding(self.url("intake"), melding, key)
+        reply = self.client(partner).submit_melding(self.url(intake), melding, key)
         return str(reply["melding_id"])
 
-    def audit_entries(self, melding_id: str) -> list[dict[str, Any]]:
+    def audit_entries(self, melding_id: str, audit: str = "audit") -> list[dict[str, Any]]:
         response = httpx.get(
-            f"{self.url('audit')}/v1/audit/meldingen/{melding_id}",
+            f"{self.url(audit)}/v1/audit/meldingen/{melding_id}",
             headers={"Authorization": f"Bearer {self.officer_token}"},
             timeout=10,
         )

@@ -80,3 +80,26 @@ def test_networks_keep_opa_and_postgres_to_their_clients() -> None:
 
     assert on("policy") == {"opa", "routing", "sharing"}  # sharing double-checks decisions
     assert on("ledger") == {"postgres", "audit", "audit-migrate"}
+    assert on("state") == {
+        "state-db", "intake", "routing", "sharing",
+        "intake-migrate", "routing-migrate", "sharing-migrate",
+    }  # fmt: skip
+
+
+def test_each_replicated_service_has_its_own_state_role_and_only_migrations_own() -> None:
+    """Several instances share their state in PostgreSQL, each service as a role of its own
+    (never the owner, never another service's), and only the migrations know the owner."""
+    services = compose()["services"]
+    owner = services["state-db"]["environment"]["POSTGRES_USER"]
+    urls = {}
+    for name in ("intake", "routing", "sharing"):
+        assert services[name]["deploy"]["replicas"] >= 2, name
+        url = services[name]["environment"]["KMT_STATE_DB_URL"]
+        assert url == services[f"{name}-migrate"]["environment"]["KMT_STATE_DB_URL"], name
+        assert f"//{owner}:" not in url and "@state-db:" in url, name
+        urls[name] = url.split("//")[1].split(":")[0]
+    assert len(set(urls.values())) == 3  # no two services share a writer role
+    assert services["audit"]["deploy"]["replicas"] >= 2
+    knows_owner = [n for n, s in kmt_services().items()
+                   if "KMT_STATE_OWNER_DB_URL" in s.get("environment", {})]  # fmt: skip
+    assert sorted(knows_owner) == ["intake-migrate", "routing-migrate", "sharing-migrate"]
