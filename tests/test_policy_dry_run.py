@@ -160,6 +160,10 @@ def test_letting_the_municipality_see_the_narrative_is_marked_for_attention_firs
     assert text.returncode == 0, text.stderr
     assert "gemeente_veiligheid: 1 van 10 besluiten veranderen" in text.stdout
     assert "LET OP  velden erbij: signals.narrative" in text.stdout
+    summary = (
+        "LET OP, meer delen bij: gemeente_veiligheid (weigeren → toestaan: 0; velden erbij: 1)"
+    )
+    assert text.stdout.index(summary) < text.stdout.index("riec:")  # before any recipient
     assert all(melding_id in text.stdout for melding_id in expected)
 
 

@@ -18,7 +18,14 @@ from typing import Annotated
 import typer
 
 from services.common.settings import get_settings
-from services.policy.dry_run import ATTENTION, BATCH, CandidateBroken, Report, dry_run
+from services.policy.dry_run import (
+    ATTENTION,
+    BATCH,
+    CandidateBroken,
+    RecipientTally,
+    Report,
+    dry_run,
+)
 from services.policy.engine import PolicyDataInvalid, find_opa_binary, write_bundle
 from services.routing.history import PolicyInputs, RecordBroken
 
@@ -89,7 +96,9 @@ def dry_run_command(
 
 def text(report: Report) -> str:
     """The report for a person, in Dutch: per recipient the changes that share more first."""
-    revisions = ", ".join(f"{r}: {n}" for r, n in sorted(report.recorded_revisions.items()))
+    revisions = ", ".join(
+        f"{r}: {n} meldingen" for r, n in sorted(report.recorded_revisions.items())
+    )
     lines = [
         f"Proefrun van {report.candidate} (revisie {report.policy_revision}) op"
         f" {report.meldingen} opgeslagen meldingen in {report.seconds:.1f} s"
@@ -98,6 +107,12 @@ def text(report: Report) -> str:
         "Vergeleken met de besluiten die routing vastlegde"
         + (f" (revisie {revisions})." if revisions else "."),
     ]
+    attention = [_attention(r, t) for r, t in report.recipients.items() if _shares_more(t)]
+    lines.append(
+        f"LET OP, meer delen bij: {', '.join(attention)}."
+        if attention
+        else "Geen ontvanger krijgt meer meldingen of velden dan nu."
+    )
     for recipient, tally in report.recipients.items():
         lines += ["", f"{recipient}: {tally.changed} van {tally.decisions} besluiten veranderen"]
         if not tally.changed:
@@ -114,3 +129,12 @@ def text(report: Report) -> str:
                 f"    meldingen: {', '.join(ids[:SHOWN_IDS])}{more}",
             ]
     return "\n".join(lines)
+
+
+def _shares_more(tally: RecipientTally) -> bool:
+    return any(tally.count(direction) for direction in ATTENTION)
+
+
+def _attention(recipient: str, tally: RecipientTally) -> str:
+    counts = "; ".join(f"{WORDS[d]}: {tally.count(d)}" for d in WORDS if d in ATTENTION)
+    return f"{recipient} ({counts})"
