@@ -1,8 +1,9 @@
 """Consumers take records in batches and commit once per batch (issue 10 part 2): audit
 records a batch in one ledger transaction, sharing makes a batch's changes in one outbox
-transaction. These tests try to break that: a record in the middle of a batch that is
-malformed or forged, a batch handler that fails half-way, and SIGKILLs of sharing and audit
-while they work through a backlog, which must lose nothing and double nothing."""
+transaction, routing handles several meldingen at once. These tests try to break that: a
+record in the middle of a batch that is malformed or forged, a batch handler that fails
+half-way, and SIGKILLs of routing, sharing and audit while they work through a backlog,
+which must lose nothing and double nothing."""
 
 from __future__ import annotations
 
@@ -145,15 +146,16 @@ def test_audit_records_a_backlog_with_a_poisoned_record_in_its_middle(
 
 @pytest.mark.integration
 def test_kills_in_the_middle_of_batches_lose_nothing_and_double_nothing(stack: Stack) -> None:
-    stack.stop("sharing", "audit")
+    consumers = ("routing", "sharing", "audit")  # routing: several meldingen at once
+    stack.stop(*consumers)
     names = ["02.json", "04.json", "06.json"]
     ids = [stack.submit(submission(names[i % len(names)])) for i in range(24)]
     for _ in range(2):
-        stack.start("sharing", "audit")
-        # as soon as the first of the backlog is in the ledger, both die mid-way
+        stack.start(*consumers)
+        # as soon as the first of the backlog is in the ledger, all three die mid-way
         eventually(lambda: stack.audit_entries(ids[0]), timeout=120, every=0.1)
-        stack.kill("sharing", "audit")
-    stack.start("sharing", "audit")
+        stack.kill(*consumers)
+    stack.start(*consumers)
     disclosed: dict[str, list[str]] = {}
     for melding_id in ids:
         trail = eventually(lambda m=melding_id: released_trail(stack, m), timeout=180)

@@ -40,6 +40,11 @@ from services.routing.history import PolicyInputs
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/routing"
+CONCURRENCY = 4
+"""Meldingen handled at once, each waiting for OPA, its acks and its history commits while
+the others go on. faust commits a partition's offset only up to its lowest melding not yet
+acked, so a crash redelivers every melding not finished, and the same melding twice at once
+publishes the same event ids and keeps one history entry."""
 
 
 class Router:
@@ -142,7 +147,7 @@ def create_app(settings: Settings) -> faust.App:
 
     app.service(Resources)
 
-    @app.agent(meldingen)
+    @app.agent(meldingen, concurrency=CONCURRENCY)
     async def route(stream: Any) -> None:
         await Resources.ready.wait()
         router = Resources.router
