@@ -3,7 +3,7 @@
 Exit 0 with the JSON array of decisions (in the order of RECIPIENTS) on stdout; exit 2 for
 invalid input (the paths at fault on stderr, nothing on stdout); exit 3 when no policy
 engine can be had. With `KMT_OPA_URL` it asks that OPA server, otherwise `opa eval` runs
-once per recipient on a bundle of `policies/`. It takes a full melding and, like routing,
+once, for all three recipients, on a bundle of `policies/`. It takes a full melding and, like routing,
 gives OPA only its facts (`services/routing/facts.py`). Messages never echo the melding's
 values.
 """
