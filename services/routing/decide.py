@@ -3,9 +3,9 @@
 Exit 0 with the JSON array of decisions (in the order of RECIPIENTS) on stdout; exit 2 for
 invalid input (the paths at fault on stderr, nothing on stdout); exit 3 when no policy
 engine can be had. With `KMT_OPA_URL` it asks that OPA server, otherwise `opa eval` runs
-once, for all three recipients, on a bundle of `policies/`. It takes a full melding and, like routing,
-gives OPA only its facts (`services/routing/facts.py`). Messages never echo the melding's
-values.
+once, for all three recipients, on a bundle of `policies/`. It takes a full melding and,
+like routing, gives OPA only its facts (`services/routing/facts.py`). Messages never echo
+the melding's values.
 """
 
 from __future__ import annotations
