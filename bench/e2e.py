@@ -4,11 +4,16 @@ and every one of its disclosures is released. Not a test: read the figures as or
 magnitude on a shared machine.
 
     .venv/bin/python bench/e2e.py [-n 300] [-c 16] [--rate 20] [--seconds 15] [--json]
+        [--instances 1] [--postgres]
 
 By default it starts a deployment of its own, with the code the tests use: a fresh Kafka
 broker (KRaft, SASL_SSL with SCRAM-SHA-512, TLS), OPA with `policies/`, and the four
 services as processes on free ports, with `kmt up`'s demo identities, in a temporary
-directory; it stops and removes all of it at the end. With `--against-running` it uses the
+directory; it stops and removes all of it at the end. Its state is in SQLite files, as with
+`make up`; with `--postgres` the ledger and the services' state are in a PostgreSQL server
+of its own (fsync on), and with `--instances 2` (implies `--postgres`) every service runs
+twice: the load goes round robin over both intakes, the follower reads the one ledger
+through the first audit instance. With `--against-running` it uses the
 stack that `make up` runs (ports and folders from the same `KMT_*` settings, demo identities
 under `.cache/data/demo/`), and measures raw Kafka there only if the admin principal's
 password is in the keys folder.
@@ -70,10 +75,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--timeout", type=float, default=300.0, help="seconds a phase may take to finish"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the melding variants")
+    parser.add_argument(
+        "--instances", type=int, default=1, help="own stack: instances of each service"
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="own stack: ledger and state in PostgreSQL"
+    )
     parser.add_argument("--against-running", action="store_true", help="use `make up`'s stack")
     parser.add_argument("--workdir", type=Path, help="own stack: keep its files (and logs) here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.instances < 1:
+        parser.error("--instances: at least 1")
+    if options.against_running and (options.instances > 1 or options.postgres):
+        parser.error("--instances and --postgres are for its own stack")
+    options.postgres = options.postgres or options.instances > 1
+    return options
 
 
 async def measure(target: e2e_stack.Target, options: argparse.Namespace) -> dict[str, Any]:
@@ -85,8 +102,8 @@ async def measure(target: e2e_stack.Target, options: argparse.Namespace) -> dict
         follower = Follower(http, target.audit_url, target.officer_token, options.poll_ms / 1000)
         await follower.start()
         following = asyncio.create_task(follower.run())
-        tokens = Tokens(target.reporter(), target.intake_url)
-        poster = Poster(http, target.intake_url, tokens, follower)
+        tokens = Tokens(target.reporter(), target.intake_urls[0])
+        poster = Poster(http, target.intake_urls, tokens, follower)
 
         async def settle(tracks: list[Track]) -> list[Track]:
             waiting = asyncio.create_task(until_done(tracks, options.timeout))
@@ -108,7 +125,12 @@ async def measure(target: e2e_stack.Target, options: argparse.Namespace) -> dict
             load = {"per_second": options.rate, "seconds": options.seconds}
             phases["rate"] = summarize(tracks, load)
         following.cancel()
-    result: dict[str, Any] = {"phases": phases, "audit_reads": follower.reads, "raw": None}
+    result: dict[str, Any] = {
+        "deployment": {"instances": target.instances, "backend": target.backend},
+        "phases": phases,
+        "audit_reads": follower.reads,
+        "raw": None,
+    }
     if target.raw_skipped:
         result["raw_skipped"] = target.raw_skipped
     elif options.raw_records:
@@ -134,9 +156,10 @@ def machine() -> dict[str, Any]:
 
 def render(result: dict[str, Any], options: argparse.Namespace) -> str:
     where = "against the running `make up` stack" if options.against_running else "own stack"
-    info = result["machine"]
+    info, deployed = result["machine"], result["deployment"]
     parts = [
-        f"## End to end ({where}; {info['cpus']} CPUs, {info['cpu_model']}; "
+        f"## End to end ({where}: {deployed['instances']} instance(s) per service, "
+        f"{deployed['backend']}; {info['cpus']} CPUs, {info['cpu_model']}; "
         f"{result['audit_reads']} audit API reads)"
     ]
     titles = {
@@ -157,7 +180,7 @@ def main() -> None:
     if options.against_running:
         result = asyncio.run(measure(e2e_stack.running(), options))
     else:
-        with e2e_stack.own(options.workdir) as target:
+        with e2e_stack.own(options.workdir, options.instances, options.postgres) as target:
             result = asyncio.run(measure(target, options))
     result["machine"] = machine()
     print(json.dumps(result, indent=2) if options.json else render(result, options))

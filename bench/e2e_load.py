@@ -12,6 +12,7 @@ Two shapes of load:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import Iterable
@@ -45,11 +46,17 @@ class Tokens:
 
 
 class Poster:
+    """Posts to the intakes at `intake_urls` in turn (round robin), one melding each."""
+
     def __init__(
-        self, http: httpx.AsyncClient, intake_url: str, tokens: Tokens, follower: Follower
+        self,
+        http: httpx.AsyncClient,
+        intake_urls: tuple[str, ...],
+        tokens: Tokens,
+        follower: Follower,
     ) -> None:
         self._http = http
-        self._url = intake_url.rstrip("/") + "/v1/meldingen"
+        self._urls = itertools.cycle([url.rstrip("/") + "/v1/meldingen" for url in intake_urls])
         self._tokens = tokens
         self._follower = follower
 
@@ -60,7 +67,7 @@ class Poster:
             "Idempotency-Key": f"bench-{uuid.uuid4()}",
         }
         try:
-            response = await self._http.post(self._url, json=melding, headers=headers)
+            response = await self._http.post(next(self._urls), json=melding, headers=headers)
         except httpx.HTTPError:
             track.status = 0
             return

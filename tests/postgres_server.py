@@ -3,7 +3,9 @@
 `postgres_url` (session scope) initialises a cluster under `.cache/pg/<random>`, starts it on
 a free loopback port and yields a superuser URL; the cluster is stopped and removed at the
 end. PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
-`fresh_database(url)` gives each test its own empty database on that server.
+`fresh_database(url)` gives each test its own empty database on that server, and
+`provision_services(owner_url)` migrates a deployment's ledger and state tables there with a
+writer role per service (the multi-instance test and `bench/e2e.py --postgres` share it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from services.audit.postgres_store import init_schema as init_ledger
+from services.state.migrate import init_schema as init_state
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ROOT / ".cache" / "pg"
@@ -96,6 +101,27 @@ def fresh_database(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def writer(owner_url: str, service: str) -> tuple[str, str, str]:
+    """(role, password, URL) of a new writer role for `service` (roles are cluster-wide)."""
+    role, password = f"kmt_{service}_{secrets.token_hex(4)}", secrets.token_hex(12)
+    return role, password, owner_url.replace("postgres@", f"{role}:{password}@")
+
+
+def provision_services(owner_url: str) -> tuple[str, dict[str, dict[str, str]]]:
+    """As the owner of the database at `owner_url`: the ledger's tables with audit's writer
+    role, and the state tables of intake, routing and sharing each with its own writer role,
+    as `kmt audit init-db` and `kmt state init-db SERVICE` make them. Returns the ledger's
+    writer URL (`audit_db_url`) and, per service, the environment with its state URL."""
+    audit_role, audit_password, audit_url = writer(owner_url, "audit")
+    init_ledger(owner_url, audit_role, writer_password=audit_password)
+    env = {}
+    for service in ("intake", "routing", "sharing"):
+        role, password, url = writer(owner_url, service)
+        init_state(owner_url, service, role, password)
+        env[service] = {"KMT_STATE_DB_URL": url}
+    return audit_url, env
 
 
 @pytest.fixture(scope="session")

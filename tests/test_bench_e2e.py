@@ -5,23 +5,53 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from bench.e2e import measure, parse, render
 from bench.e2e_follow import Track
 from bench.e2e_meldingen import variants
-from bench.e2e_stack import target
+from bench.e2e_stack import deployed, target
 from services.common.models import MeldingSubmission
+from services.common.settings import Settings
+from tests.postgres_server import fresh_database, provision_services
 from tests.stack import Stack
+
+TINY = ["-n", "5", "-c", "2", "--rate", "2", "--seconds", "2", "--raw-records", "100",
+        "--poll-ms", "100", "--timeout", "45"]  # fmt: skip
 
 
 def test_bench_runs_end_to_end(stack: Stack) -> None:
-    options = parse(
-        ["-n", "5", "-c", "2", "--rate", "2", "--seconds", "2", "--raw-records", "100",
-         "--poll-ms", "100", "--timeout", "45"]
-    )  # fmt: skip
+    options = parse(TINY)
     result = asyncio.run(measure(target(stack.settings), options))
-    result["machine"] = {"cpus": 2, "cpu_model": "test", "python": "3"}
+    assert result["deployment"] == {"instances": 1, "backend": "SQLite"}
+    assert_complete(result, options)
 
+
+def test_bench_runs_with_two_instances_per_service(
+    settings_factory: Callable[..., Settings],
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`--instances 2`: ledger and state in PostgreSQL, every service twice, the load spread
+    over both intakes, followed through one audit instance."""
+    options = parse([*TINY, "--instances", "2"])
+    assert options.postgres
+    audit_url, env = provision_services(fresh_database(postgres_url))
+    logs = tmp_path_factory.mktemp("logs")
+    with deployed(settings_factory(audit_db_url=audit_url), logs, options.instances, env) as two:
+        assert len(two.intake_urls) == 2
+        result = asyncio.run(measure(two, options))
+    assert result["deployment"] == {"instances": 2, "backend": "PostgreSQL"}
+    assert_complete(result, options)
+    for intake in ("intake", "intake-2"):  # round robin: each took half of the 14 meldingen
+        assert (logs / f"{intake}.log").read_text().count(" aangenomen van ") == 7
+
+
+def assert_complete(result: dict[str, Any], options: Any) -> None:
+    result["machine"] = {"cpus": 2, "cpu_model": "test", "python": "3"}
     burst, rate = result["phases"]["burst"], result["phases"]["rate"]
     assert (burst["sent"], burst["accepted"], burst["done"]) == (5, 5, 5)
     assert (rate["sent"], rate["accepted"], rate["done"]) == (4, 4, 4)

@@ -10,7 +10,6 @@ sharing instance a partner asks serves it everything released to it."""
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,14 +22,12 @@ import pytest
 from joserfc.jwk import JWKRegistry
 
 from services.audit.backends import open_ledger
-from services.audit.postgres_store import init_schema as init_ledger
 from services.common.models import RECIPIENTS
 from services.common.partner_auth import ASSERTION_TYPE, TOKEN_PATH, issuer_id
 from services.common.partners import PartnerRegistry
 from services.common.settings import Settings
 from services.partner_client.client import client_assertion
-from services.state.migrate import init_schema as init_state
-from tests.postgres_server import fresh_database
+from tests.postgres_server import fresh_database, provision_services
 from tests.stack import Stack, eventually, submission
 
 pytestmark = pytest.mark.integration
@@ -40,12 +37,6 @@ CONSUMERS = ("routing", "sharing", "audit")
 REPORTER = "wijkteam-almelo"
 
 
-def writer(owner_url: str, service: str) -> tuple[str, str, str]:
-    """(role, password, URL) of a new writer role for `service` (roles are cluster-wide)."""
-    role, password = f"kmt_{service}_{secrets.token_hex(4)}", secrets.token_hex(12)
-    return role, password, owner_url.replace("postgres@", f"{role}:{password}@")
-
-
 @pytest.fixture(scope="module")
 def stack(
     settings_factory: Callable[..., Settings],
@@ -53,13 +44,7 @@ def stack(
     postgres_url: str,
 ) -> Iterator[Stack]:
     owner = fresh_database(postgres_url)
-    audit_role, audit_password, audit_url = writer(owner, "audit")
-    init_ledger(owner, audit_role, writer_password=audit_password)
-    env = {}
-    for service in ("intake", "routing", "sharing"):
-        role, password, url = writer(owner, service)
-        init_state(owner, service, role, password)
-        env[service] = {"KMT_STATE_DB_URL": url}
+    audit_url, env = provision_services(owner)
     running = Stack(settings_factory(audit_db_url=audit_url), tmp_path_factory.mktemp("logs"))
     running.env = env
     running.instances["owner"] = running.settings.model_copy(update={"state_db_url": owner})
