@@ -110,9 +110,11 @@ def _register_tools() -> None:
     app.add_typer(partner_cli, name="partner")
     from services.policy.cli import cli as policy_cli
     from services.policy.dry_run_cli import dry_run_command
+    from services.policy.lifecycle_cli import register as register_lifecycle
     from services.state.cli import cli as state_cli
 
     policy_cli.command("dry-run")(dry_run_command)
+    register_lifecycle(policy_cli)
     app.add_typer(policy_cli, name="policy")
     app.add_typer(state_cli, name="state")
 

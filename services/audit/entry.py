@@ -28,6 +28,12 @@ EntryType = Literal[
     "policy_change",
     "audit_access",
     "erasure",
+    "policy_proposed",
+    "policy_dry_run",
+    "policy_approved",
+    "policy_activated",
+    "policy_rolled_back",
+    "policy_refused",
 ]
 GENESIS_HASH = "0" * 64
 REASON_SEPARATOR = ": "
@@ -58,6 +64,7 @@ class Draft:
     policy_revision: str | None = None
     disclosure_id: str | None = None
     ciphertext_sha256: str | None = None
+    """A disclosure's ciphertext; in a policy lifecycle entry, the version's signed bundle."""
     subject_pseudonyms: tuple[str, ...] = ()
     trace_id: str | None = None
 

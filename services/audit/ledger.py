@@ -66,6 +66,7 @@ class Query:
     """A search of the trail; every condition is optional, `after` is the cursor."""
 
     melding_ids: Sequence[str] | None = None
+    types: Sequence[str] | None = None
     recipient: str | None = None
     legal_basis: str | None = None
     since: str | None = None
@@ -198,6 +199,10 @@ class Ledger:
             condition, ids = self.store.any_of("melding_id", query.melding_ids)
             conditions.append(condition)
             params += ids
+        if query.types is not None:
+            condition, types = self.store.any_of("type", query.types)
+            conditions.append(condition)
+            params += types
         if query.recipient is not None:
             conditions.append("recipient = ?")
             params.append(query.recipient)

@@ -71,6 +71,12 @@ ACTIVITIES = {
     "policy_change": "Wijzigen van het deelbeleid",
     "audit_access": "Inzien van de audittrail",
     "erasure": "Wissen van een melding (sleutel vernietigd)",
+    "policy_proposed": "Indienen van een beleidsversie",
+    "policy_dry_run": "Proefrun van een beleidsversie",
+    "policy_approved": "Goedkeuren van een beleidsversie (vier ogen)",
+    "policy_activated": "Activeren van een beleidsversie",
+    "policy_rolled_back": "Terugdraaien naar de vorige beleidsversie",
+    "policy_refused": "Weigeren van een stap in het beleidsbeheer",
 }
 READ_ACTIVITIES = {"sharing.reviews": "Inzien van de beoordelingswachtrij"}
 """`audit_access` entries of a staff read outside the trail, by what was read."""

@@ -9,6 +9,7 @@ decision contract); 3 when no `opa` program can be had.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -63,12 +64,19 @@ def dry_run_command(
         int, typer.Option(min=0, max=64, help="zoveel opa-processen tegelijk; 0: één per core")
     ] = 0,
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="invoer per opa eval")] = BATCH,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="leg het rapport vast als proefrun van deze operator"),
+    ] = None,
 ) -> None:
     """Proefrun: leg een kandidaat-beleid voor aan elke melding die routing besliste, en toon
-    per ontvanger welke besluiten veranderen."""
+    per ontvanger welke besluiten veranderen. Met --by (alleen voor een ingediende
+    beleidsversie) komt de SHA-256 van het rapport in de audittrail: wat goedkeuren eist."""
     opa = find_opa_binary()
     if opa is None:
         raise _fail(3, "opa niet gevonden: zet KMT_OPA_BIN of voer `make provision` uit")
+    if by is not None:
+        _check_on_record(candidate, by)
     inputs = PolicyInputs.of(get_settings())
     with tempfile.TemporaryDirectory(prefix="kmt-dry-run-") as tmp:
         if VERSION_ID.match(candidate):
@@ -89,8 +97,35 @@ def dry_run_command(
             raise _fail(1, f"{exc}: de geschiedenis van routing is aangetast") from None
         finally:
             inputs.close()
+    document = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
+    typer.echo(document if as_json else text(report))
+    if by is not None:
+        _record(candidate, by, hashlib.sha256(document.encode()).hexdigest())
+
+
+def _check_on_record(candidate: str, by: str) -> None:
+    from services.policy.lifecycle import Refused
+    from services.policy.lifecycle_cli import lifecycle, refused
+
+    with lifecycle() as steps:
+        try:
+            steps.check_dry_run(candidate, by)
+        except Refused as exc:
+            raise refused(exc) from None
+
+
+def _record(candidate: str, by: str, report_sha256: str) -> None:
+    from services.policy.lifecycle import Refused
+    from services.policy.lifecycle_cli import lifecycle, refused
+
+    with lifecycle() as steps:
+        try:
+            outcome = steps.record_dry_run(candidate, report_sha256, by)
+        except Refused as exc:
+            raise refused(exc) from None
     typer.echo(
-        json.dumps(report.as_json(), ensure_ascii=False, indent=2) if as_json else text(report)
+        f"proefrun vastgelegd: rapport sha256 {report_sha256} (audittrail seq {outcome.seq})",
+        err=True,
     )
 
 
