@@ -12,18 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from services.audit.backends import open_ledger
 from services.cli import app
 from services.common.settings import Settings
-from services.common.staff import add_member
+from services.common.staff import add_member, issue_token
 from services.devstack.opa import start_opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.policy.bundle_signing import generate_policy_keys
 from services.policy.engine import POLICIES, policy_revision
 from services.policy.lifecycle import Lifecycle
+from services.policy.operator_api import create_app
 from services.policy.versions import VersionStore
 from tests.stack import eventually
 from tests.test_policy_dry_run import municipality_sees_narrative, without_riec_suspects
@@ -233,4 +235,64 @@ def test_propose_approve_activate_reaches_opa_and_rollback_returns(
     # A second rollback goes nowhere: before `current` nothing was activated on the record.
     refused_with(kmt("policy", "rollback", "--by", "bob"), site, "geen eerder")
     assert store.active() == current
+    audit_verifies()
+
+
+# --- The same over the operator API -------------------------------------------------------
+
+
+@pytest.fixture
+def api(site: Settings) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
+    tokens = {m: {"Authorization": f"Bearer {issue_token(m)}"} for m in ("alice", "bob", "carol")}
+    with TestClient(create_app(site)) as client:
+        yield client, tokens
+
+
+def files_of(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): p.read_text(encoding="utf-8")
+        for p in sorted(directory.rglob("*"))
+        if p.suffix in (".rego", ".json")
+    }
+
+
+def test_the_operator_api_keeps_four_eyes_with_the_token_as_actor(
+    site: Settings, tmp_path: Path, api: tuple[TestClient, dict[str, dict[str, str]]]
+) -> None:
+    client, token = api
+    store = VersionStore.of(site)
+    body = {"message": "RIEC zonder verdachten", "files": files_of(
+        proposed(tmp_path, "a", without_riec_suspects))}  # fmt: skip
+    anonymous = client.post("/v1/policy/proposals", json=body)
+    assert anonymous.status_code == 401, anonymous.text
+    assert client.post("/v1/policy/proposals", json=body, headers=token["carol"]).status_code == 403
+    evil = {**body, "files": {**body["files"], "../buiten.rego": "package x"}}
+    assert client.post("/v1/policy/proposals", json=evil, headers=token["alice"]).status_code == 422
+    assert trail(site) == [] and store.list() == []
+
+    made = client.post("/v1/policy/proposals", json=body, headers=token["alice"])
+    assert made.status_code == 201, made.text
+    revision = made.json()["revision"]
+    at = f"/v1/policy/versions/{revision}"
+    assert client.post(f"{at}/activation", headers=token["bob"]).status_code == 409
+    report = client.post(f"{at}/dry-run", headers=token["alice"])
+    assert report.status_code == 200, report.text
+    assert report.json()["report"]["policy_revision"] == revision
+    refused = client.post(f"{at}/approval", headers=token["alice"])
+    assert refused.status_code == 409 and "vier ogen" in refused.json()["detail"]
+    assert client.post(f"{at}/dry-run", headers=token["bob"]).status_code == 200
+    assert client.post(f"{at}/approval", headers=token["bob"]).status_code == 200
+    assert client.post(f"{at}/activation", headers=token["bob"]).status_code == 200
+    assert store.active() == revision
+    history = client.get("/v1/policy/history", headers=token["bob"]).json()
+    assert history["active"] == revision
+    assert [(s["step"], s["actor"]) for s in history["steps"]] == [
+        ("policy_proposed", "staff:alice"),
+        ("policy_refused", "staff:bob"),
+        ("policy_dry_run", "staff:alice"),
+        ("policy_refused", "staff:alice"),
+        ("policy_dry_run", "staff:bob"),
+        ("policy_approved", "staff:bob"),
+        ("policy_activated", "staff:bob"),
+    ]
     audit_verifies()

@@ -9,8 +9,6 @@ decision contract); 3 when no `opa` program can be had.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -28,6 +26,7 @@ from services.policy.dry_run import (
     dry_run,
 )
 from services.policy.engine import PolicyDataInvalid, find_opa_binary, write_bundle
+from services.policy.lifecycle import report_document, report_sha256
 from services.routing.history import PolicyInputs, RecordBroken
 
 VERSION_ID = re.compile(r"^sha256:[0-9a-f]{16}$")
@@ -97,10 +96,10 @@ def dry_run_command(
             raise _fail(1, f"{exc}: de geschiedenis van routing is aangetast") from None
         finally:
             inputs.close()
-    document = json.dumps(report.as_json(), ensure_ascii=False, indent=2)
+    document = report_document(report)
     typer.echo(document if as_json else text(report))
     if by is not None:
-        _record(candidate, by, hashlib.sha256(document.encode()).hexdigest())
+        _record(candidate, by, report_sha256(document))
 
 
 def _check_on_record(candidate: str, by: str) -> None:

@@ -25,6 +25,8 @@ itself recorded and changes nothing else.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from services.audit.ledger import Appended, Ledger, Query
 from services.common.staff import StaffMember, load_staff
 from services.policy.bundle_signing import BundleSigningFailed
 from services.policy.candidate import CandidateRefused
+from services.policy.dry_run import Report
 from services.policy.versions import Version, VersionError, VersionStore
 
 STEPS: tuple[EntryType, ...] = (
@@ -52,6 +55,15 @@ EVENT_TYPE = "nl.kmt.policy.{}"
 REPORT_PREFIX = "rapport-sha256:"
 _PAGE = 1000
 _T = TypeVar("_T")
+
+
+def report_document(report: Report) -> str:
+    """A dry-run report as JSON text: what is shown or answered, and what is hashed."""
+    return json.dumps(report.as_json(), ensure_ascii=False, indent=2)
+
+
+def report_sha256(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
 
 
 class Refused(Exception):

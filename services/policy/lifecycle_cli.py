@@ -18,6 +18,7 @@ from services.policy.versions import VersionStore
 
 By = Annotated[str, typer.Option("--by", help="wie dit doet (medewerker-id, rol operator)")]
 Revision = Annotated[str, typer.Argument(help="id van de beleidsversie (sha256:…)")]
+DEFAULT_API_PORT = 8183
 WORDS = {
     "policy_proposed": "ingediend",
     "policy_dry_run": "proefrun",
@@ -108,9 +109,21 @@ def history() -> None:
         raise typer.Exit(1)
 
 
+def operator_api(
+    port: Annotated[int, typer.Option(help="poort van de operator-API")] = DEFAULT_API_PORT,
+) -> None:
+    """De operator-API: dezelfde stappen over HTTP, met het token van een operator."""
+    from services.bus.runtime import serve
+    from services.policy.operator_api import create_app
+
+    settings = get_settings()
+    serve(create_app(settings, docs=settings.api_docs), settings, port)
+
+
 def register(cli: typer.Typer) -> None:
     cli.command("propose")(propose)
     cli.command("approve")(approve)
     cli.command("activate")(activate)
     cli.command("rollback")(rollback)
     cli.command("history")(history)
+    cli.command("operator-api")(operator_api)

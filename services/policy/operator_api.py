@@ -1,0 +1,184 @@
+"""The operator API: the policy lifecycle of `lifecycle.py` over HTTP, for staff of role
+`operator` (bearer token, `kmt staff add ID operator`). The token names the actor, so the
+four-eyes rules hold as on the command line; a refused step is recorded and answered 409
+with the Dutch reason.
+
+It runs as a process of its own (`kmt policy operator-api`), not inside the audit service
+or the bundle server: it needs the policy signing key, write access to the version store and
+the right to append to the ledger, and neither of those services should hold all three (the
+bundle server faces OPA with read-only access to the store; the audit service serves privacy
+officers and partners and never signs policy). Only operators reach it.
+
+A proposal carries the candidate's files (path → text; Rego and JSON only, relative paths
+without `..`), written to a temporary directory and checked there like `kmt policy propose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.audit.backends import open_ledger
+from services.common.http import documentation, install_error_handlers
+from services.common.settings import Settings
+from services.common.staff import require_role
+from services.policy.dry_run import BATCH, CandidateBroken, Report, dry_run
+from services.policy.engine import find_opa_binary
+from services.policy.lifecycle import (
+    Lifecycle,
+    Outcome,
+    Refused,
+    report_document,
+    report_sha256,
+)
+from services.policy.versions import VersionStore
+from services.routing.history import PolicyInputs, RecordBroken
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+FILE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.(rego|json)$")
+Operator = Annotated[str, Depends(require_role("operator"))]
+RevisionId = Annotated[str, PathParam(pattern=r"^sha256:[0-9a-f]{16}$")]
+
+
+class Proposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=2000)
+    files: dict[str, Annotated[str, Field(max_length=512 * 1024)]] = Field(
+        min_length=1, max_length=200
+    )
+    """The candidate policy directory: relative path → file text."""
+
+
+class Step(BaseModel):
+    revision: str
+    bundle_sha256: str
+    seq: int
+    """Where the step is in the audit trail."""
+    created: bool = True
+
+
+def create_app(settings: Settings, docs: bool = True) -> FastAPI:
+    app = FastAPI(title="KMT beleidsbeheer", version="1", **documentation(docs))
+    app.state.staff_file = settings.staff_file
+    install_error_handlers(app, MAX_BODY_BYTES)
+    store = VersionStore.of(settings)
+
+    def run(step: Any, *args: Any) -> Outcome:
+        ledger = open_ledger(settings)
+        try:
+            outcome: Outcome = step(Lifecycle(ledger, store, settings.staff_file), *args)
+            return outcome
+        except Refused as exc:
+            raise HTTPException(409, str(exc)) from None
+        finally:
+            ledger.close()
+
+    async def answer(step: Any, *args: Any) -> Step:
+        outcome = await asyncio.to_thread(run, step, *args)
+        version = outcome.version
+        return Step(
+            revision=version.id,
+            bundle_sha256=version.bundle_sha256,
+            seq=outcome.seq,
+            created=outcome.created,
+        )
+
+    @app.get("/health", summary="Gezondheid")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/policy/proposals", status_code=201, summary="Dien een beleidsversie in")
+    async def propose(proposal: Proposal, operator: Operator) -> Step:
+        with tempfile.TemporaryDirectory(prefix="kmt-proposal-") as tmp:
+            for name, text in proposal.files.items():
+                target = Path(tmp) / _relative(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            return await answer(Lifecycle.propose, Path(tmp), proposal.message, operator)
+
+    @app.post("/v1/policy/versions/{revision}/dry-run", summary="Proefrun, vastgelegd")
+    async def dry_run_version(revision: RevisionId, operator: Operator) -> dict[str, Any]:
+        document = await asyncio.to_thread(_dry_run, settings, store, revision, operator)
+        step = await answer(Lifecycle.record_dry_run, revision, report_sha256(document), operator)
+        return {"step": step.model_dump(), "report": json.loads(document)}
+
+    @app.post("/v1/policy/versions/{revision}/approval", summary="Keur goed (vier ogen)")
+    async def approve(revision: RevisionId, operator: Operator) -> Step:
+        return await answer(Lifecycle.approve, revision, operator)
+
+    @app.post("/v1/policy/versions/{revision}/activation", summary="Maak actief")
+    async def activate(revision: RevisionId, operator: Operator) -> Step:
+        return await answer(Lifecycle.activate, revision, operator)
+
+    @app.post("/v1/policy/rollback", summary="Terug naar de vorige actieve versie")
+    async def rollback(operator: Operator) -> Step:
+        return await answer(Lifecycle.rollback, operator)
+
+    @app.get("/v1/policy/history", summary="Elke stap, uit de audittrail")
+    async def history(_: Operator) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            ledger = open_ledger(settings)
+            try:
+                steps = Lifecycle(ledger, store, settings.staff_file)
+                entries, active = steps.steps(), steps.active()
+            finally:
+                ledger.close()
+            return {
+                "active": active,
+                "steps": [
+                    {
+                        "seq": e.seq,
+                        "recorded_at": e.recorded_at,
+                        "step": e.type,
+                        "actor": e.actor,
+                        "revision": e.policy_revision,
+                        "bundle_sha256": e.ciphertext_sha256,
+                        "reasons": list(e.reasons),
+                    }
+                    for e in entries
+                ],
+            }
+
+        return await asyncio.to_thread(read)
+
+    return app
+
+
+def _relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if not FILE_PATH.fullmatch(name) or ".." in path.parts or "" in name.split("/"):
+        raise HTTPException(422, f"ongeldig bestandspad {name[:200]!r}: relatief, .rego of .json")
+    return path
+
+
+def _dry_run(settings: Settings, store: VersionStore, revision: str, operator: str) -> str:
+    """The report of a dry run of the stored, proposed `revision`, as JSON text."""
+    ledger = open_ledger(settings)
+    try:
+        version = Lifecycle(ledger, store, settings.staff_file).check_dry_run(revision, operator)
+    except Refused as exc:
+        raise HTTPException(409, str(exc)) from None
+    finally:
+        ledger.close()
+    opa = find_opa_binary()
+    if opa is None:
+        raise HTTPException(503, "OPA niet beschikbaar voor een proefrun")
+    inputs = PolicyInputs.of(settings)
+    try:
+        report = dry_run(inputs, version.bundle, opa, Report(revision, revision), None, BATCH)
+    except CandidateBroken as exc:
+        raise HTTPException(409, f"kandidaat geweigerd: {exc}") from None
+    except RecordBroken as exc:
+        raise HTTPException(409, f"{exc}: de geschiedenis van routing is aangetast") from None
+    finally:
+        inputs.close()
+    return report_document(report)
