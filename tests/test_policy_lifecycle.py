@@ -296,3 +296,18 @@ def test_the_operator_api_keeps_four_eyes_with_the_token_as_actor(
         ("policy_activated", "staff:bob"),
     ]
     audit_verifies()
+
+
+def test_free_text_in_the_arguments_never_reaches_the_trail(site: Settings) -> None:
+    """An id or version argument is recorded only when it is an id: a name typed by mistake
+    (or on purpose) stays out of the ledger."""
+    name = "Jan Jansen 1970"
+    for args in (
+        ("approve", name, "--by", "bob"),
+        ("activate", "sha256:0000000000000000", "--by", name),
+        ("rollback", "--by", name),
+    ):
+        assert kmt("policy", *args).exit_code == 2
+    steps = trail(site)
+    assert [s[0] for s in steps] == ["policy_refused"] * 3
+    assert name not in json.dumps(steps)

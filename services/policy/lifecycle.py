@@ -41,7 +41,7 @@ from services.common.staff import StaffMember, load_staff
 from services.policy.bundle_signing import BundleSigningFailed
 from services.policy.candidate import CandidateRefused
 from services.policy.dry_run import Report
-from services.policy.versions import Version, VersionError, VersionStore
+from services.policy.versions import ID_PATTERN, Version, VersionError, VersionStore
 
 STEPS: tuple[EntryType, ...] = (
     "policy_proposed",
@@ -159,7 +159,7 @@ class Lifecycle:
             version = self._proposed(revision)
             if not self._on_record("policy_approved", revision):
                 raise Refused(f"{revision} is niet goedgekeurd door een tweede operator")
-            if self.active() == revision:
+            if self.active() == revision and self.store.active() == revision:
                 raise Refused(f"{revision} is al actief")
             outcome = self._done("policy_activated", by, version)
             self.store.set_active(revision)
@@ -190,6 +190,8 @@ class Lifecycle:
             return step()
         except Refused as exc:
             actor = f"staff:{by}" if _valid_id(by) else "onbekend"
+            if revision is not None and not ID_PATTERN.fullmatch(revision):
+                revision = None  # never free text in the trail
             self.ledger.append(
                 Draft(
                     type="policy_refused",
@@ -204,12 +206,16 @@ class Lifecycle:
             raise
 
     def _operator(self, by: str) -> None:
+        if not _valid_id(by):
+            raise Refused("ongeldige medewerker-id")
         members = {m.id: m.role for m in load_staff(self.staff_file)}
         if members.get(by) != "operator":
-            raise Refused(f"{by!r} is geen bekende medewerker met de rol operator")
+            raise Refused(f"{by} is geen bekende medewerker met de rol operator")
 
     def _proposed(self, revision: str) -> Version:
         """The stored version, intact and equal to the bundle recorded at its proposal."""
+        if not ID_PATTERN.fullmatch(revision):
+            raise Refused("ongeldige versie-id: verwacht sha256:<16 hex>")
         recorded = self._recorded_hash(revision)
         if recorded is None:
             raise Refused(f"{revision} is niet ingediend (`kmt policy propose`)")
