@@ -88,9 +88,16 @@ def refused_with(result: Result, settings: Settings, words: str) -> None:
     assert last[0] == "policy_refused" and words in last[4][0], last
 
 
-def audit_verifies() -> None:
+def audit_verifies(export: Path | None = None) -> None:
+    """`kmt audit verify` passes; with `export`, an export of the trail verifies offline too
+    (its `verwerking` view names every lifecycle step)."""
     done = kmt("audit", "verify")
     assert done.exit_code == 0, done.output
+    if export is not None:
+        assert kmt("audit", "export", str(export)).exit_code == 0
+        key = kmt("audit", "public-key").stdout.strip()
+        checked = kmt("audit", "verify-export", str(export), "--key", key)
+        assert checked.exit_code == 0, checked.output
 
 
 # --- The refusals -------------------------------------------------------------------------
@@ -235,7 +242,7 @@ def test_propose_approve_activate_reaches_opa_and_rollback_returns(
     # A second rollback goes nowhere: before `current` nothing was activated on the record.
     refused_with(kmt("policy", "rollback", "--by", "bob"), site, "geen eerder")
     assert store.active() == current
-    audit_verifies()
+    audit_verifies(tmp_path / "trail.jsonl")
 
 
 # --- The same over the operator API -------------------------------------------------------
