@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from services.audit.backends import open_ledger
+from services.audit.entry import Draft
 from services.cli import app
 from services.common.settings import Settings
 from services.common.staff import add_member, issue_token
@@ -24,10 +25,11 @@ from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.policy.bundle_signing import generate_policy_keys
 from services.policy.engine import POLICIES, policy_revision
-from services.policy.lifecycle import Lifecycle
+from services.policy.lifecycle import Lifecycle, Refused
 from services.policy.operator_api import create_app
 from services.policy.versions import VersionStore
 from tests.stack import eventually
+from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
 from tests.test_policy_dry_run import municipality_sees_narrative, without_riec_suspects
 from tests.test_policy_signing import revisions, smuggle
 from tests.test_policy_versions import candidate, edit_config, override_decisions
@@ -318,3 +320,27 @@ def test_free_text_in_the_arguments_never_reaches_the_trail(site: Settings) -> N
     steps = trail(site)
     assert [s[0] for s in steps] == ["policy_refused"] * 3
     assert name not in json.dumps(steps)
+
+
+def test_the_lifecycle_reads_its_state_from_either_ledger_store(
+    site: Settings,
+    tmp_path: Path,
+    backend: Backend,  # noqa: F811
+) -> None:
+    """The same steps on SQLite and on PostgreSQL: the lifecycle finds its entries by type
+    among others, and the four-eyes rules hold on both."""
+    ledger = backend.ledger
+    ledger.append(Draft(type="audit_access", event_id="ander", actor="staff:carol"))
+    steps = Lifecycle(ledger, VersionStore.of(site), site.staff_file)
+    revision = steps.propose(proposed(tmp_path, "a", without_riec_suspects), "x", "alice")
+    with pytest.raises(Refused, match="vier ogen"):
+        steps.approve(revision.version.id, "alice")
+    steps.record_dry_run(revision.version.id, "0" * 64, "bob")
+    steps.approve(revision.version.id, "bob")
+    steps.activate(revision.version.id, "alice")
+    assert steps.active() == revision.version.id == VersionStore.of(site).active()
+    assert [s.type for s in steps.steps()] == [
+        "policy_proposed", "policy_refused", "policy_dry_run", "policy_approved",
+        "policy_activated",
+    ]  # fmt: skip
+    assert ledger.verify().ok
