@@ -17,7 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.common.models import TWENTE, elfproef
+from services.common.models import elfproef
+from services.common.municipalities import TWENTE
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "melding.json"
 FIRST_NAMES = ("Sanne", "Daan", "Fatima", "Ionela", "Piotr", "Lotte", "Milan", "Amira", "Joy")

@@ -35,14 +35,8 @@ from services.audit.report.document import DEFAULT_CONTACT
 from services.audit.report.wording import MONTHS
 from services.audit.sqlite_store import SqliteStore
 from services.common.events import DISCLOSURE_CREATED, SHARING_DECIDED, CloudEvent, new_event
-from services.common.models import (
-    MUNICIPALITY_NAMES,
-    TWENTE,
-    DisclosureCreated,
-    Melding,
-    Reason,
-    SharingDecided,
-)
+from services.common.models import DisclosureCreated, Melding, Reason, SharingDecided
+from services.common.municipalities import MUNICIPALITY_NAMES, TWENTE
 from services.common.partners import new_partner
 from services.common.settings import Settings
 from services.common.staff import add_member

@@ -22,7 +22,6 @@ from services.common.models import (
     Case,
     ExploitationForm,
     Melding,
-    Municipality,
     Provenance,
     ReporterType,
     ShortText,
@@ -30,6 +29,7 @@ from services.common.models import (
     UnderminingIndicator,
     value_at,
 )
+from services.common.municipalities import Municipality
 
 Relation = Literal[
     # parents and carers (a superset of data.kmt.config.parent_relations)

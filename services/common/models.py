@@ -7,7 +7,7 @@ Unknown fields are refused everywhere (`extra="forbid"`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from services.common.dutch_dates import birth_date_problem, dutch_date, dutch_today
+from services.common.municipalities import Municipality
 
 Recipient = Literal["riec", "gemeente_veiligheid", "veilig_thuis"]
 RECIPIENTS: tuple[Recipient, ...] = ("riec", "gemeente_veiligheid", "veilig_thuis")
@@ -37,48 +38,6 @@ ReporterType = Literal[
     "veilig_thuis",
     "anders",
 ]
-Municipality = Literal[
-    "almelo",
-    "borne",
-    "dinkelland",
-    "enschede",
-    "haaksbergen",
-    "hellendoorn",
-    "hengelo",
-    "hof_van_twente",
-    "losser",
-    "oldenzaal",
-    "rijssen_holten",
-    "tubbergen",
-    "twenterand",
-    "wierden",
-    "buiten_twente",
-    "onbekend",
-]
-TWENTE: tuple[Municipality, ...] = tuple(
-    m for m in get_args(Municipality) if m not in ("buiten_twente", "onbekend")
-)
-"""The 14 Twentse gemeenten."""
-MUNICIPALITY_NAMES: dict[Municipality, str] = {
-    "almelo": "Almelo",
-    "borne": "Borne",
-    "dinkelland": "Dinkelland",
-    "enschede": "Enschede",
-    "haaksbergen": "Haaksbergen",
-    "hellendoorn": "Hellendoorn",
-    "hengelo": "Hengelo",
-    "hof_van_twente": "Hof van Twente",
-    "losser": "Losser",
-    "oldenzaal": "Oldenzaal",
-    "rijssen_holten": "Rijssen-Holten",
-    "tubbergen": "Tubbergen",
-    "twenterand": "Twenterand",
-    "wierden": "Wierden",
-    "buiten_twente": "buiten Twente",
-    "onbekend": "onbekend",
-}
-"""How people write each municipality; the 14 as `municipalities` in
-policies/kmt/config/data.json (a test keeps them equal)."""
 ExploitationForm = Literal[
     "seksuele_uitbuiting",
     "criminele_uitbuiting",

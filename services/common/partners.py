@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.events import describe
 from services.common.keys import write_private_json
-from services.common.models import Municipality, Recipient, ReporterType
+from services.common.models import Recipient, ReporterType
+from services.common.municipalities import Municipality
 
 PartnerKind = Literal[
     "riec", "gemeente", "veilig_thuis", "zorg_wijkteam", "politie", "comensha", "anders"

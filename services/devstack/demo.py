@@ -13,7 +13,7 @@ from pathlib import Path
 from joserfc.jwk import ECKey, OKPKey
 
 from services.common import keys
-from services.common.models import TWENTE
+from services.common.municipalities import TWENTE
 from services.common.partners import PartnerRegistry, new_partner
 from services.common.settings import Settings
 from services.common.staff import Role, add_member, authenticate

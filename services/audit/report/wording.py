@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime
 
 from services.common.dutch_dates import DUTCH_TIME
-from services.common.models import MUNICIPALITY_NAMES
+from services.common.municipalities import MUNICIPALITY_NAMES
 
 RECIPIENT_NAMES = {
     "riec": "RIEC Oost-Nederland",
