@@ -21,7 +21,7 @@ from services.common.body_limits import too_large
 from services.common.http import MAX_JSON_DEPTH, SMALL_BODY_BYTES, TOO_DEEP
 from services.common.models import Melding
 from services.common.staff import add_member
-from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
+from tests.ledger_backends import Backend, backend  # noqa: F401  (fixture)
 from tests.test_audit_recorder import KEY, OPENER, events, melding, released
 
 

@@ -14,7 +14,7 @@ from services.audit.backends import SQLITE_FILE, open_ledger
 from services.audit.cli import cli
 from services.audit.ledger import Query
 from services.common.settings import Settings
-from tests.test_audit_ledger import decision
+from tests.ledger_backends import decision
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ import pytest
 from services.audit.export import export_lines
 from services.audit.ledger import Ledger
 from services.audit.verify import Verification, main, verify_export
-from tests.test_audit_ledger import EVERY, _sqlite, decision
+from tests.ledger_backends import EVERY, _sqlite, decision
 
 ENTRIES = 2 * EVERY + 2  # checkpoints at 4 and 8, and two entries after the last one
 

@@ -28,8 +28,8 @@ from services.audit.postgres_store import PostgresStore, SchemaNotReady, init_sc
 from services.audit.prunes import PruneRecord
 from services.audit.sqlite_store import SqliteStore
 from services.common.settings import Settings
-from tests.test_audit_ledger import EVERY, Backend, decision, filled
-from tests.test_audit_ledger import backend as backend  # the fixture, on both backends
+from tests.ledger_backends import EVERY, Backend, decision, filled
+from tests.ledger_backends import backend as backend  # the fixture, on both backends
 from tests.test_audit_roles import migrated
 
 runner = CliRunner()

@@ -29,8 +29,8 @@ from services.audit.postgres_store import (
     writer_problems,
 )
 from services.common.settings import Settings
+from tests.ledger_backends import EVERY, decision
 from tests.postgres_server import fresh_database
-from tests.test_audit_ledger import EVERY, decision
 
 runner = CliRunner()
 

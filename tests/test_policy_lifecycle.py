@@ -28,8 +28,8 @@ from services.policy.engine import POLICIES, policy_revision
 from services.policy.lifecycle import Lifecycle, Refused
 from services.policy.operator_api import create_app
 from services.policy.versions import VersionStore
+from tests.ledger_backends import Backend, backend  # noqa: F401  (fixture)
 from tests.stack import eventually
-from tests.test_audit_ledger import Backend, backend  # noqa: F401  (fixture)
 from tests.test_policy_dry_run import municipality_sees_narrative, without_riec_suspects
 from tests.test_policy_signing import revisions, smuggle
 from tests.test_policy_versions import candidate, edit_config, override_decisions

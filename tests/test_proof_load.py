@@ -33,6 +33,7 @@ from services.audit.sqlite_store import SqliteStore
 from services.common.ratelimit import RateLimit, RateLimiter
 from services.common.settings import Settings
 from services.common.staff import add_member
+from tests.ledger_backends import decision
 from tests.postgres_server import fresh_database
 
 KEY = b"k" * 32
@@ -49,22 +50,8 @@ the same machine when this test was written."""
 
 
 def draft(n: int) -> Draft:
-    return Draft(
-        type="decision",
-        event_id=f"load-{n}",
-        actor="kmt/routing",
-        event_type="nl.kmt.sharing.decided",
-        melding_id=f"00000000-0000-4000-8000-{n // 3:012d}",
-        recipient="riec",
-        allow=n % 2 == 0,
-        purpose="aanpak ondermijning",
-        legal_basis=("AVG art. 6 lid 1 sub e",),
-        fields=("exploitation_forms", "victim.pseudonym"),
-        obligations=("pseudonymise:victim", "retention:P5Y"),
-        reasons=("riec.ondermijning",),
-        policy_revision="rev-1",
-        trace_id=f"load-{n}",
-    )
+    """A decision entry; three to a melding, as the pipeline records them."""
+    return decision(n, melding=f"00000000-0000-4000-8000-{n // 3:012d}")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
