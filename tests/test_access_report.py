@@ -1,8 +1,7 @@
 """The access report (AVG art. 15), issue 9 items 17 and 18: it finds a suspect as well as a
 victim, lists what was actually sent, in time order and Dutch time, with municipalities by
-name, says what art. 15 requires, and never shows the policies' internal markers.
-
-On a real SQLite ledger, through the audit API; the PDF is read back with pypdf."""
+name, says what art. 15 requires, and never shows the policies' internal markers. On a real
+SQLite ledger, through the audit API; the PDF is read back with pypdf."""
 
 from __future__ import annotations
 
@@ -36,7 +35,6 @@ from services.audit.report.wording import MONTHS
 from services.audit.sqlite_store import SqliteStore
 from services.common.events import DISCLOSURE_CREATED, SHARING_DECIDED, CloudEvent, new_event
 from services.common.models import DisclosureCreated, Melding, Reason, SharingDecided
-from services.common.municipalities import MUNICIPALITY_NAMES, TWENTE
 from services.common.partners import new_partner
 from services.common.settings import Settings
 from services.common.staff import add_member
@@ -370,11 +368,6 @@ def test_what_is_configured_or_typed_is_escaped_or_refused(tmp_path: Path) -> No
             refused = officer.report({**VICTIM, "kenmerk": kenmerk})
             assert refused.status_code == 422, kenmerk
         assert len(officer.ledger.search(Query(limit=1000))) == before  # nothing recorded
-
-
-def test_municipality_names_are_the_policies() -> None:
-    config = json.loads((ROOT / "policies/kmt/config/data.json").read_text())
-    assert {m: MUNICIPALITY_NAMES[m] for m in TWENTE} == config["municipalities"]
 
 
 def test_staff_reads_of_the_subjects_meldingen_say_when_and_why_never_who(
