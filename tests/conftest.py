@@ -17,7 +17,7 @@ from services.common.settings import Settings, get_settings
 from services.devstack import kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
-from tests.stack import FORGER, Stack, deployment
+from tests.stack import FORGER, SCENARIO_DATE, Stack, deployment
 
 pytest_plugins = ["tests.postgres_server"]
 
@@ -114,4 +114,15 @@ def stack(
     """One running deployment (all four services) for a test module; a module that needs
     other settings defines its own `stack`."""
     with deployment(settings_factory(), tmp_path_factory.mktemp("logs")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def scenario_stack(
+    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A deployment whose intake stamps every melding with the worked scenarios' date
+    (`KMT_REFERENCE_TIME`), so they decide as on that day, whatever day the test runs."""
+    settings = settings_factory(reference_time=SCENARIO_DATE)
+    with deployment(settings, tmp_path_factory.mktemp("logs")) as running:
         yield running

@@ -34,6 +34,8 @@ from services.partner_client.client import PartnerClient
 from services.sharing.references import melding_reference, reference_key
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+SCENARIO_DATE = "2026-03-02T09:30:00Z"
+"""The worked scenarios' `received_at`: a test deployment's fixed clock for replaying them."""
 FORGER = "forger"
 """A test-only Kafka principal: the tests grant it what an attacker with a foothold would
 have (write access to one topic) and show the services still refuse what it forges."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,34 +31,23 @@ from services.policy.engine import POLICIES
 from services.policy.versions import VersionStore
 from services.routing.history import PolicyInputs, Stored
 from services.state.database import Database
-from tests.stack import SCENARIOS, Stack, deployment, eventually
+from tests.stack import SCENARIOS, Stack, eventually
 from tests.test_erasure import files_holding, kmt
 from tests.test_state_postgres import migrated
 
-SCENARIO_DATE = "2026-03-02T09:30:00Z"
-
 
 @pytest.fixture(scope="module")
-def stack(
-    settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    settings = settings_factory(reference_time=SCENARIO_DATE)
-    with deployment(settings, tmp_path_factory.mktemp("logs")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def decided(stack: Stack) -> dict[str, dict[str, dict[str, Any]]]:
+def decided(scenario_stack: Stack) -> dict[str, dict[str, dict[str, Any]]]:
     """The worked scenarios sent through the pipeline: per melding id, the decision per
     recipient as the audit trail recorded it, once routing stored all of their inputs."""
-    outcomes = replay(sorted(SCENARIOS.glob("*.json")), stack.settings)
+    outcomes = replay(sorted(SCENARIOS.glob("*.json")), scenario_stack.settings)
     assert [(o.scenario, o.problems) for o in outcomes if o.problems] == []
     ids = [str(o.melding_id) for o in outcomes]
-    eventually(lambda: stored_count(stack.settings) == len(ids), timeout=60)
+    eventually(lambda: stored_count(scenario_stack.settings) == len(ids), timeout=60)
     return {
         melding_id: {
             entry["recipient"]: entry
-            for entry in stack.audit_entries(melding_id)
+            for entry in scenario_stack.audit_entries(melding_id)
             if entry["type"] == "decision"
         }
         for melding_id in ids
@@ -84,8 +73,8 @@ def candidate(tmp: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     return target
 
 
-def dry_run_json(stack: Stack, policy: Path | str) -> dict[str, Any]:
-    done = kmt(stack.settings, "policy", "dry-run", str(policy), "--json")
+def dry_run_json(scenario_stack: Stack, policy: Path | str) -> dict[str, Any]:
+    done = kmt(scenario_stack.settings, "policy", "dry-run", str(policy), "--json")
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -109,11 +98,11 @@ def allowed(decided: dict[str, dict[str, dict[str, Any]]], recipient: str, field
 
 @pytest.mark.integration
 def test_removing_the_riecs_right_to_suspects_names_exactly_those_meldingen(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
 ) -> None:
     expected = allowed(decided, "riec", "suspects")
     assert expected  # the RIEC received suspects in the scenarios (02, 09)
-    report = dry_run_json(stack, candidate(tmp_path, without_riec_suspects))
+    report = dry_run_json(scenario_stack, candidate(tmp_path, without_riec_suspects))
 
     assert report["meldingen"] == len(decided) and report["erased_passed_by"] == 0
     riec = report["recipients"]["riec"]
@@ -140,12 +129,12 @@ def test_removing_the_riecs_right_to_suspects_names_exactly_those_meldingen(
 
 @pytest.mark.integration
 def test_letting_the_municipality_see_the_narrative_is_marked_for_attention_first(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
 ) -> None:
     expected = {m for m, d in decided.items() if d["gemeente_veiligheid"]["allow"]}
     assert expected  # scenario 03: a safety risk in Hengelo
     policy = candidate(tmp_path, municipality_sees_narrative)
-    report = dry_run_json(stack, policy)
+    report = dry_run_json(scenario_stack, policy)
 
     gemeente = report["recipients"]["gemeente_veiligheid"]
     assert [(c["direction"], c["detail"], c["attention"]) for c in gemeente["changes"]] == [
@@ -156,7 +145,7 @@ def test_letting_the_municipality_see_the_narrative_is_marked_for_attention_firs
     assert report["recipients"]["riec"]["changed"] == 0
     assert report["recipients"]["veilig_thuis"]["changed"] == 0
 
-    text = kmt(stack.settings, "policy", "dry-run", str(policy))
+    text = kmt(scenario_stack.settings, "policy", "dry-run", str(policy))
     assert text.returncode == 0, text.stderr
     assert "gemeente_veiligheid: 1 van 10 besluiten veranderen" in text.stdout
     assert "LET OP  velden erbij: signals.narrative" in text.stdout
@@ -169,28 +158,30 @@ def test_letting_the_municipality_see_the_narrative_is_marked_for_attention_firs
 
 @pytest.mark.integration
 def test_a_stored_policy_version_is_dry_run_by_its_id(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]]
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]]
 ) -> None:
     """The deciding policy itself, built into a signed version: nothing changes."""
-    version = VersionStore.of(stack.settings).build(POLICIES, "operator-1", "zelfde beleid")
-    report = dry_run_json(stack, version.id)
+    version = VersionStore.of(scenario_stack.settings).build(
+        POLICIES, "operator-1", "zelfde beleid"
+    )
+    report = dry_run_json(scenario_stack, version.id)
     assert report["policy_revision"] == version.id and report["meldingen"] == len(decided)
     assert [r["changed"] for r in report["recipients"].values()] == [0, 0, 0]
 
-    unknown = kmt(stack.settings, "policy", "dry-run", "sha256:0000000000000000")
+    unknown = kmt(scenario_stack.settings, "policy", "dry-run", "sha256:0000000000000000")
     assert unknown.returncode == 2 and "bestaat niet" in unknown.stderr
-    missing = kmt(stack.settings, "policy", "dry-run", "/bestaat/niet")
+    missing = kmt(scenario_stack.settings, "policy", "dry-run", "/bestaat/niet")
     assert missing.returncode == 2 and "geen beleidsmap of beleidsversie" in missing.stderr
 
 
 @pytest.mark.integration
 def test_a_candidate_that_breaks_the_decision_contract_is_refused(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
 ) -> None:
     policy = candidate(tmp_path, lambda data: None)
     rego = policy / "kmt" / "riec" / "riec.rego"
     rego.write_text(rego.read_text().replace('"purpose": conf.purpose,', '"purpose": "",'))
-    refused = kmt(stack.settings, "policy", "dry-run", str(policy))
+    refused = kmt(scenario_stack.settings, "policy", "dry-run", str(policy))
     assert refused.returncode == 2
     assert "kandidaat geweigerd" in refused.stderr
     assert "toestemming zonder doel of grondslag" in refused.stderr
@@ -199,7 +190,7 @@ def test_a_candidate_that_breaks_the_decision_contract_is_refused(
 
 @pytest.mark.integration
 def test_no_personal_data_is_stored_neither_on_disk_nor_in_the_sealed_inputs(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]]
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]]
 ) -> None:
     needles = []
     for path in sorted(SCENARIOS.glob("*.json")):
@@ -207,10 +198,10 @@ def test_no_personal_data_is_stored_neither_on_disk_nor_in_the_sealed_inputs(
         victim = melding["victim"]
         needles += [v for v in (victim.get("name"), victim.get("bsn"), victim.get("phone")) if v]
         needles.append(melding["signals"]["narrative"][:40])
-    store = stack.settings.data_dir / "routing.db"
+    store = scenario_stack.settings.data_dir / "routing.db"
     assert store.exists()
-    assert files_holding([stack.settings.data_dir], needles) == []
-    inputs = PolicyInputs.of(stack.settings)
+    assert files_holding([scenario_stack.settings.data_dir], needles) == []
+    inputs = PolicyInputs.of(scenario_stack.settings)
     try:
         opened = json.dumps([s.input for batch, _ in inputs.batches(100) for s in batch])
     finally:
@@ -221,20 +212,20 @@ def test_no_personal_data_is_stored_neither_on_disk_nor_in_the_sealed_inputs(
 
 @pytest.mark.integration
 def test_a_record_moved_to_another_melding_is_refused(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
 ) -> None:
     """An insider with write access to the state database swaps two sealed inputs: the dry
     run does not count either under the wrong melding, it refuses."""
     copy = tmp_path / "data"
-    shutil.copytree(stack.settings.data_dir, copy)
+    shutil.copytree(scenario_stack.settings.data_dir, copy)
     with sqlite3.connect(copy / "routing.db") as db:
         (a, sealed_a), (b, sealed_b) = db.execute(
             "SELECT melding_id, sealed FROM policy_inputs LIMIT 2"
         ).fetchall()
         db.execute("UPDATE policy_inputs SET sealed = ? WHERE melding_id = ?", (sealed_b, a))
         db.execute("UPDATE policy_inputs SET sealed = ? WHERE melding_id = ?", (sealed_a, b))
-    settings = stack.settings.model_copy(
-        update={"data_dir": copy, "keystore_file": stack.settings.data_dir / "keystore.db"}
+    settings = scenario_stack.settings.model_copy(
+        update={"data_dir": copy, "keystore_file": scenario_stack.settings.data_dir / "keystore.db"}
     )
     refused = kmt(settings, "policy", "dry-run", str(POLICIES))
     assert refused.returncode == 1
@@ -243,15 +234,15 @@ def test_a_record_moved_to_another_melding_is_refused(
 
 @pytest.mark.integration
 def test_an_erased_melding_drops_out_of_every_later_dry_run(
-    stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
+    scenario_stack: Stack, decided: dict[str, dict[str, dict[str, Any]]], tmp_path: Path
 ) -> None:
     """Runs last: it erases one of the scenarios' meldingen."""
     policy = candidate(tmp_path, without_riec_suspects)
     gone = sorted(allowed(decided, "riec", "suspects"))[0]
-    erased = kmt(stack.settings, "erase", gone, "--reason", "avg-art-17", "--by", "fg-1")
+    erased = kmt(scenario_stack.settings, "erase", gone, "--reason", "avg-art-17", "--by", "fg-1")
     assert erased.returncode == 0, erased.stderr
 
-    report = dry_run_json(stack, policy)
+    report = dry_run_json(scenario_stack, policy)
     assert report["meldingen"] == len(decided) - 1
     assert report["erased_passed_by"] == 1
     assert gone not in json.dumps(report)
