@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from pydantic import ValidationError
 
@@ -43,14 +43,10 @@ from services.policy.candidate import CandidateRefused
 from services.policy.dry_run import Report
 from services.policy.versions import ID_PATTERN, Version, VersionError, VersionStore
 
-STEPS: tuple[EntryType, ...] = (
-    "policy_proposed",
-    "policy_dry_run",
-    "policy_approved",
-    "policy_activated",
-    "policy_rolled_back",
-    "policy_refused",
+STEPS: tuple[EntryType, ...] = tuple(
+    step for step in get_args(EntryType) if step.startswith("policy_") and step != "policy_change"
 )
+"""The lifecycle's entry types, as `services.audit.entry.EntryType` names them."""
 EVENT_TYPE = "nl.kmt.policy.{}"
 REPORT_PREFIX = "rapport-sha256:"
 _PAGE = 1000
