@@ -9,6 +9,7 @@ from services.audit.ledger import Ledger
 from services.audit.postgres_store import PostgresStore
 from services.audit.sqlite_store import SqliteStore
 from services.audit.store import Store
+from services.common.postgres_roles import is_postgres
 from services.common.settings import Settings
 
 SQLITE_FILE = "audit.sqlite3"
@@ -16,7 +17,7 @@ SQLITE_FILE = "audit.sqlite3"
 
 def open_store(settings: Settings) -> Store:
     url = settings.audit_db_url
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres(url):
         return PostgresStore(url)
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url.removeprefix("sqlite:///")))

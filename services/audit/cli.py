@@ -24,7 +24,7 @@ from services.audit.report.query import SubjectQuery
 from services.audit.verify import describe as describe_verification
 from services.audit.verify import verify_export
 from services.common.events import describe
-from services.common.postgres_roles import WriterRoleRefused, role_of
+from services.common.postgres_roles import WriterRoleRefused, is_postgres, role_of
 from services.common.settings import get_settings
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
@@ -197,7 +197,7 @@ def init_db(
     if not owner_url:
         typer.echo(f"geen eigenaar opgegeven: {OWNER_HINT}", err=True)
         raise typer.Exit(2)
-    postgres = writer_url and writer_url.startswith(("postgresql://", "postgres://"))
+    postgres = writer_url and is_postgres(writer_url)
     user, password = role_of(writer_url) if writer_url and postgres else (None, None)
     role = writer_role or user
     try:

@@ -14,6 +14,14 @@ class WriterRoleRefused(ValueError):
     """The writer role could do more than it is granted: a migration grants nothing."""
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(url: str) -> bool:
+    """Whether a database URL names PostgreSQL (else: empty for the SQLite default)."""
+    return url.startswith(POSTGRES_SCHEMES)
+
+
 def role_of(url: str) -> tuple[str | None, str | None]:
     """The user name and password a `postgresql://` URL connects with."""
     params = conninfo_to_dict(url)

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from services.common.postgres_roles import WriterRoleRefused, role_of
-from services.state.database import is_postgres
+from services.common.postgres_roles import WriterRoleRefused, is_postgres, role_of
 from services.state.migrate import SERVICES, init_schema
 
 cli = typer.Typer(no_args_is_help=True, help="De toestandsdatabase van intake, routing en sharing.")

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import psycopg
 
+from services.common.postgres_roles import is_postgres
 from services.common.settings import Settings
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 NOT_MIGRATED = (
     "het schema van de toestandsdatabase ontbreekt of is verouderd: voer `kmt state init-db "
     "{service}` uit met de URL van de eigenaar (KMT_STATE_OWNER_DB_URL)"
@@ -38,10 +38,6 @@ class Cursor(Protocol):
 
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(POSTGRES_SCHEMES)
 
 
 def open_state(settings: Settings, service: str) -> Database:
