@@ -183,8 +183,7 @@ def staff_token(staff_id: str) -> None:
     try:
         typer.echo(issue_token(staff_id))
     except KeyError:
-        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
-        raise typer.Exit(2) from None
+        raise _unknown_member(staff_id) from None
 
 
 @staff_cli.command("revoke")
@@ -193,8 +192,7 @@ def staff_revoke(staff_id: str) -> None:
     from services.common.staff import revoke_token
 
     if not revoke_token(staff_id):
-        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
-        raise typer.Exit(2)
+        raise _unknown_member(staff_id)
     typer.echo(f"token van {staff_id} ingetrokken")
 
 
@@ -204,9 +202,14 @@ def staff_remove(staff_id: str) -> None:
     from services.common.staff import remove_member
 
     if not remove_member(staff_id):
-        typer.echo(f"onbekende medewerker: {staff_id}", err=True)
-        raise typer.Exit(2)
+        raise _unknown_member(staff_id)
     typer.echo(f"{staff_id} verwijderd")
+
+
+def _unknown_member(staff_id: str) -> typer.Exit:
+    """Say there is no such member; the exit (code 2) for the caller to raise."""
+    typer.echo(f"onbekende medewerker: {staff_id}", err=True)
+    return typer.Exit(2)
 
 
 @staff_cli.command("list")
