@@ -13,4 +13,4 @@ lint: provision
 	.venv/bin/mypy services
 
 test: lint
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q --durations=25
