@@ -34,7 +34,7 @@ def _logging() -> None:
 
 @app.command()
 def up() -> None:
-    """Start Kafka, OPA en de vier services lokaal; Ctrl-C stopt alles."""
+    """Start Kafka, OPA en de services lokaal; Ctrl-C stopt alles."""
     from services.devstack.up import run
 
     run()
@@ -92,6 +92,25 @@ def _register_audit() -> None:
 
 
 _register_audit()
+
+
+def _register_alerts() -> None:
+    """`kmt alerts` runs the service; `kmt alerts attempts` etc. are its tools."""
+    from services.alerts.cli import cli as alerts_cli
+
+    @alerts_cli.callback(invoke_without_command=True)
+    def alerts(ctx: typer.Context) -> None:
+        """Start de alerts-service, of gebruik een van de alerts-commando's."""
+        if ctx.invoked_subcommand is None:
+            from services.alerts.service import run
+
+            _logging()
+            run(get_settings())
+
+    app.add_typer(alerts_cli, name="alerts")
+
+
+_register_alerts()
 
 
 def _register_tools() -> None:

@@ -34,6 +34,7 @@ EntryType = Literal[
     "policy_activated",
     "policy_rolled_back",
     "policy_refused",
+    "alert",
 ]
 GENESIS_HASH = "0" * 64
 REASON_SEPARATOR = ": "

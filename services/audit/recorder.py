@@ -13,7 +13,9 @@ from __future__ import annotations
 from services.audit.entry import REASON_SEPARATOR, Draft, EntryType
 from services.audit.ledger import Appended
 from services.audit.pseudonym import pseudonyms
+from services.common.alert_event import AlertRaised
 from services.common.events import (
+    ALERT_RAISED,
     AUDIT_RECORDED,
     DISCLOSURE_ACKNOWLEDGED,
     DISCLOSURE_CREATED,
@@ -48,7 +50,7 @@ LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
 }
 RECORDED_TYPES = {
     MELDING_RECEIVED, SHARING_DECIDED, DISCLOSURE_CREATED, POLICY_ACTIVATED, STAFF_ACCESSED,
-    *LIFECYCLE_ENTRY_TYPES,
+    ALERT_RAISED, *LIFECYCLE_ENTRY_TYPES,
 }  # fmt: skip
 
 
@@ -159,6 +161,8 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
             disclosure_id=str(step.disclosure_id),
             trace_id=str(step.disclosure_id),
         )
+    if event.type == ALERT_RAISED:
+        return alert_draft(event)
     if event.type == POLICY_ACTIVATED:
         policy = parse_data(event, PolicyActivated)
         return Draft(
@@ -187,6 +191,28 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
         disclosure_id=str(disclosure.disclosure_id),
         ciphertext_sha256=disclosure.ciphertext_sha256,
         trace_id=disclosure.decision_event_id,
+    )
+
+
+def alert_draft(event: CloudEvent) -> Draft:
+    """An `alert` entry: the policy's alert sentences as reasons (`alert: …`), and what
+    on-call is told besides, as categories (`minderjarig`, `veilig_thuis`)."""
+    alert = parse_data(event, AlertRaised)
+    minor = {True: "ja", False: "nee", None: "onbekend"}[alert.minor]
+    return Draft(
+        type="alert",
+        event_id=event.id,
+        event_type=event.type,
+        actor=event.source,
+        melding_id=str(alert.melding_id),
+        municipality=alert.municipality,
+        reasons=(
+            *(f"alert{REASON_SEPARATOR}{text}" for text in alert.alerts),
+            f"minderjarig{REASON_SEPARATOR}{minor}",
+            f"veilig_thuis{REASON_SEPARATOR}{alert.veilig_thuis}",
+        ),
+        policy_revision=alert.policy_revision,
+        trace_id=event.id,
     )
 
 

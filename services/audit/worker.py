@@ -23,7 +23,13 @@ from services.common.settings import Settings
 from services.keyring.vault import Opener
 
 SERVICE = "audit"
-CONSUMED = (topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLICY)
+CONSUMED = (
+    topics.MELDINGEN,
+    topics.DECISIONS,
+    topics.DISCLOSURES,
+    topics.POLICY,
+    topics.ALERTS,
+)
 
 
 class Recorder:

@@ -40,16 +40,23 @@ FLOWS: dict[Service, Flow] = {
     "intake": Flow(reads=(), writes=(topics.MELDINGEN,)),
     "routing": Flow(
         reads=(topics.MELDINGEN,),
-        writes=(topics.DECISIONS, topics.POLICY, topics.DEAD_LETTER),
+        writes=(topics.DECISIONS, topics.POLICY, topics.ALERTS, topics.DEAD_LETTER),
     ),
     "sharing": Flow(
         reads=(topics.MELDINGEN, topics.DECISIONS, topics.AUDIT_RECEIPTS),
         writes=(topics.DISCLOSURES, topics.DEAD_LETTER),
     ),
     "audit": Flow(
-        reads=(topics.MELDINGEN, topics.DECISIONS, topics.DISCLOSURES, topics.POLICY),
+        reads=(
+            topics.MELDINGEN,
+            topics.DECISIONS,
+            topics.DISCLOSURES,
+            topics.POLICY,
+            topics.ALERTS,
+        ),
         writes=(topics.AUDIT_RECEIPTS, topics.DEAD_LETTER),
     ),
+    "alerts": Flow(reads=(topics.ALERTS,), writes=(topics.DEAD_LETTER,)),
 }
 """The README's table of who may do what is this one (a test keeps them equal)."""
 
@@ -63,7 +70,7 @@ class Grant:
 
 
 def service_grants(settings: Settings) -> list[Grant]:
-    """Every ACL of the four services in this deployment (its topic prefix)."""
+    """Every ACL of the services in this deployment (its topic prefix)."""
     grants: list[Grant] = []
     for service, flow in FLOWS.items():
         user = user_name(service)

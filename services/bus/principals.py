@@ -11,8 +11,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-Service = Literal["intake", "routing", "sharing", "audit"]
-SERVICES: tuple[Service, ...] = ("intake", "routing", "sharing", "audit")
+Service = Literal["intake", "routing", "sharing", "audit", "alerts"]
+SERVICES: tuple[Service, ...] = ("intake", "routing", "sharing", "audit", "alerts")
 ADMIN = "admin"
 """Creates topics and ACLs (`kmt topics ensure`); a Kafka super user, used by nothing else."""
 BROKER = "broker"

@@ -43,6 +43,7 @@ OWNERS: dict[str, str] = {
     topics.MELDINGEN: "intake",
     topics.DECISIONS: "routing",
     topics.POLICY: "routing",
+    topics.ALERTS: "routing",
     topics.DISCLOSURES: "sharing",
     topics.AUDIT_RECEIPTS: "audit",
 }

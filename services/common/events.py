@@ -20,6 +20,7 @@ DISCLOSURE_REVIEWED = "nl.kmt.disclosure.reviewed"
 DISCLOSURE_ACKNOWLEDGED = "nl.kmt.disclosure.acknowledged"
 POLICY_ACTIVATED = "nl.kmt.policy.activated"
 STAFF_ACCESSED = "nl.kmt.staff.accessed"
+ALERT_RAISED = "nl.kmt.alert.raised"
 AUDIT_RECORDED = "nl.kmt.audit.recorded"
 DEAD_LETTERED = "nl.kmt.deadletter"
 

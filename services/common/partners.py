@@ -64,6 +64,13 @@ class Partner(BaseModel):
     auth_key: dict[str, Any] = Field(
         description="Public JWK (Ed25519 or EC P-256) that verifies the partner's assertions."
     )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        max_length=500,
+        description="Where sharing POSTs, signed, the ids of each disclosure released to the "
+        "partner, so it fetches at once instead of at its next poll.",
+    )
 
     @field_validator("encryption_key")
     @classmethod
@@ -167,6 +174,16 @@ class PartnerRegistry(BaseModel):
             partners=[updated if p.id == partner_id else p for p in self.partners]
         )
 
+    def with_webhook(self, partner_id: str, url: str | None) -> PartnerRegistry:
+        """The registry with a partner's webhook set (None: removed)."""
+        current = self.get(partner_id)
+        if current is None:
+            raise PartnerRegistryError(f"onbekende partner {partner_id}")
+        updated = _validated(current.model_dump() | {"webhook_url": url})
+        return PartnerRegistry(
+            partners=[updated if p.id == partner_id else p for p in self.partners]
+        )
+
 
 class RegistryFile:
     """The registry in `path`, read again only when the file changed: a new mtime, size or
@@ -201,6 +218,10 @@ def add_partner(path: Path, partner: Partner) -> None:
 
 def rotate_partner_key(path: Path, partner_id: str, role: KeyRole, jwk: dict[str, Any]) -> None:
     PartnerRegistry.load(path).with_key(partner_id, role, jwk).save(path)
+
+
+def set_partner_webhook(path: Path, partner_id: str, url: str | None) -> None:
+    PartnerRegistry.load(path).with_webhook(partner_id, url).save(path)
 
 
 def new_partner(**fields: Any) -> Partner:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from services.common import models
+from services.common.alert_event import AlertRaised
 from services.common.facts import MeldingReceived, PolicyFacts
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -21,6 +22,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "staff.accessed": models.StaffAccessed,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,
+    "alert.raised": AlertRaised,
     "policy.facts": PolicyFacts,  # the OPA input's `melding` (not an event)
 }
 

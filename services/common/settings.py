@@ -121,6 +121,29 @@ class Settings(BaseSettings):
     """How a data subject reaches the controller's privacy officer (address, e-mail, phone),
     printed in the access report; empty: the report names the functionaris
     gegevensbescherming without details, and tells the officer to fill this in."""
+    oncall_webhook_url: str = ""
+    """Where the alerts service POSTs an acute-danger alert for KMT's on-call worker (signed,
+    Standard Webhooks `v1a`; `kmt alerts webhook-key` prints the key to verify it); empty:
+    no webhook."""
+    oncall_email_to: str = ""
+    """E-mail addresses (comma-separated) of KMT's on-call channel for acute-danger alerts;
+    empty: no e-mail."""
+    oncall_email_from: str = "kmt-alerts@localhost"
+    """The sender of those e-mails."""
+    smtp_host: str = "localhost"
+    """The SMTP server the alerts service sends through …"""
+    smtp_port: int = 25
+    """… on this port …"""
+    smtp_starttls: bool = False
+    """… with STARTTLS (verified against the system's CAs) when true. With `smtp_username`,
+    it logs in with the password in `<keys_dir>/alerts/smtp.password`."""
+    smtp_username: str = ""
+    """SMTP login name; empty: no login."""
+    staff_url: str = "https://medewerkers.kmt.example"
+    """KMT's staff side, where an alert's link points: `<this>/meldingen/<melding_id>`."""
+    webhook_give_up_seconds: float = 24 * 3600.0
+    """How long an undelivered alert or partner notification is retried (0.5 s, 1 s, 2 s, …
+    at most a minute apart) before it is given up with an `ALARM delivery` log line."""
 
     def public_url(self, service: str) -> str:
         """Where partners reach `service` (`intake` or `sharing`), without a trailing `/`."""

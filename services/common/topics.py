@@ -12,6 +12,7 @@ DISCLOSURES = "kmt.disclosures.v1"
 AUDIT_RECEIPTS = "kmt.audit.receipts.v1"
 POLICY = "kmt.policy.v1"
 DEAD_LETTER = "kmt.deadletter.v1"
+ALERTS = "kmt.alerts.v1"
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -32,6 +33,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(AUDIT_RECEIPTS, 3, 30 * DAY_MS),
     TopicSpec(POLICY, 1, 365 * DAY_MS),
     TopicSpec(DEAD_LETTER, 1, 90 * DAY_MS),
+    TopicSpec(ALERTS, 3, 30 * DAY_MS),
 )
 
 CARRIES: dict[str, frozenset[str]] = {
@@ -49,6 +51,7 @@ CARRIES: dict[str, frozenset[str]] = {
     AUDIT_RECEIPTS: frozenset({events.AUDIT_RECORDED}),
     POLICY: frozenset({events.POLICY_ACTIVATED}),
     DEAD_LETTER: frozenset({events.DEAD_LETTERED}),
+    ALERTS: frozenset({events.ALERT_RAISED}),
 }
 """The event types each topic carries. A consumer takes a type only from its own topic: the
 signature proves the topic's owner sent a record, so an event of another owner's type on a

@@ -12,6 +12,9 @@ from services.devstack.paths import REPO
 from services.devstack.process import wait_http_ok
 
 SERVICES = ("intake", "routing", "sharing", "audit")
+ALERTS = "alerts"
+"""Tells KMT's on-call worker of acute danger; `kmt up` starts it after the four (a test
+deployment only when it asks for it: `Stack.start("alerts")`)."""
 
 
 def environment(settings: Settings) -> dict[str, str]:

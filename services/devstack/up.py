@@ -1,5 +1,5 @@
-"""`kmt up`: the whole system on this machine — Kafka, OPA and the four services — until
-Ctrl-C (or SIGTERM), which stops every process it started."""
+"""`kmt up`: the whole system on this machine — Kafka, OPA, the four services and the alerts
+service — until Ctrl-C (or SIGTERM), which stops every process it started."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services.common.settings import Settings, get_settings
 from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
-from services.devstack.services import SERVICES, start_service, wait_healthy
+from services.devstack.services import ALERTS, SERVICES, start_service, wait_healthy
 from services.policy.versions import VersionStore
 
 
@@ -45,7 +45,7 @@ def run() -> None:
         asyncio.run(ensure_topics(settings))
         for line in demo.prepare(settings):
             print(f"aangemaakt: {line}", flush=True)
-        for name in SERVICES:
+        for name in (*SERVICES, ALERTS):
             process = start_service(name, settings, run_dir / "logs" / f"{name}.log")
             processes.append(process)
             wait_healthy(name, settings, process)

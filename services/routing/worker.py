@@ -1,6 +1,7 @@
 """Routing: a faust-streaming worker that asks the policy engine about every melding (one
 question for all three recipients) and publishes one `sharing.decided` per recipient, the
-three sent together and their acks awaited together.
+three sent together and their acks awaited together, with an `alert.raised` when the
+policies flag acute danger (`services.routing.alerts`).
 
 Acks are manual (`noack`): an event is acked only after all its decisions were published, so
 a crash or a stop mid-way redelivers it. Decision event ids derive from the melding event id,
@@ -34,8 +35,9 @@ from services.common.events import (
 from services.common.facts import MeldingReceived
 from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
-from services.common.topics import DECISIONS, MELDINGEN, POLICY
+from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
 from services.policy.engine import PolicyEngine, decide_all
+from services.routing.alerts import alert_of
 from services.routing.history import PolicyInputs
 
 log = logging.getLogger(__name__)
@@ -79,9 +81,11 @@ class Router:
         decided_at = datetime.now(UTC)
         await self.announce_revision(decisions[0].policy_revision, decided_at)
         topic = self.settings.topic(DECISIONS)
-        await self.publisher.publish_many(
-            [(topic, decided(event.id, melding, d, decided_at)) for d in decisions]
-        )  # sent together; all three acked before the melding is
+        events = [(topic, decided(event.id, melding, d, decided_at)) for d in decisions]
+        alert = alert_of(event.id, melding, decisions, decided_at, SOURCE)
+        if alert is not None:  # first: on-call hears of acute danger as soon as can be
+            events.insert(0, (self.settings.topic(ALERTS), alert))
+        await self.publisher.publish_many(events)  # sent together; all acked before the melding
         await asyncio.to_thread(self.history.keep, melding, decisions, decided_at)
         log.info(
             "melding %s: %s",

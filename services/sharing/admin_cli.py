@@ -18,8 +18,10 @@ from services.common.partners import (
     add_partner,
     new_partner,
     rotate_partner_key,
+    set_partner_webhook,
 )
 from services.common.settings import get_settings
+from services.common.webhooks import load_webhook_signer
 from services.keyring import generate_all
 from services.partner_client.cli import read_json_object
 from services.partner_client.keygen import write_key_pair
@@ -127,6 +129,35 @@ def rotate_key(
     with _clear_errors():
         rotate_partner_key(get_settings().partners_file, partner_id, role, jwk)
     typer.echo(f"{which}-sleutel van {partner_id} vervangen")
+
+
+@partners_cli.command("webhook")
+def webhook(
+    partner_id: str,
+    url: Annotated[str | None, typer.Argument(help="https://…; weglaten met --uit")] = None,
+    off: Annotated[bool, typer.Option("--uit", help="de webhook verwijderen")] = False,
+) -> None:
+    """Laat sharing de partner bij elke vrijgave meteen seinen (ondertekend, alleen id's)."""
+    if (url is None) == (not off):
+        raise typer.BadParameter("geef een URL, of --uit")
+    with _clear_errors():
+        set_partner_webhook(get_settings().partners_file, partner_id, None if off else url)
+    if off:
+        typer.echo(f"webhook van {partner_id} verwijderd")
+        return
+    key = load_webhook_signer(get_settings().keys_dir, "sharing").public_key_text
+    typer.echo(f"webhook van {partner_id}: {url}\nverifieer met sleutel {key}")
+
+
+@partners_cli.command("attempts")
+def attempts(
+    limit: Annotated[int, typer.Option(help="hoeveel pogingen, nieuwste eerst")] = 200,
+) -> None:
+    """Toon elke bezorgpoging aan de webhooks van partners met haar uitkomst."""
+    from services.sharing.partner_webhooks import open_notices
+
+    for line in open_notices(get_settings()).attempt_lines(limit):
+        typer.echo(line)
 
 
 def _generated(directory: Path, partner_id: str, role: KeyRole) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
 from services.sharing.api_models import AwaitingReview, DisclosurePage
 from services.sharing.outbox import StoredDisclosure, open_outbox
+from services.sharing.partner_webhooks import notifying
 from services.sharing.references import melding_reference, reference_key
 from services.sharing.staff_reads import read_recorded
 from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
                     settings, "sharing", topics, lambda _: sharing[0].handling()
                 ) as publisher,
                 relaying(outbox, publisher, settings.retry_max_seconds),
+                notifying(settings, sharing[0].notices),
             ):
                 yield
         finally:
@@ -126,10 +128,16 @@ def create_app(settings: Settings) -> FastAPI:
         worker: Annotated[str, Depends(as_kmt_worker)],
     ) -> list[dict[str, Any]]:
         # recorded for audit's ledger (`staff.accessed`) before anything is answered
+        acute = sharing[0].acute  # acute meldingen first, marked
         shown = read_recorded(
-            outbox, settings.topic(DISCLOSURES), worker, "sharing.reviews", outbox.awaiting_review
+            outbox,
+            settings.topic(DISCLOSURES),
+            worker,
+            "sharing.reviews",
+            lambda: acute.first(outbox.awaiting_review()),
         )
-        return [review_view(d) for d in shown]
+        marked = acute.marked(d.melding_id for d in shown)
+        return [review_view(d) | {"acute": d.melding_id in marked} for d in shown]
 
     @app.post(
         "/v1/reviews/{disclosure_id}",

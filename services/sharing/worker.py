@@ -62,10 +62,12 @@ from services.common.topics import (
 )
 from services.keyring.vault import MeldingErased, Opener
 from services.policy.engine import Engine
+from services.sharing.acute import AcuteMarks
 from services.sharing.allowlist import refuse_forbidden
 from services.sharing.batch import Prepared, WouldWait, finish_now, prepare
 from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
+from services.sharing.partner_webhooks import PartnerNotices
 from services.sharing.references import melding_reference, reference_key
 from services.sharing.sealing import seal
 
@@ -102,6 +104,8 @@ class Sharing:
         self.policy = policy
         self.reference_key = reference_key(settings)
         self.registry = RegistryFile(settings.partners_file)  # read again when it changes
+        self.acute = AcuteMarks(outbox.db)
+        self.notices = PartnerNotices(settings, outbox.db, self.registry)
         self.prepared: Prepared | None = None  # while a batch is handled
 
     def handling(self) -> Handling:
@@ -180,6 +184,8 @@ class Sharing:
             if self.outbox.finish_decision(
                 event_id, str(decision.melding_id), made, len(RECIPIENTS)
             ):
+                if decision.alerts:  # acute danger: its review comes first
+                    self.acute.mark(str(decision.melding_id))
                 for stored in made:
                     self.outbox.enqueue(self.topic, CloudEvent.model_validate(stored.event))
 
@@ -310,6 +316,7 @@ class Sharing:
         with self.outbox.transaction():
             if self.outbox.release(stored.disclosure_id, datetime.now(UTC)):
                 self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
+                self.notices.released(stored)  # the partner's webhook, if it has one
 
     def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
         """A KMT worker's verdict on a `review:human` disclosure; only approval releases.

@@ -12,25 +12,34 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
+from services.common import deliveries
 from services.common.partner_auth import REPLAY_GRANTS, replay_schema, replay_table
 from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
 from services.intake import idempotency
 from services.routing import history
-from services.sharing import outbox
+from services.sharing import acute, outbox, partner_webhooks
 
 MIGRATE_LOCK = 0x4B4D54_5354  # "KMT" "ST": one migration of the state database at a time
-SERVICES = ("intake", "routing", "sharing")
+SERVICES = ("intake", "routing", "sharing", "alerts")
+ALERTS_PREFIX = "alert_"  # services.alerts.service.PREFIX (that module needs the bus)
 
 
 def stores(service: str) -> list[tuple[str, dict[str, str]]]:
     """(schema, privileges per table) of each store `service` keeps in the state database."""
     if service == "routing":
         return [(history.SCHEMA, history.GRANTS)]
-    own = {
-        "intake": (idempotency.SCHEMA, idempotency.GRANTS),
-        "sharing": (outbox.schema(postgres=True), outbox.GRANTS),
-    }[service]
-    return [own, (replay_schema(service), {replay_table(service): REPLAY_GRANTS})]
+    if service == "alerts":
+        return [(deliveries.schema(ALERTS_PREFIX), deliveries.grants(ALERTS_PREFIX))]
+    replay = (replay_schema(service), {replay_table(service): REPLAY_GRANTS})
+    if service == "intake":
+        return [(idempotency.SCHEMA, idempotency.GRANTS), replay]
+    notices = partner_webhooks.PREFIX
+    return [
+        (outbox.schema(postgres=True), outbox.GRANTS),
+        (acute.SCHEMA, acute.GRANTS),
+        (deliveries.schema(notices), deliveries.grants(notices)),
+        replay,
+    ]
 
 
 def init_schema(

@@ -1,0 +1,54 @@
+"""The alert routing raises with a melding's decisions when the policies flag acute danger.
+
+The policies compute `alerts` in every decision (`acuut gevaar: politie/112 eerst`, and in the
+Veilig Thuis decision also `minderjarige in acuut gevaar: …`); routing turns them into one
+`alert.raised` event per melding, published together with the decisions. Whether the victim
+is a minor is the policy's judgement too: the Veilig Thuis decision carries an alert of its
+own exactly then (its age rule, `data.kmt.config.adult_age`, is not repeated here).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.common.alert_event import AlertRaised, VeiligThuis
+from services.common.events import ALERT_RAISED, CloudEvent, derived_id, new_event
+from services.common.facts import MeldingReceived
+from services.common.models import Decision
+
+REVIEW_HUMAN = "review:human"
+
+
+def alert_of(
+    event_id: str, melding: MeldingReceived, decisions: list[Decision], at: datetime, source: str
+) -> CloudEvent | None:
+    """The melding's `alert.raised` event, or None when no decision carries an alert. Its id
+    derives from the melding event's, so a redelivered melding raises the same alert."""
+    alerts = list(dict.fromkeys(a for d in decisions for a in d.alerts))
+    if not alerts:
+        return None
+    veilig_thuis = next(d for d in decisions if d.recipient == "veilig_thuis")
+    common = {a for d in decisions if d.recipient != "veilig_thuis" for a in d.alerts}
+    minor = None if melding.facts.victim.age is None else bool(set(veilig_thuis.alerts) - common)
+    data = AlertRaised(
+        melding_id=melding.melding_id,
+        alerts=alerts,
+        minor=minor,
+        municipality=melding.facts.municipality,
+        veilig_thuis=_veilig_thuis(veilig_thuis),
+        policy_revision=veilig_thuis.policy_revision,
+        raised_at=at,
+    )
+    return new_event(
+        type=ALERT_RAISED,
+        source=source,
+        subject=str(melding.melding_id),
+        data=data,
+        id=derived_id(event_id, "alert"),
+    )
+
+
+def _veilig_thuis(decision: Decision) -> VeiligThuis:
+    if not decision.allow:
+        return "niet"
+    return "na_beoordeling" if REVIEW_HUMAN in decision.obligations else "direct"
