@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import sqlite3
 import time
 from collections import Counter
@@ -254,12 +255,13 @@ def test_a_review_is_recorded_in_the_ledger_even_when_its_publish_fails(stack: S
 
     disclosure_id = eventually(waiting)
     url = f"{stack.url('sharing')}/v1/reviews/{disclosure_id}"
+    approve, reject = ({"verdict": v, "reason": "leeftijd blijkt uit het dossier"}
+                       for v in ("approve", "reject"))  # fmt: skip
     with publishing_refused(stack):
-        approve = httpx.post(url, json={"verdict": "approve"}, headers=worker)
-        assert approve.status_code == 204  # the verdict and its events are committed
+        assert httpx.post(url, json=approve, headers=worker).status_code == 204  # committed
         # A retry (the answer got lost) is no conflict; the other verdict is.
-        assert httpx.post(url, json={"verdict": "approve"}, headers=worker).status_code == 204
-        assert httpx.post(url, json={"verdict": "reject"}, headers=worker).status_code == 409
+        assert httpx.post(url, json=approve, headers=worker).status_code == 204
+        assert httpx.post(url, json=reject, headers=worker).status_code == 409
         assert "reviewed" not in str(events_about(stack, melding_id))
 
     published_once(stack, melding_id, "created", "reviewed", "released")
@@ -269,6 +271,13 @@ def test_a_review_is_recorded_in_the_ledger_even_when_its_publish_fails(stack: S
         ("review", True, "staff:demo-kmt-medewerker"),
         ("release", True, "staff:demo-kmt-medewerker"),
     }
+    # The reason is in sharing's store, sealed; the ledger holds the hash of what is stored.
+    ((reason,),) = sharing_store(
+        stack, "SELECT review_reason FROM disclosures WHERE disclosure_id = ?", disclosure_id
+    )
+    assert "dossier" not in reason
+    (review,) = [e for e in entries if e["type"] == "review"]
+    assert review["ciphertext_sha256"] == hashlib.sha256(reason.encode()).hexdigest()
 
 
 def test_an_acknowledgement_is_recorded_in_the_ledger_even_when_its_publish_fails(

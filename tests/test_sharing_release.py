@@ -3,8 +3,10 @@ and double nothing, human review, and a partner API that reveals nothing to the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -141,16 +143,36 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     bad = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "misschien"},
                      headers=worker)  # fmt: skip
     assert bad.status_code == 422
+    for no_reason in ({"verdict": "approve"}, {"verdict": "approve", "reason": "  \n "}):
+        refused = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json=no_reason,
+                             headers=worker)  # fmt: skip
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["path"] == "body.reason"
+        assert refused.json()["errors"][0]["message"] in (
+            "verplicht veld ontbreekt", "geef een reden voor het oordeel")  # fmt: skip
+    item = httpx.get(f"{url}/v1/reviews/{queue[approved_id]}", headers=worker)
+    assert item.status_code == 200
+    brief = item.json()["brief"]  # what the reviewer must judge: the age evidence, the signals
+    assert brief["age_evidence"] == {"age": None, "birth_date": None, "age_at_received": None}
+    assert brief["signals"]["narrative"] == unknown_age["signals"]["narrative"]
+    assert any(r["rule"].startswith("veilig_thuis") for r in brief["reasons"])
+    assert httpx.get(f"{url}/v1/reviews/{queue[approved_id]}", headers=officer).status_code == 403
+    seen = eventually(lambda: [e for e in stack.audit_entries(approved_id)
+                               if e["event_type"] == "sharing.review"])  # fmt: skip
+    assert [(e["type"], e["actor"]) for e in seen] == [
+        ("audit_access", "staff:demo-kmt-medewerker")
+    ]
+    reasons = {approved_id: "Uit het verhaal blijkt dat zij 17 is", rejected_id: "Geen grond"}
     for melding_id, verdict in ((approved_id, "approve"), (rejected_id, "reject")):
-        response = httpx.post(f"{url}/v1/reviews/{queue[melding_id]}",
-                              json={"verdict": verdict}, headers=worker)  # fmt: skip
+        response = httpx.post(f"{url}/v1/reviews/{queue[melding_id]}", headers=worker,
+                              json={"verdict": verdict, "reason": reasons[melding_id]})  # fmt: skip
         assert response.status_code == 204
-    again = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", json={"verdict": "reject"},
-                       headers=worker)  # fmt: skip
+    again = httpx.post(f"{url}/v1/reviews/{queue[approved_id]}", headers=worker,
+                       json={"verdict": "reject", "reason": "toch niet"})  # fmt: skip
     assert again.status_code == 409
     # A rejected disclosure stays rejected: approving it afterwards is refused (issue 9 item 8).
-    flip = httpx.post(f"{url}/v1/reviews/{queue[rejected_id]}", json={"verdict": "approve"},
-                      headers=worker)  # fmt: skip
+    flip = httpx.post(f"{url}/v1/reviews/{queue[rejected_id]}", headers=worker,
+                      json={"verdict": "approve", "reason": "toch wel"})  # fmt: skip
     assert flip.status_code == 409
     assert "al beoordeeld" in flip.json()["detail"]
 
@@ -176,3 +198,12 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
     }
     rejected = eventually(lambda: reviews(rejected_id))
     assert [(e["type"], e["allow"]) for e in rejected] == [("review", False)]
+    verdicts = [e for e in [*approved, *rejected] if e["type"] == "review"]
+    assert all(e["ciphertext_sha256"] for e in verdicts)  # each reason's hash (sealed)
+    # The rejected disclosure's ciphertext is gone from sharing's store; its hash stays.
+    path = stack.settings.data_dir / "sharing.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (event,) = db.execute("SELECT event FROM disclosures WHERE disclosure_id = ?",
+                              (queue[rejected_id],)).fetchone()  # fmt: skip
+    assert json.loads(event)["data"]["jwe"] == "" and json.loads(event)["data"]["ciphertext_sha256"]
+    assert httpx.get(f"{url}/v1/reviews/{queue[rejected_id]}", headers=worker).status_code == 404

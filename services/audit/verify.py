@@ -79,7 +79,10 @@ ACTIVITIES = {
     "policy_refused": "Weigeren van een stap in het beleidsbeheer",
     "alert": "Signaleren van acuut gevaar aan de dienstdoende KMT-medewerker",
 }
-READ_ACTIVITIES = {"sharing.reviews": "Inzien van de beoordelingswachtrij"}
+READ_ACTIVITIES = {
+    "sharing.reviews": "Inzien van de beoordelingswachtrij",
+    "sharing.review": "Inzien van de inhoud om te beoordelen",
+}
 """`audit_access` entries of a staff read outside the trail, by what was read."""
 
 

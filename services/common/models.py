@@ -332,10 +332,14 @@ class DisclosureLifecycle(Strict):
     action: Literal["released", "approved", "rejected", "acknowledged"]
     actor: str
     at: datetime
+    reason_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """For a review: SHA-256 of the reviewer's reason as sharing keeps it, encrypted under a
+    data key of the melding (never the reason itself)."""
 
 
-StaffRead = Literal["sharing.reviews"]
-"""What a staff member can be shown outside audit's own API: sharing's review queue."""
+StaffRead = Literal["sharing.reviews", "sharing.review"]
+"""What a staff member can be shown outside audit's own API: sharing's review queue, and one
+review item with the melding's content the reviewer must judge."""
 
 
 class StaffAccessed(Strict):

@@ -129,23 +129,31 @@ class Opener:
     def open(self, melding_id: str, sealed: str) -> bytes:
         """The plaintext; `MeldingErased` if its key is gone, `SealBroken` if it is not a
         melding sealed for `melding_id`."""
+        data_key = self._data_key(melding_id, sealed)
         try:
-            protected = sealed.split(".", 1)[0]
-            header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
-            key_id = str(header["kid"])
-        except (KeyError, TypeError, ValueError):
-            raise SealBroken("geen versleutelde melding (JWE)") from None
+            opened = jwe.decrypt_compact(sealed, data_key)
+        except (JoseError, ValueError):
+            raise SealBroken("ontsleutelen mislukt") from None
+        return opened.plaintext or b""
+
+    def seal_alongside(self, melding_id: str, sealed: str, plaintext: bytes) -> str:
+        """Encrypt `plaintext` under the data key of `sealed` (the melding, or anything sealed
+        alongside it): what a reader keeps about a melding, such as a reviewer's reason, is
+        then erased with the melding (`MeldingErased` if it already was), and `open` reads it."""
+        header = {"alg": "dir", "enc": "A256GCM", "kid": _key_id(sealed)}
+        return jwe.encrypt_compact(header, plaintext, self._data_key(melding_id, sealed))
+
+    def _data_key(self, melding_id: str, sealed: str) -> OctKey:
+        key_id = _key_id(sealed)
         if key_id.split("/", 1)[0] != melding_id:
             raise SealBroken("versleuteld voor een andere melding")
         wrapped = self.store.wrapped(key_id, melding_id, self.reader)
         if wrapped is None:
             raise MeldingErased(f"sleutel van melding {melding_id} bestaat niet meer")
         try:
-            data_key = jwe.decrypt_compact(wrapped, self.private).plaintext
-            opened = jwe.decrypt_compact(sealed, OctKey.import_key(data_key or b""))
+            return OctKey.import_key(jwe.decrypt_compact(wrapped, self.private).plaintext or b"")
         except (JoseError, ValueError):
             raise SealBroken("ontsleutelen mislukt") from None
-        return opened.plaintext or b""
 
     def melding(self, melding_id: str, sealed: str) -> Melding:
         """The opened melding, as a consumer needs it: `MeldingErased` if its key is gone,
@@ -156,3 +164,13 @@ class Opener:
             raise MalformedEvent(
                 "versleutelde melding onleesbaar of niet van deze melding"
             ) from None
+
+
+def _key_id(sealed: str) -> str:
+    """The data key id (`kid`) in a compact JWE's protected header."""
+    try:
+        protected = sealed.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+        return str(header["kid"])
+    except (KeyError, TypeError, ValueError):
+        raise SealBroken("geen versleutelde melding (JWE)") from None

@@ -7,10 +7,21 @@ was actually decided and shared, not a fresh answer of the active policy: it nee
 evaluation per melding instead of two, and it stays what happened even after later
 activations (the report names the revisions the recorded decisions came from).
 
-The candidate is evaluated in batches: one `opa eval` over a JSON array of thousands of inputs
-(`QUERY` asks rule `decisions` per input), several processes at once. Every answer passes the
-decision contract check routing applies (`engine._to_decisions`); one that breaks it refuses
-the candidate (`CandidateBroken`), naming the melding by id only.
+The candidate is evaluated once per distinct input. Stored inputs are categorical facts, and
+the only facts that tell two meldingen apart beyond them are per-melding ids and moments
+(`PER_MELDING`: the melding id, `received_at`, `context.requested_at`); a million meldingen
+are a few thousand distinct inputs. So inputs equal but for those fields form a group,
+evaluated with its first member's input, and the answer stands for every melding of the
+group; the report is the one evaluating every melding would give. That holds only for a
+candidate whose decision cannot depend on those fields, which is checked, not assumed
+(`per_melding.reads_per_melding_fields`): its Rego must name none of them, and each group of
+two or more is evaluated a second time with another member's input, the two answers compared.
+A candidate that fails either check is evaluated melding by melding, as before.
+
+Evaluation is in batches: one `opa eval` over a JSON array of thousands of inputs (`QUERY`
+asks rule `decisions` per input), one process per core. Every answer passes the decision
+contract check routing applies (`engine._to_decisions`); one that breaks it refuses the
+candidate (`CandidateBroken`), naming the melding by id only.
 """
 
 from __future__ import annotations
@@ -22,12 +33,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from services.common.models import RECIPIENTS, Decision
 from services.policy.engine import ALL_RULE, PACKAGE, PolicyUnavailable, _to_decisions
+from services.policy.per_melding import MELDING_ID, MOMENTS, facts_key, reads_per_melding_fields
 from services.routing.history import PolicyInputs, Stored, outcome
 
 QUERY = (
@@ -88,6 +100,9 @@ class RecipientTally:
         return sum(len(g.melding_ids) for g in self.groups.values() if g.direction == direction)
 
 
+Plan = list[tuple[RecipientTally, list[Group]]]
+
+
 @dataclass
 class Report:
     candidate: str
@@ -101,19 +116,33 @@ class Report:
     )
 
     def add(self, stored: Stored, answers: dict[str, dict[str, Any]]) -> None:
-        self.meldingen += 1
-        self.recorded_revisions[stored.policy_revision] += 1
+        self.count_in(stored.melding_id, stored.policy_revision, self.plan(stored.decided, answers))
+
+    def plan(self, recorded: dict[str, dict[str, Any]], answers: dict[str, dict[str, Any]]) -> Plan:
+        """Per recipient the groups a melding with these recorded decisions and these answers
+        of the candidate falls in (none when its decision does not change)."""
+        found: Plan = []
         for recipient, tally in self.recipients.items():
-            recorded, candidate = stored.decided[recipient], answers[recipient]
-            tally.decisions += 1
-            found = changes(recorded, candidate)
-            tally.changed += bool(found)
-            basis = candidate["legal_basis"] if candidate["allow"] else recorded["legal_basis"]
+            before, candidate = recorded[recipient], answers[recipient]
+            basis = candidate["legal_basis"] if candidate["allow"] else before["legal_basis"]
             rule = candidate["rules"][0]
-            for direction, detail in found:
+            groups = []
+            for direction, detail in changes(before, candidate):
                 key = (direction, rule, tuple(basis), detail)
-                group = tally.groups.setdefault(key, Group(direction, rule, tuple(basis), detail))
-                group.melding_ids.append(stored.melding_id)
+                groups.append(
+                    tally.groups.setdefault(key, Group(direction, rule, tuple(basis), detail))
+                )
+            found.append((tally, groups))
+        return found
+
+    def count_in(self, melding_id: str, revision: str, plan: Plan) -> None:
+        self.meldingen += 1
+        self.recorded_revisions[revision] += 1
+        for tally, groups in plan:
+            tally.decisions += 1
+            tally.changed += bool(groups)
+            for group in groups:
+                group.melding_ids.append(melding_id)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -201,9 +230,23 @@ def dry_run(
     workers: int | None = None,
     batch: int = BATCH,
 ) -> Report:
-    """Put the candidate `bundle` (a directory or a .tar.gz) to every stored input."""
+    """Put the candidate `bundle` (a directory or a .tar.gz) to every stored input: once per
+    distinct input when the candidate cannot tell meldingen apart by their ids, else to
+    each (see the module's description)."""
     started = time.monotonic()
     parallel = max(1, workers or os.cpu_count() or 1)
+    if reads_per_melding_fields(opa, bundle) or not _distinct(
+        inputs, bundle, opa, report, parallel, batch
+    ):
+        _each(inputs, bundle, opa, report, parallel, batch)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _each(
+    inputs: PolicyInputs, bundle: Path, opa: str, report: Report, parallel: int, batch: int
+) -> None:
+    """Evaluate the candidate on every stored input."""
     with ThreadPoolExecutor(parallel) as pool:
         pending: deque[tuple[list[Stored], Future[list[dict[str, dict[str, Any]]]]]] = deque()
         for stored, erased in inputs.batches(batch):
@@ -214,8 +257,6 @@ def dry_run(
                 _tally(report, *pending.popleft())
         while pending:
             _tally(report, *pending.popleft())
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def _tally(
@@ -223,3 +264,91 @@ def _tally(
 ) -> None:
     for stored, answer in zip(batch, answers.result(), strict=True):
         report.add(stored, answer)
+
+
+def _distinct(
+    inputs: PolicyInputs, bundle: Path, opa: str, report: Report, parallel: int, batch: int
+) -> bool:
+    """Evaluate the candidate once per group of inputs equal but for `PER_MELDING`, and twice
+    more with the group's bounds in those fields (`Extremes`); False (nothing counted) when
+    any of those answers differs from the group's first."""
+    erased = 0
+    groups: dict[str, int] = {}
+    extremes: list[Extremes] = []
+    recorded: dict[str, int] = {}
+    decided: list[dict[str, dict[str, Any]]] = []
+    meldingen: list[tuple[str, str, int, int]] = []
+    for stored, passed_by in inputs.batches(batch):
+        erased += passed_by
+        for item in stored:
+            group = groups.setdefault(facts_key(item.input), len(extremes))
+            if group == len(extremes):
+                extremes.append(Extremes(item))
+            else:
+                extremes[group].add(item)
+            as_recorded = json.dumps(item.decided, sort_keys=True, separators=(",", ":"))
+            index = recorded.setdefault(as_recorded, len(decided))
+            if index == len(decided):
+                decided.append(item.decided)
+            meldingen.append((item.melding_id, item.policy_revision, group, index))
+    probes = [(group, item) for group, e in enumerate(extremes) for item in e.others()]
+    asked = [e.first for e in extremes] + [item for _, item in probes]
+    answers = _evaluate_all(opa, bundle, asked, parallel, batch)
+    if any(answers[group] != answers[len(extremes) + n] for n, (group, _) in enumerate(probes)):
+        return False
+    report.erased += erased
+    plans: dict[tuple[int, int], Plan] = {}
+    for melding_id, revision, group, index in meldingen:
+        plan = plans.get((group, index))
+        if plan is None:
+            plan = plans[(group, index)] = report.plan(decided[index], answers[group])
+        report.count_in(melding_id, revision, plan)
+    return True
+
+
+class Extremes:
+    """A group's first member (the lowest melding id), whose input is evaluated for all, and
+    the bounds of what differs per melding in the group: the highest melding id, the
+    earliest and latest `received_at` and `requested_at`. `others` are the first's input
+    with the highest id and the earliest moments, and with the highest id and the latest
+    moments: a decision that turns on an id or a moment crossing some value within the
+    group answers one of the three differently."""
+
+    def __init__(self, first: Stored) -> None:
+        self.first = first
+        self.size = 1
+        self.last_id = first.melding_id
+        self.bounds = {part: (_moment(first, part),) * 2 for part in MOMENTS}
+
+    def add(self, item: Stored) -> None:
+        self.size += 1
+        self.last_id = max(self.last_id, item.melding_id)
+        for part, (early, late) in self.bounds.items():
+            moment = _moment(item, part)
+            self.bounds[part] = (min(early, moment), max(late, moment))
+
+    def others(self) -> list[Stored]:
+        if self.size == 1:
+            return []
+        return [self._with(0), self._with(1)]
+
+    def _with(self, end: int) -> Stored:
+        asked = json.loads(json.dumps(self.first.input))
+        asked[MELDING_ID[0]][MELDING_ID[1]] = self.last_id
+        for (part, name), bounds in self.bounds.items():
+            if name in asked.get(part, {}):
+                asked[part][name] = bounds[end]
+        return replace(self.first, melding_id=self.last_id, input=asked)
+
+
+def _moment(item: Stored, part: tuple[str, str]) -> str:
+    return str(item.input.get(part[0], {}).get(part[1], ""))
+
+
+def _evaluate_all(
+    opa: str, bundle: Path, items: list[Stored], parallel: int, batch: int
+) -> list[dict[str, dict[str, Any]]]:
+    """The candidate's answers for `items`, in order, `batch` per `opa eval`, in parallel."""
+    chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
+    with ThreadPoolExecutor(parallel) as pool:
+        return [a for found in pool.map(lambda c: evaluate(opa, bundle, c), chunks) for a in found]

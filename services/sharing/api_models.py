@@ -4,9 +4,11 @@ them."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from pydantic import BaseModel, Field
 
-from services.common.models import Recipient
+from services.common.models import Reason, Recipient, Signals
 
 
 class PartnerDisclosure(BaseModel):
@@ -48,3 +50,32 @@ class AwaitingReview(BaseModel):
         default=False,
         description="Acuut gevaar (een signalering van het beleid): staat bovenaan; nu beoordelen.",
     )
+
+
+class AgeEvidence(BaseModel):
+    """Wat de melding over de leeftijd van het slachtoffer zegt."""
+
+    age: int | None = Field(description="De opgegeven leeftijd, als de melder die gaf.")
+    birth_date: date | None = Field(description="De opgegeven geboortedatum.")
+    age_at_received: int | None = Field(
+        description="Leeftijd in hele jaren op de (Nederlandse) datum van ontvangst, zoals het "
+        "beleid die ziet; leeg als de melding haar niet laat vaststellen."
+    )
+
+
+class ReviewBrief(BaseModel):
+    """Wat de beoordelaar moet wegen, uit de melding zelf: versleuteld bewaard onder een
+    datasleutel van de melding, en gewist met de melding."""
+
+    received_at: datetime
+    exploitation_forms: list[str]
+    age_evidence: AgeEvidence
+    signals: Signals = Field(description="De signalen van de melding, met verhaal en risico's.")
+    reasons: list[Reason] = Field(description="Waarom het beleid om beoordeling vraagt.")
+
+
+class ReviewItem(AwaitingReview):
+    """Eén disclosure die op beoordeling wacht, met wat de beoordelaar moet wegen. Elke
+    opvraging staat als `audit_access` in het grootboek voordat zij wordt beantwoord."""
+
+    brief: ReviewBrief

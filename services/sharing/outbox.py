@@ -7,8 +7,9 @@ until the broker acknowledged them. A change is therefore never made without its
 whichever publish fails or whenever the process dies.
 
 A melding is kept only until its three decisions are processed, then deleted, and meanwhile
-encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold only
-the JWE and non-personal metadata.
+encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold the
+JWE and non-personal metadata; one waiting for review also what the reviewer judges, sealed
+under the melding's data key (`services.sharing.reviews`).
 
 Several sharing instances share one PostgreSQL outbox (`KMT_STATE_DB_URL`) and one store key
 (the same `<keys_dir>/sharing` folder): each runs a relay, and a relay claims the events it
@@ -70,7 +71,9 @@ CREATE TABLE IF NOT EXISTS disclosures (
     reviewer TEXT,
     released_at TEXT,
     release_seq BIGINT UNIQUE,
-    acked_at TEXT);
+    acked_at TEXT,
+    review_brief TEXT,
+    review_reason TEXT);
 CREATE INDEX IF NOT EXISTS disclosures_by_partner ON disclosures (partner_id, release_seq);
 CREATE TABLE IF NOT EXISTS outgoing (
     position {serial(postgres)},
@@ -112,6 +115,8 @@ class StoredDisclosure:
     release_seq: int | None = None
     """Position in release order: the partner API's cursor (release order is not creation
     order: a disclosure waiting for review or for its receipt is released later)."""
+    review_brief: str | None = None
+    """At creation, with `needs_review`: what the reviewer judges, sealed."""
 
 
 STORE_KEY_FILE = "sharing-store-key.json"
@@ -136,6 +141,8 @@ class Outbox:
         db.ensure_schema(schema(db.postgres), list(GRANTS), "sharing")
         db.add_column("outgoing", "leased_by", "TEXT")
         db.add_column("outgoing", "leased_until", "DOUBLE PRECISION NOT NULL DEFAULT 0")
+        for column in ("review_brief", "review_reason"):
+            db.add_column("disclosures", column, "TEXT")
 
     @property
     def db(self) -> Database:
@@ -266,7 +273,8 @@ class Outbox:
                 db.execute(
                     "INSERT INTO disclosures (disclosure_id, decision_event_id, "
                     "melding_id, recipient, partner_id, event, created_at, expires_at, "
-                    "needs_review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "needs_review, review_brief) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (
                         d.disclosure_id,
                         event_id,
@@ -277,6 +285,7 @@ class Outbox:
                         d.created_at,
                         d.expires_at,
                         int(d.needs_review),
+                        d.review_brief,
                     ),
                 )
             (done,) = db.execute(
@@ -308,15 +317,24 @@ class Outbox:
             )
         return self.disclosure(disclosure_id)
 
-    def record_review(self, disclosure_id: str, review: str, reviewer: str) -> bool:
-        """Record the first review only; False if it was reviewed already."""
+    def record_review(
+        self, disclosure_id: str, review: str, reviewer: str, reason: str, event: dict[str, Any]
+    ) -> bool:
+        """Record the first review only (else False), its sealed reason and the `event` as it
+        stays (a rejected one without its ciphertext); the brief goes, its work done."""
         with self.transaction() as db:
             changed = db.execute(
-                "UPDATE disclosures SET review = ?, reviewer = ? WHERE disclosure_id = ? "
-                "AND review IS NULL",
-                (review, reviewer, disclosure_id),
+                "UPDATE disclosures SET review = ?, reviewer = ?, review_reason = ?, event = ?, "
+                "review_brief = NULL WHERE disclosure_id = ? AND review IS NULL",
+                (review, reviewer, reason, json.dumps(event), disclosure_id),
             ).rowcount
         return changed == 1
+
+    def sealed_review(self, disclosure_id: str) -> tuple[str | None, str | None]:
+        """The sealed brief (until the verdict) and the sealed reason (after it)."""
+        sql = "SELECT review_brief, review_reason FROM disclosures WHERE disclosure_id = ?"
+        row = self._db.execute(sql, (disclosure_id,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
 
     def release(self, disclosure_id: str, at: datetime) -> bool:
         """Release once; False if it was released already. Releases take their position one
@@ -334,12 +352,9 @@ class Outbox:
 
     def acknowledge(self, disclosure_id: str, at: datetime) -> bool:
         """Record the first acknowledgement only; False if it was acknowledged already."""
+        sql = "UPDATE disclosures SET acked_at = ? WHERE disclosure_id = ? AND acked_at IS NULL"
         with self.transaction() as db:
-            changed = db.execute(
-                "UPDATE disclosures SET acked_at = ? WHERE disclosure_id = ? AND acked_at IS NULL",
-                (at.isoformat(), disclosure_id),
-            ).rowcount
-        return changed == 1
+            return bool(db.execute(sql, (at.isoformat(), disclosure_id)).rowcount == 1)
 
     def released_for(
         self, partner_id: str, after: int, now: datetime, limit: int
