@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from services.common.models import RECIPIENTS, Decision
+from services.common.settings import Settings
 from services.policy.engine import ALL_RULE, PACKAGE, PolicyUnavailable, _to_decisions
 from services.policy.per_melding import MELDING_ID, MOMENTS, facts_key, reads_per_melding_fields
-from services.routing.history import PolicyInputs, Stored, outcome
+from services.routing.history import PolicyInputs, RecordBroken, Stored, outcome
 
 QUERY = (
     f"{{i: d | some i, x in input.items; d := data.{PACKAGE.replace('/', '.')}.{ALL_RULE}"
@@ -214,6 +215,36 @@ def decide_batch(
         except PolicyUnavailable as exc:
             raise CandidateBroken(f"melding {melding_id}: {exc}") from None
     return found
+
+
+class DryRunFailed(Exception):
+    """A dry run that gives no report, the reason in Dutch: the candidate is refused, or
+    (`history_damaged`) a stored record of routing's history does not open."""
+
+    def __init__(self, message: str, history_damaged: bool = False) -> None:
+        super().__init__(message)
+        self.history_damaged = history_damaged
+
+
+def over_history(
+    settings: Settings,
+    bundle: Path,
+    opa: str,
+    report: Report,
+    workers: int | None = None,
+    batch: int = BATCH,
+) -> Report:
+    """`dry_run` over the deployment's stored inputs (`PolicyInputs`); `DryRunFailed` when
+    it gives no report."""
+    inputs = PolicyInputs.of(settings)
+    try:
+        return dry_run(inputs, bundle, opa, report, workers, batch)
+    except CandidateBroken as exc:
+        raise DryRunFailed(f"kandidaat geweigerd: {exc}") from None
+    except RecordBroken as exc:
+        raise DryRunFailed(f"{exc}: de geschiedenis van routing is aangetast", True) from None
+    finally:
+        inputs.close()
 
 
 def evaluate(opa: str, bundle: Path, batch: list[Stored]) -> list[dict[str, dict[str, Any]]]:

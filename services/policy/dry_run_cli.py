@@ -16,18 +16,18 @@ from typing import Annotated
 
 import typer
 
+from services.common.exits import fail
 from services.common.settings import get_settings
 from services.policy.dry_run import (
     ATTENTION,
     BATCH,
-    CandidateBroken,
+    DryRunFailed,
     RecipientTally,
     Report,
-    dry_run,
+    over_history,
 )
 from services.policy.engine import PolicyDataInvalid, find_opa_binary, write_bundle
 from services.policy.lifecycle import report_document, report_sha256
-from services.routing.history import PolicyInputs, RecordBroken
 
 VERSION_ID = re.compile(r"^sha256:[0-9a-f]{16}$")
 SHOWN_IDS = 20
@@ -40,18 +40,13 @@ WORDS = {
 }
 
 
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _version_bundle(version_id: str) -> Path:
     from services.policy.versions import VersionError, VersionStore
 
     try:
         return VersionStore.of(get_settings()).load(version_id).bundle
     except VersionError as exc:
-        raise _fail(2, str(exc)) from None
+        raise fail(2, str(exc)) from None
 
 
 def dry_run_command(
@@ -73,10 +68,9 @@ def dry_run_command(
     beleidsversie) komt de SHA-256 van het rapport in de audittrail: wat goedkeuren eist."""
     opa = find_opa_binary()
     if opa is None:
-        raise _fail(3, "opa niet gevonden: zet KMT_OPA_BIN of voer `make provision` uit")
+        raise fail(3, "opa niet gevonden: zet KMT_OPA_BIN of voer `make provision` uit")
     if by is not None:
         _check_on_record(candidate, by)
-    inputs = PolicyInputs.of(get_settings())
     with tempfile.TemporaryDirectory(prefix="kmt-dry-run-") as tmp:
         if VERSION_ID.match(candidate):
             bundle, revision = _version_bundle(candidate), candidate
@@ -85,17 +79,15 @@ def dry_run_command(
             try:
                 revision = write_bundle(Path(candidate), bundle)
             except PolicyDataInvalid as exc:
-                raise _fail(2, f"kandidaat geweigerd: {exc}") from None
+                raise fail(2, f"kandidaat geweigerd: {exc}") from None
         else:
-            raise _fail(2, f"geen beleidsmap of beleidsversie: {candidate}")
+            raise fail(2, f"geen beleidsmap of beleidsversie: {candidate}")
         try:
-            report = dry_run(inputs, bundle, opa, Report(candidate, revision), parallel, batch)
-        except CandidateBroken as exc:
-            raise _fail(2, f"kandidaat geweigerd: {exc}") from None
-        except RecordBroken as exc:
-            raise _fail(1, f"{exc}: de geschiedenis van routing is aangetast") from None
-        finally:
-            inputs.close()
+            report = over_history(
+                get_settings(), bundle, opa, Report(candidate, revision), parallel, batch
+            )
+        except DryRunFailed as exc:
+            raise fail(1 if exc.history_damaged else 2, str(exc)) from None
     document = report_document(report)
     typer.echo(document if as_json else text(report))
     if by is not None:

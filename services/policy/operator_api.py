@@ -30,7 +30,7 @@ from services.audit.backends import open_ledger
 from services.common.http import documentation, install_error_handlers
 from services.common.settings import Settings
 from services.common.staff import require_role
-from services.policy.dry_run import BATCH, CandidateBroken, Report, dry_run
+from services.policy.dry_run import DryRunFailed, Report, over_history
 from services.policy.engine import find_opa_binary
 from services.policy.lifecycle import (
     Lifecycle,
@@ -40,7 +40,6 @@ from services.policy.lifecycle import (
     report_sha256,
 )
 from services.policy.versions import VersionStore
-from services.routing.history import PolicyInputs, RecordBroken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 FILE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.(rego|json)$")
@@ -172,13 +171,8 @@ def _dry_run(settings: Settings, store: VersionStore, revision: str, operator: s
     opa = find_opa_binary()
     if opa is None:
         raise HTTPException(503, "OPA niet beschikbaar voor een proefrun")
-    inputs = PolicyInputs.of(settings)
     try:
-        report = dry_run(inputs, version.bundle, opa, Report(revision, revision), None, BATCH)
-    except CandidateBroken as exc:
-        raise HTTPException(409, f"kandidaat geweigerd: {exc}") from None
-    except RecordBroken as exc:
-        raise HTTPException(409, f"{exc}: de geschiedenis van routing is aangetast") from None
-    finally:
-        inputs.close()
+        report = over_history(settings, version.bundle, opa, Report(revision, revision))
+    except DryRunFailed as exc:
+        raise HTTPException(409, str(exc)) from None
     return report_document(report)

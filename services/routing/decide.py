@@ -22,6 +22,7 @@ from uuid import uuid4
 import typer
 from pydantic import ValidationError
 
+from services.common.exits import fail
 from services.common.models import Decision, Melding
 from services.policy.engine import (
     POLICIES,
@@ -48,11 +49,6 @@ ERROR_TYPES = {
 }
 
 
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _path(location: tuple[int | str, ...]) -> str:
     text = ""
     for part in location:
@@ -72,15 +68,15 @@ def _read_melding(file: str) -> Melding:
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        raise _fail(
+        raise fail(
             2, "Kan de invoer niet lezen: geef een leesbaar UTF-8 JSON-bestand of -."
         ) from None
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _fail(2, f"Geen geldige JSON (regel {exc.lineno}, kolom {exc.colno}).") from None
+        raise fail(2, f"Geen geldige JSON (regel {exc.lineno}, kolom {exc.colno}).") from None
     if not isinstance(data, dict):
-        raise _fail(2, "Ongeldige melding:\n  (melding): moet een JSON-object zijn")
+        raise fail(2, "Ongeldige melding:\n  (melding): moet een JSON-object zijn")
     data.setdefault("melding_id", str(uuid4()))
     data.setdefault("received_at", datetime.now(UTC).isoformat())
     try:
@@ -90,7 +86,7 @@ def _read_melding(file: str) -> Melding:
             f"  {_path(error['loc'])}: {_message(error)} ({error['type']})"
             for error in exc.errors(include_input=False, include_url=False)
         ]
-        raise _fail(2, "Ongeldige melding:\n" + "\n".join(lines)) from None
+        raise fail(2, "Ongeldige melding:\n" + "\n".join(lines)) from None
 
 
 def _engine() -> PolicyEngine | OneShotEngine:
@@ -99,14 +95,14 @@ def _engine() -> PolicyEngine | OneShotEngine:
         try:
             return PolicyEngine(url)
         except ValueError:
-            raise _fail(3, f"KMT_OPA_URL is ongeldig. {NO_ENGINE}") from None
+            raise fail(3, f"KMT_OPA_URL is ongeldig. {NO_ENGINE}") from None
     binary = find_opa_binary()
     if binary is None:
-        raise _fail(3, NO_ENGINE)
+        raise fail(3, NO_ENGINE)
     try:
         return OneShotEngine(POLICIES, binary)
     except PolicyDataInvalid as exc:
-        raise _fail(3, f"Beleidsgegevens geweigerd: {exc}") from None
+        raise fail(3, f"Beleidsgegevens geweigerd: {exc}") from None
 
 
 async def _decide(engine: Engine, melding: Melding) -> list[Decision]:
@@ -125,6 +121,6 @@ def decide_command(
     try:
         decisions = asyncio.run(_decide(engine, melding))
     except PolicyUnavailable as exc:
-        raise _fail(3, f"{exc}. {NO_ENGINE}") from None
+        raise fail(3, f"{exc}. {NO_ENGINE}") from None
     output = [decision.model_dump(mode="json") for decision in decisions]
     typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
