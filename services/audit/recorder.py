@@ -159,6 +159,7 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
             recipient=step.recipient,
             allow=step.action != "rejected",
             disclosure_id=str(step.disclosure_id),
+            ciphertext_sha256=step.reason_sha256,  # a review: its sealed reason's hash
             trace_id=str(step.disclosure_id),
         )
     if event.type == ALERT_RAISED:

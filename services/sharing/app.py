@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.bus.relay import relaying
 from services.bus.runtime import running_consumer
@@ -22,21 +22,36 @@ from services.common.topics import DISCLOSURES
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.policy.engine import PolicyEngine
-from services.sharing.api_models import AwaitingReview, DisclosurePage
+from services.sharing.api_models import AwaitingReview, DisclosurePage, ReviewItem
 from services.sharing.outbox import StoredDisclosure, open_outbox
 from services.sharing.partner_webhooks import notifying
 from services.sharing.references import melding_reference, reference_key
+from services.sharing.reviews import ReviewRefused, open_brief
 from services.sharing.staff_reads import read_recorded
 from services.sharing.worker import ReviewConflict, Sharing, consumed_topics
 
 PAGE_SIZE = 50
 NOT_FOUND = "Onbekende disclosure"  # the same answer for unknown, not yours, not released
 REVIEWED = {"approve": "approved", "reject": "rejected"}
+NOT_WAITING = "Geen disclosure die op beoordeling wacht"
+REASON_MAX = 4000
 
 
 class ReviewVerdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
     verdict: Literal["approve", "reject"]
+    reason: str = Field(
+        max_length=REASON_MAX,
+        description="Waarom: verplicht, vrije tekst; versleuteld bewaard onder een "
+        "datasleutel van de melding, in het grootboek alleen de hash daarvan.",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _a_reason(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("geef een reden voor het oordeel")
+        return reason
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -139,6 +154,29 @@ def create_app(settings: Settings) -> FastAPI:
         marked = acute.marked(d.melding_id for d in shown)
         return [review_view(d) | {"acute": d.melding_id in marked} for d in shown]
 
+    @app.get(
+        "/v1/reviews/{disclosure_id}",
+        summary="Wat een beoordelaar moet wegen (de inhoud; de inzage wordt vastgelegd)",
+        response_model=None,
+        responses={200: answer(ReviewItem), **problems(404, 409)},
+    )
+    async def review_item(
+        disclosure_id: str, worker: Annotated[str, Depends(as_kmt_worker)]
+    ) -> dict[str, Any]:
+        stored = outbox.disclosure(disclosure_id)
+        sealed = outbox.sealed_review(disclosure_id)[0]
+        if stored is None or stored.review is not None or sealed is None:
+            raise HTTPException(404, NOT_WAITING)
+        try:
+            brief = open_brief(opener, stored.melding_id, sealed)
+        except ReviewRefused as refused:
+            raise HTTPException(409, str(refused)) from None
+        # the read and its `staff.accessed` event are committed before the content is shown
+        read_recorded(
+            outbox, settings.topic(DISCLOSURES), worker, "sharing.review", lambda: [stored]
+        )
+        return {**review_view(stored), "brief": brief.model_dump(mode="json")}
+
     @app.post(
         "/v1/reviews/{disclosure_id}",
         status_code=204,
@@ -152,13 +190,15 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> None:
         stored = outbox.disclosure(disclosure_id)
         if stored is None or not stored.needs_review:
-            raise HTTPException(404, "Geen disclosure die op beoordeling wacht")
+            raise HTTPException(404, NOT_WAITING)
         if stored.review not in (None, REVIEWED[verdict.verdict]):  # the same verdict: a retry
             raise HTTPException(409, "Deze disclosure is al beoordeeld")
         try:
-            sharing[0].review(stored, verdict.verdict == "approve", reviewer)
+            sharing[0].review(stored, verdict.verdict == "approve", reviewer, verdict.reason)
         except ReviewConflict:  # another verdict was recorded meanwhile; it stands
             raise HTTPException(409, "Deze disclosure is al anders beoordeeld") from None
+        except ReviewRefused as refused:
+            raise HTTPException(409, str(refused)) from None
 
     return app
 

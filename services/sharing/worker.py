@@ -69,12 +69,12 @@ from services.sharing.minimise import expires_at, minimise
 from services.sharing.outbox import Outbox, StoredDisclosure
 from services.sharing.partner_webhooks import PartnerNotices
 from services.sharing.references import melding_reference, reference_key
+from services.sharing.reviews import REVIEW_HUMAN, sealed_brief, verdict
 from services.sharing.sealing import seal
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/sharing"
 ACTOR = "kmt/sharing"
-REVIEW_HUMAN = "review:human"
 HANDLED = frozenset({MELDING_RECEIVED, SHARING_DECIDED, AUDIT_RECORDED})
 
 
@@ -286,6 +286,7 @@ class Sharing:
             review=None,
             released_at=None,
             acked_at=None,
+            review_brief=sealed_brief(self.opener, self.outbox, decision, melding),
         )
 
     @property
@@ -318,19 +319,22 @@ class Sharing:
                 self.announce(stored, "released", actor, DISCLOSURE_RELEASED)
                 self.notices.released(stored)  # the partner's webhook, if it has one
 
-    def review(self, stored: StoredDisclosure, approve: bool, reviewer: str) -> None:
-        """A KMT worker's verdict on a `review:human` disclosure; only approval releases.
+    def review(self, stored: StoredDisclosure, approve: bool, reviewer: str, reason: str) -> None:
+        """A KMT worker's verdict on a `review:human` disclosure, with its reason; only
+        approval releases, and a rejected disclosure's ciphertext is destroyed.
 
         The first recorded verdict stands: `stored` may be stale (read before another
         verdict was recorded), so the store decides. A different verdict than the recorded
         one raises ReviewConflict and releases nothing; a rejected disclosure stays
-        rejected. The verdict, its event and (on approval) the release and its event are
-        committed together."""
+        rejected. The verdict, its sealed reason, its event (with the reason's hash) and (on
+        approval) the release and its event are committed together. `ReviewRefused` when the
+        reason cannot be sealed (the melding was erased)."""
         action = "approved" if approve else "rejected"
         actor = f"staff:{reviewer}"
+        sealed, digest, event = verdict(self.opener, self.outbox, stored, approve, reason)
         with self.outbox.transaction():
-            if self.outbox.record_review(stored.disclosure_id, action, reviewer):
-                self.announce(stored, action, actor, DISCLOSURE_REVIEWED)
+            if self.outbox.record_review(stored.disclosure_id, action, reviewer, sealed, event):
+                self.announce(stored, action, actor, DISCLOSURE_REVIEWED, digest)
             current = self.outbox.disclosure(stored.disclosure_id)
             recorded = current.review if current else None
             # The receipt may have come after `stored` was read: release on the current state.
@@ -347,7 +351,14 @@ class Sharing:
                     stored, "acknowledged", f"partner:{partner_id}", DISCLOSURE_ACKNOWLEDGED
                 )
 
-    def announce(self, stored: StoredDisclosure, action: str, actor: str, event_type: str) -> None:
+    def announce(
+        self,
+        stored: StoredDisclosure,
+        action: str,
+        actor: str,
+        event_type: str,
+        reason_sha256: str | None = None,
+    ) -> None:
         """Enqueue the event of a change to a disclosure (in the caller's transaction)."""
         data = DisclosureLifecycle(
             disclosure_id=stored.disclosure_id,
@@ -357,6 +368,7 @@ class Sharing:
             action=action,
             actor=actor,
             at=datetime.now(UTC),
+            reason_sha256=reason_sha256,
         )
         event = new_event(
             type=event_type,
