@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.common.settings import Settings
+from services.devstack.up import first_policies
 from services.policy.bundle_signing import (
     BundleSigningFailed,
     generate_policy_keys,
@@ -260,3 +261,21 @@ def test_contract_facts_are_the_worked_scenarios_facts() -> None:
         data = json.loads(scenario.read_text(encoding="utf-8"))["melding"]
         melding = Melding.model_validate({"melding_id": str(facts.melding_id), **data})
         assert policy_facts(melding) == facts, scenario.name
+
+
+def test_kmt_up_seeds_policies_only_on_the_first_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A restart neither re-builds nor re-activates: the active version stays, also when
+    policies/ differs from it (changing it is the four-eyes lifecycle's)."""
+    store = new_store(tmp_path)
+    assert first_policies(store) == POLICIES
+    version = store.build(POLICIES, "kmt up", "eerste start")
+    store.set_active(version.id)
+    assert first_policies(store) is None
+    assert capsys.readouterr().out == ""
+    other = candidate(tmp_path, keep_tests=False)
+    edit_config(other, lambda data: data["recipients"]["riec"]["fields"].remove("suspects"))
+    store.set_active(store.build(other, "operator-a", "zonder verdachten").id)
+    assert first_policies(store) is None
+    assert "policies/ wijkt ervan af" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import subprocess
 import time
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.devstack.services import ALERTS, SERVICES, start_service, wait_healthy
+from services.policy.engine import POLICIES, policy_revision
 from services.policy.versions import VersionStore
 
 
@@ -37,11 +39,9 @@ def run() -> None:
             update={"kafka_ca_file": run_dir / "kafka" / "tls" / "ca.pem"}
         )
         print(f"OPA start op {settings.opa_url} …", flush=True)
-        # policies/ as it is now becomes a (checked, signed) version and the active one
         store = VersionStore.of(settings)
-        processes.append(
-            opa.start_opa(run_dir / "opa", urlparse(settings.opa_url).port or 8181, store=store)
-        )
+        opa_port = urlparse(settings.opa_url).port or 8181
+        processes.append(opa.start_opa(run_dir / "opa", opa_port, first_policies(store), store))
         asyncio.run(ensure_topics(settings))
         for line in demo.prepare(settings):
             print(f"aangemaakt: {line}", flush=True)
@@ -59,6 +59,23 @@ def run() -> None:
         for process in reversed(processes):
             stop(process)
         print("Alles gestopt.", flush=True)
+
+
+def first_policies(store: VersionStore) -> Path | None:
+    """policies/ on the first start (it becomes a checked, signed version and the active
+    one); None once a version is active: that one stays, also when policies/ differs,
+    because changing it is the lifecycle's (`kmt policy propose`, four eyes), not a
+    restart's."""
+    active = store.active()
+    if active is None:
+        return POLICIES
+    if active != policy_revision(POLICIES):
+        print(
+            f"Beleidsversie {active} blijft actief; policies/ wijkt ervan af: dien het in met"
+            " `kmt policy propose policies/ --message … --by …`.",
+            flush=True,
+        )
+    return None
 
 
 def welcome(settings: Settings) -> str:
