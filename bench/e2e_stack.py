@@ -105,14 +105,16 @@ class _DescribeGroups(Request[DescribeGroupsRequest_v2]):
         return request_struct_class(self._groups)
 
 
-async def _groups_settled(settings: Settings, members: int, timeout: float = 90.0) -> None:
+async def _groups_settled(
+    settings: Settings, members: int, consumers: tuple[str, ...] = CONSUMERS, timeout: float = 90.0
+) -> None:
     """Wait until each consumer service's group is `Stable` with `members` members, so that
     no rebalance (a newly started instance joining) falls inside a measured phase."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, **bus_login(settings, ADMIN).aiokafka()
     )
     await admin.start()
-    groups = [settings.group(service) for service in CONSUMERS]
+    groups = [settings.group(service) for service in consumers]
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -132,18 +134,27 @@ async def _groups_settled(settings: Settings, members: int, timeout: float = 90.
 
 @contextmanager
 def deployed(
-    settings: Settings, logs: Path, instances: int = 1, env: dict[str, dict[str, str]] | None = None
+    settings: Settings,
+    logs: Path,
+    instances: int = 1,
+    env: dict[str, dict[str, str]] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Target]:
-    """The four services, `instances` of each, on the broker and OPA of `settings` (`env`: per
-    service, its state URL), once every consumer group has settled; stopped afterwards."""
+    """The four services, `instances` of each, and one of each of `extra` (e.g. `alerts`), on
+    the broker and OPA of `settings` (`env`: per service, its state URL), once every consumer
+    group has settled; stopped afterwards."""
     stack = Stack(settings, logs, env=env or {})
     stack.prepare()
     try:
         stack.start()
+        if extra:
+            stack.start(*extra)
         for number in range(2, instances + 1):
             for service in SERVICES:
                 stack.start_instance(service, number)
         asyncio.run(_groups_settled(settings, instances))
+        if extra:
+            asyncio.run(_groups_settled(settings, 1, extra))
         intakes = ("intake", *(f"intake-{n}" for n in range(2, instances + 1)))
         yield target(settings, tuple(stack.url(i) for i in intakes), instances)
     finally:
@@ -164,11 +175,16 @@ def state_databases(postgres: bool) -> Iterator[tuple[str, dict[str, dict[str, s
 
 @contextmanager
 def own(
-    workdir: Path | None = None, instances: int = 1, postgres: bool = False
+    workdir: Path | None = None,
+    instances: int = 1,
+    postgres: bool = False,
+    overrides: dict[str, object] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Target]:
     """A fresh broker, OPA and `instances` of each of the four services on free ports (with
-    PostgreSQL if `postgres`, needed for more than one), in `workdir` (kept) or a temporary
-    directory (removed); everything is stopped afterwards."""
+    PostgreSQL if `postgres`, needed for more than one), and one of each of `extra` (with
+    `overrides` of their settings), in `workdir` (kept) or a temporary directory (removed);
+    everything is stopped afterwards."""
     if instances > 1 and not postgres:
         raise ValueError("meer dan één instantie per dienst vraagt PostgreSQL")
     root = workdir or Path(tempfile.mkdtemp(prefix="kmt-bench-"))
@@ -195,8 +211,8 @@ def own(
                 sharing_port=free_port(),
                 audit_port=free_port(),
                 audit_db_url=audit_db_url,
-            )
-            with deployed(settings, root / "logs", instances, env) as running:
+            ).model_copy(update=overrides or {})
+            with deployed(settings, root / "logs", instances, env, extra) as running:
                 yield running
     finally:
         for process in reversed(started):
