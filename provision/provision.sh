@@ -11,11 +11,14 @@ need python3 "Python 3.11 of nieuwer"
 need java "een JDK 17 of nieuwer voor Kafka"
 need mvn "Maven haalt Kafka van Maven Central"
 need go "Go bouwt OPA"
+need npm "npm installeert de NL Design System-bestanden van de console"
 
 # Python
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
+  # the browser tests drive Debian's Chromium (below); Playwright never fetches its own
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e ".[dev]"
   rm -f .venv/.installed-*; touch "$stamp"
@@ -38,3 +41,15 @@ fi
 
 # PostgreSQL (the audit ledger's production backend; its tests run a real server)
 bash provision/postgres.sh
+
+# The console's browser assets (NL Design System CSS and tokens, htmx), exactly as locked
+console_stamp=".cache/console/.installed-$(sha256sum services/console/package-lock.json | cut -c1-16)"
+if [ ! -f "$console_stamp" ]; then
+  rm -rf .cache/console && mkdir -p .cache/console
+  cp services/console/package.json services/console/package-lock.json .cache/console/
+  npm ci --prefix .cache/console --ignore-scripts --no-audit --no-fund --loglevel=error
+  touch "$console_stamp"
+fi
+
+# Chromium for the console's browser tests
+bash provision/chromium.sh

@@ -71,6 +71,17 @@ def sharing() -> None:
     serve(create_app(settings), settings, settings.sharing_port)
 
 
+@app.command()
+def console() -> None:
+    """Start de webconsole voor privacy officers, KMT-medewerkers en operators."""
+    from services.bus.runtime import serve
+    from services.console.app import create_app
+
+    _logging()
+    settings = get_settings()
+    serve(create_app(settings), settings, settings.console_port)
+
+
 def _register_audit() -> None:
     """`kmt audit` runs the service; `kmt audit verify` etc. are the audit tools."""
     from services.audit.cli import cli as audit_cli

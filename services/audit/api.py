@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
+from services.audit.api_ledger import ledger_router
 from services.audit.api_models import ConsistencyProof, InclusionProof, SignedCheckpoint
 from services.audit.checkpoint import Checkpoint
 from services.audit.entry import Draft, Entry, reason_parts
@@ -117,6 +118,8 @@ def create_app(
             **scope,
         )
         await asyncio.to_thread(ledger.append, draft)
+
+    app.include_router(ledger_router(ledger, record_access))
 
     async def entries(query: LedgerQuery) -> dict[str, Any]:
         found: list[Entry] = await asyncio.to_thread(ledger.search, query)

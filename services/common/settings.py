@@ -59,6 +59,32 @@ class Settings(BaseSettings):
     """Port of sharing (the partner API, the review queue, `/.well-known/jwks.json`)."""
     audit_port: int = 8003
     """Port of audit (the privacy-officer API, proofs and checkpoints)."""
+    console_port: int = 8004
+    """Port of the web console for privacy officers, KMT workers and operators."""
+    console_audit_url: str = ""
+    """Where the console reaches audit's staff API; empty: `http://127.0.0.1:<audit_port>`."""
+    console_sharing_url: str = ""
+    """Where the console reaches sharing's review queue; empty:
+    `http://127.0.0.1:<sharing_port>`."""
+    console_operator_url: str = "http://127.0.0.1:8183"
+    """Where the console reaches the operator API (`kmt policy operator-api`)."""
+    console_idle_minutes: int = Field(default=15, ge=1, le=8 * 60)
+    """A console session ends after this many minutes without a request (and always when the
+    staff token it holds ends)."""
+    console_assets_dir: Path = Path(".cache/console/node_modules")
+    """The NL Design System and htmx files the console serves, as `npm ci` installed them from
+    `services/console/package-lock.json` (provision/provision.sh does)."""
+    console_secure_cookie: bool = False
+    """Mark the console's session cookie `Secure`: set it when the console is behind TLS."""
+    console_oidc_issuer: str = ""
+    """The organisation's OpenID Connect provider (its issuer URL, which serves
+    `/.well-known/openid-configuration`): the console then offers login through it. Empty: login
+    with a staff token only. The client secret is the file `<keys_dir>/console/oidc.json`."""
+    console_oidc_client_id: str = "kmt-console"
+    """The console's client id at the OpenID Connect provider."""
+    console_oidc_claim: str = "preferred_username"
+    """The ID token's claim that names the staff member (`kmt staff add ID ROLE`); the role is
+    the registry's, never the provider's."""
     intake_public_url: str = ""
     """Intake's address as partners reach it, e.g. `https://api.kmt.example:8441`. A client
     assertion for intake must name `<this>/oauth/token` or `urn:kmt:intake` as `aud`, whatever
@@ -150,6 +176,15 @@ class Settings(BaseSettings):
         configured = {"intake": self.intake_public_url, "sharing": self.sharing_public_url}
         port = {"intake": self.intake_port, "sharing": self.sharing_port}
         return (configured[service] or f"http://127.0.0.1:{port[service]}").rstrip("/")
+
+    def staff_api(self, service: str) -> str:
+        """Where the console reaches `service`'s staff API (`audit`, `sharing`, `operator`)."""
+        configured = {
+            "audit": self.console_audit_url or f"http://127.0.0.1:{self.audit_port}",
+            "sharing": self.console_sharing_url or f"http://127.0.0.1:{self.sharing_port}",
+            "operator": self.console_operator_url,
+        }
+        return configured[service].rstrip("/")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

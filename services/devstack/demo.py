@@ -1,5 +1,6 @@
 """A local demo deployment's identities: KMT's keys, one partner per recipient (the RIEC,
-Veilig Thuis, the 14 municipalities) plus a reporting wijkteam, and a privacy officer.
+Veilig Thuis, the 14 municipalities) plus a reporting wijkteam, a privacy officer, a KMT worker
+and two operators (staff tokens to log in to the console with).
 
 The partners' private keys are written under `.cache/demo/` because on a laptop the demo
 plays every partner; in production each partner keeps its own and registers the public half.
@@ -71,6 +72,9 @@ def prepare(settings: Settings) -> list[str]:
     staff: tuple[tuple[Path, str, Role], ...] = (
         (directory / "privacy-officer.token", "demo-privacy-officer", "privacy_officer"),
         (directory / "kmt-worker.token", "demo-kmt-medewerker", "kmt_worker"),
+        # two operators: a policy version needs one to propose and another to approve
+        (directory / "operator-a.token", "demo-operator-a", "operator"),
+        (directory / "operator-b.token", "demo-operator-b", "operator"),
     )
     for token_file, staff_id, role in staff:
         current = token_file.read_text().strip() if token_file.exists() else ""

@@ -1,0 +1,127 @@
+"""Aard en omvang: the year's figures KMT publishes, computed from what the ledger holds.
+
+The ledger records ids, recipients, municipalities, decisions with their rules and keyed
+pseudonyms; never a melding's values. So these figures are what can be counted from it:
+meldingen, by municipality (the gemeente each melding's decisions concern), minors (read
+from Veilig Thuis's decision rules: `veilig_thuis.minderjarig` and
+`veilig_thuis.acuut_gevaar_minderjarige` say the victim was a minor on the day of the
+melding, `veilig_thuis.leeftijd_onbekend` that the age was not known), decisions and
+disclosures per recipient. Gender, reporter type, form of exploitation and age are not in
+the ledger, and are reported as not available rather than guessed.
+
+Every count under the threshold is suppressed (`None`, shown as "< 5") before it leaves
+the audit service, so no cell singles out a person; the total of a table is suppressed too
+when it would let a suppressed cell be computed back from the others.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.audit.entry import Entry, reason_parts
+from services.audit.ledger import Ledger, Query
+
+MINOR_RULES = frozenset({"veilig_thuis.minderjarig", "veilig_thuis.acuut_gevaar_minderjarige"})
+UNKNOWN_AGE_RULES = frozenset({"veilig_thuis.leeftijd_onbekend"})
+TYPES = ("melding", "decision", "disclosure")
+PAGE = 5000
+DEFAULT_THRESHOLD = 5
+NOT_IN_LEDGER = {
+    "geslacht": "niet in het grootboek: het legt geen gegevens van een melding vast",
+    "type melder": "niet in het grootboek: het legt geen gegevens van een melding vast",
+    "uitbuitingsvorm": "niet in het grootboek: het legt geen gegevens van een melding vast",
+    "gemiddelde leeftijd": "niet in het grootboek: het legt geen leeftijden vast",
+}
+RECIPIENTS = {"riec": "RIEC", "gemeente_veiligheid": "gemeente", "veilig_thuis": "Veilig Thuis"}
+
+
+@dataclass
+class Tally:
+    """What one year's entries add up to, before suppression."""
+
+    meldingen: set[str] = field(default_factory=set)
+    municipality: dict[str, str] = field(default_factory=dict)
+    age: dict[str, str] = field(default_factory=dict)
+    allowed: Counter[str] = field(default_factory=Counter)
+    denied: Counter[str] = field(default_factory=Counter)
+    disclosed: Counter[str] = field(default_factory=Counter)
+
+    def add(self, entry: Entry) -> None:
+        melding = entry.melding_id
+        if melding is None:
+            return
+        if entry.type == "melding":
+            self.meldingen.add(melding)
+        elif entry.type == "decision":
+            if entry.municipality:
+                self.municipality.setdefault(melding, entry.municipality)
+            recipient = RECIPIENTS.get(entry.recipient or "", entry.recipient or "onbekend")
+            (self.allowed if entry.allow else self.denied)[recipient] += 1
+            if entry.recipient == "veilig_thuis":
+                self.age[melding] = _age_class(entry)
+        elif entry.type == "disclosure":
+            self.disclosed[RECIPIENTS.get(entry.recipient or "", "onbekend")] += 1
+
+    def tables(self) -> dict[str, Counter[str]]:
+        """Counts per table, meldingen of the year only."""
+        ids = self.meldingen
+        return {
+            "gemeente": Counter(self.municipality.get(m, "onbekend") for m in ids),
+            "leeftijd": Counter(self.age.get(m, "niet beoordeeld") for m in ids),
+            "besluiten: delen": self.allowed,
+            "besluiten: niet delen": self.denied,
+            "verstrekkingen": self.disclosed,
+        }
+
+
+def _age_class(decision: Entry) -> str:
+    rules = {reason_parts(r)[0] for r in decision.reasons}
+    if rules & MINOR_RULES:
+        return "minderjarig"
+    if rules & UNKNOWN_AGE_RULES:
+        return "leeftijd onbekend"
+    return "meerderjarig"
+
+
+def entries_of_year(ledger: Ledger, year: int) -> Iterator[Entry]:
+    since, until = f"{year:04d}-01-01T00:00:00.000000Z", f"{year + 1:04d}-01-01T00:00:00.000000Z"
+    after = -1
+    while True:
+        page = ledger.search(Query(types=TYPES, since=since, until=until, after=after, limit=PAGE))
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1].seq
+
+
+def suppressed(count: int, threshold: int) -> int | None:
+    """The count, or None when it is above zero and under the threshold."""
+    return None if 0 < count < threshold else count
+
+
+def table(counts: Counter[str], threshold: int) -> dict[str, Any]:
+    rows = [
+        {"categorie": name, "aantal": suppressed(n, threshold)}
+        for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    hidden = [r for r in rows if r["aantal"] is None]
+    total: int | None = sum(counts.values())
+    if len(hidden) == 1:  # one hidden cell would follow from the total and the others
+        total = None
+    return {"rijen": rows, "totaal": total}
+
+
+def figures(entries: Iterable[Entry], year: int, threshold: int) -> dict[str, Any]:
+    tally = Tally()
+    for entry in entries:
+        tally.add(entry)
+    return {
+        "jaar": year,
+        "drempel": threshold,
+        "meldingen": suppressed(len(tally.meldingen), threshold),
+        "tabellen": {name: table(c, threshold) for name, c in tally.tables().items()},
+        "niet_beschikbaar": NOT_IN_LEDGER,
+    }

@@ -1,0 +1,71 @@
+"""Cijfers (aard en omvang): the year's figures as tables with simple bar charts, and as
+CSV. Audit computes them from the ledger and suppresses every count under the threshold
+before they leave it; here a suppressed count (null) is shown as "< 5"."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from services.console.backend import Api, StaffApi
+from services.console.people import Person, role_required
+from services.console.render import page, templates
+
+router = APIRouter()
+Officer = Annotated[Person, Depends(role_required("privacy_officer"))]
+Year = Annotated[int | None, Query(ge=2000, le=2999)]
+
+
+def shown(count: int | None, threshold: int) -> str:
+    return f"< {threshold}" if count is None else str(count)
+
+
+templates.env.globals["shown"] = shown
+
+
+async def year_figures(staff: StaffApi, who: Person, year: int) -> dict[str, Any]:
+    found: dict[str, Any] = await staff.json(
+        who, "audit", "GET", "/v1/audit/figures", params={"year": year}
+    )
+    return found
+
+
+@router.get("/cijfers")
+async def figures_page(request: Request, who: Officer, staff: Api, jaar: Year = None) -> Response:
+    year = jaar or date.today().year
+    found = await year_figures(staff, who, year)
+    return page(
+        request,
+        "figures.html.j2",
+        f"Cijfers {year}: aard en omvang",
+        who,
+        figures=found,
+        years=list(range(date.today().year, date.today().year - 6, -1)),
+    )
+
+
+@router.get("/cijfers.csv")
+async def figures_csv(who: Officer, staff: Api, jaar: Year = None) -> Response:
+    year = jaar or date.today().year
+    found = await year_figures(staff, who, year)
+    threshold = found["drempel"]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["jaar", "tabel", "categorie", "aantal"])
+    writer.writerow([year, "meldingen", "totaal", shown(found["meldingen"], threshold)])
+    for name, table in found["tabellen"].items():
+        for row in table["rijen"]:
+            writer.writerow([year, name, row["categorie"], shown(row["aantal"], threshold)])
+        writer.writerow([year, name, "totaal", shown(table["totaal"], threshold)])
+    for name, why in found["niet_beschikbaar"].items():
+        writer.writerow([year, name, why, ""])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="kmt-cijfers-{year}.csv"'},
+    )

@@ -1,0 +1,97 @@
+"""The KMT worker's pages: the review queue with acute items on top (refreshed every few
+seconds while the page is open), one item with the facts to decide on, and the verdict
+with its required reason. Sharing records every read of the queue and of an item as this
+worker before it answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.console.backend import Api, Refused, StaffApi
+from services.console.people import Person, role_required
+from services.console.render import page, templates
+from services.console.sessions import require_csrf
+
+router = APIRouter()
+Worker = Annotated[Person, Depends(role_required("kmt_worker"))]
+DisclosureId = Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
+VERDICTS = {"approve": "goedgekeurd", "reject": "afgewezen"}
+REFRESH_SECONDS = 5
+
+
+async def queue(staff: StaffApi, who: Person) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = await staff.json(who, "sharing", "GET", "/v1/reviews")
+    return sorted(items, key=lambda i: not i.get("acute", False))  # stable: sharing's order
+
+
+@router.get("/werkvoorraad")
+async def reviews(request: Request, who: Worker, staff: Api) -> Response:
+    items = await queue(staff, who)
+    done = request.query_params.get("beoordeeld")
+    if request.headers.get("HX-Request"):
+        return templates.TemplateResponse(request, "queue.html.j2", {"items": items})
+    return page(
+        request,
+        "reviews.html.j2",
+        "Beoordelen",
+        who,
+        items=items,
+        refresh=REFRESH_SECONDS,
+        notice=f"De verstrekking is {VERDICTS[done]}." if done in VERDICTS else None,
+    )
+
+
+@router.get("/werkvoorraad/{disclosure_id}")
+async def review_item(request: Request, who: Worker, staff: Api, disclosure_id: str) -> Response:
+    item = await _item(staff, who, disclosure_id)
+    return page(request, "review.html.j2", "Verstrekking beoordelen", who, item=item, form={})
+
+
+async def _item(staff: StaffApi, who: Person, disclosure_id: str) -> dict[str, Any]:
+    if not disclosure_id.replace("-", "").replace("_", "").isalnum():
+        raise Refused(404, "Geen disclosure die op beoordeling wacht")
+    found: dict[str, Any] = await staff.json(who, "sharing", "GET", f"/v1/reviews/{disclosure_id}")
+    return found
+
+
+@router.post("/werkvoorraad/{disclosure_id}", dependencies=[Depends(require_csrf)])
+async def decide(
+    request: Request,
+    who: Worker,
+    staff: Api,
+    disclosure_id: str,
+    oordeel: Annotated[Literal["approve", "reject", ""], Form()] = "",
+    reden: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    problem = None
+    if oordeel not in VERDICTS:
+        problem = "Kies: goedkeuren of afwijzen."
+    elif not reden.strip():
+        problem = "Geef een reden voor uw oordeel; die is verplicht."
+    if problem is None:
+        try:
+            await staff.call(
+                who,
+                "sharing",
+                "POST",
+                f"/v1/reviews/{disclosure_id}",
+                json={"verdict": oordeel, "reason": reden},
+            )
+        except Refused as exc:
+            problem = exc.reason
+        else:
+            return RedirectResponse(f"/werkvoorraad?beoordeeld={oordeel}", 303)
+    item = await _item(staff, who, disclosure_id)
+    return page(
+        request,
+        "review.html.j2",
+        "Verstrekking beoordelen",
+        who,
+        status=422,
+        item=item,
+        error=problem,
+        form={"oordeel": oordeel, "reden": reden},
+    )
