@@ -37,10 +37,12 @@ from pydantic import ValidationError
 
 from services.audit.entry import Draft, Entry, EntryType
 from services.audit.ledger import Appended, Ledger, Query
+from services.common.settings import Settings
 from services.common.staff import StaffMember, load_staff
 from services.policy.bundle_signing import BundleSigningFailed
 from services.policy.candidate import CandidateRefused
 from services.policy.dry_run import Report
+from services.policy.step_lock import StepLock, step_lock
 from services.policy.versions import ID_PATTERN, Version, VersionError, VersionStore
 
 STEPS: tuple[EntryType, ...] = tuple(
@@ -75,10 +77,25 @@ class Outcome:
 
 
 class Lifecycle:
-    def __init__(self, ledger: Ledger, store: VersionStore, staff_file: Path | None = None):
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: VersionStore,
+        staff_file: Path | None = None,
+        lock: StepLock | None = None,
+    ):
         self.ledger = ledger
         self.store = store
         self.staff_file = staff_file
+        self.lock = lock or step_lock("", store.root)
+        """Held for each step, its checks and its refusal (`step_lock.py`)."""
+
+    @classmethod
+    def of(cls, settings: Settings, ledger: Ledger) -> Lifecycle:
+        """The lifecycle of this deployment: `ledger`, its version store, staff and lock."""
+        store = VersionStore.of(settings)
+        lock = step_lock(settings.audit_db_url, store.root)
+        return cls(ledger, store, settings.staff_file, lock)
 
     # -- the record ---------------------------------------------------------------------
 
@@ -164,42 +181,49 @@ class Lifecycle:
         return self._guarded("activeren", by, revision, step)
 
     def rollback(self, by: str) -> Outcome:
-        stack = self.activations()
-        current = stack[-1] if stack else None
-
         def step() -> Outcome:
+            stack = self.activations()
             if len(stack) < 2:
                 raise Refused("er is geen eerder geactiveerde versie om naar terug te gaan")
             version = self._proposed(stack[-2])
-            outcome = self._done("policy_rolled_back", by, version, (f"van {current}",))
+            outcome = self._done("policy_rolled_back", by, version, (f"van {stack[-1]}",))
             self.store.set_active(version.id)
             return outcome
 
-        return self._guarded("terugdraaien", by, current, step)
+        return self._guarded("terugdraaien", by, self.active, step)
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _guarded(self, name: str, by: str, revision: str | None, step: Callable[[], _T]) -> _T:
-        """Run `step` for operator `by`; a refusal is recorded, then raised."""
-        try:
-            self._operator(by)
-            return step()
-        except Refused as exc:
-            actor = f"staff:{by}" if _valid_id(by) else "onbekend"
-            if revision is not None and not ID_PATTERN.fullmatch(revision):
-                revision = None  # never free text in the trail
-            self.ledger.append(
-                Draft(
-                    type="policy_refused",
-                    event_id=f"policy_refused:{uuid.uuid4()}",
-                    event_type=EVENT_TYPE.format("refused"),
-                    actor=actor,
-                    policy_revision=revision,
-                    ciphertext_sha256=self._recorded_hash(revision) if revision else None,
-                    reasons=(f"{name}: {exc}",),
+    def _guarded(
+        self,
+        name: str,
+        by: str,
+        about: str | Callable[[], str | None] | None,
+        step: Callable[[], _T],
+    ) -> _T:
+        """Run `step` for operator `by` under the lock; a refusal is recorded (naming the
+        version `about`, or the one it gives), then raised."""
+        with self.lock():
+            try:
+                self._operator(by)
+                return step()
+            except Refused as exc:
+                revision = about() if callable(about) else about
+                actor = f"staff:{by}" if _valid_id(by) else "onbekend"
+                if revision is not None and not ID_PATTERN.fullmatch(revision):
+                    revision = None  # never free text in the trail
+                self.ledger.append(
+                    Draft(
+                        type="policy_refused",
+                        event_id=f"policy_refused:{uuid.uuid4()}",
+                        event_type=EVENT_TYPE.format("refused"),
+                        actor=actor,
+                        policy_revision=revision,
+                        ciphertext_sha256=self._recorded_hash(revision) if revision else None,
+                        reasons=(f"{name}: {exc}",),
+                    )
                 )
-            )
-            raise
+                raise
 
     def _operator(self, by: str) -> None:
         if not _valid_id(by):

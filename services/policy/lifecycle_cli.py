@@ -14,7 +14,6 @@ import typer
 from services.audit.backends import open_ledger
 from services.common.settings import get_settings
 from services.policy.lifecycle import Lifecycle, Outcome, Refused
-from services.policy.versions import VersionStore
 
 By = Annotated[str, typer.Option("--by", help="wie dit doet (medewerker-id, rol operator)")]
 Revision = Annotated[str, typer.Argument(help="id van de beleidsversie (sha256:…)")]
@@ -34,7 +33,7 @@ def lifecycle() -> Iterator[Lifecycle]:
     settings = get_settings()
     ledger = open_ledger(settings)
     try:
-        yield Lifecycle(ledger, VersionStore.of(settings), settings.staff_file)
+        yield Lifecycle.of(settings, ledger)
     finally:
         ledger.close()
 

@@ -39,7 +39,6 @@ from services.policy.lifecycle import (
     report_document,
     report_sha256,
 )
-from services.policy.versions import VersionStore
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 FILE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.(rego|json)$")
@@ -69,12 +68,11 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
     app = FastAPI(title="KMT beleidsbeheer", version="1", **documentation(docs))
     app.state.staff_file = settings.staff_file
     install_error_handlers(app, MAX_BODY_BYTES)
-    store = VersionStore.of(settings)
 
     def run(step: Any, *args: Any) -> Outcome:
         ledger = open_ledger(settings)
         try:
-            outcome: Outcome = step(Lifecycle(ledger, store, settings.staff_file), *args)
+            outcome: Outcome = step(Lifecycle.of(settings, ledger), *args)
             return outcome
         except Refused as exc:
             raise HTTPException(409, str(exc)) from None
@@ -106,7 +104,7 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
 
     @app.post("/v1/policy/versions/{revision}/dry-run", summary="Proefrun, vastgelegd")
     async def dry_run_version(revision: RevisionId, operator: Operator) -> dict[str, Any]:
-        document = await asyncio.to_thread(_dry_run, settings, store, revision, operator)
+        document = await asyncio.to_thread(_dry_run, settings, revision, operator)
         step = await answer(Lifecycle.record_dry_run, revision, report_sha256(document), operator)
         return {"step": step.model_dump(), "report": json.loads(document)}
 
@@ -127,7 +125,7 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
         def read() -> dict[str, Any]:
             ledger = open_ledger(settings)
             try:
-                steps = Lifecycle(ledger, store, settings.staff_file)
+                steps = Lifecycle.of(settings, ledger)
                 entries, active = steps.steps(), steps.active()
             finally:
                 ledger.close()
@@ -159,11 +157,11 @@ def _relative(name: str) -> PurePosixPath:
     return path
 
 
-def _dry_run(settings: Settings, store: VersionStore, revision: str, operator: str) -> str:
+def _dry_run(settings: Settings, revision: str, operator: str) -> str:
     """The report of a dry run of the stored, proposed `revision`, as JSON text."""
     ledger = open_ledger(settings)
     try:
-        version = Lifecycle(ledger, store, settings.staff_file).check_dry_run(revision, operator)
+        version = Lifecycle.of(settings, ledger).check_dry_run(revision, operator)
     except Refused as exc:
         raise HTTPException(409, str(exc)) from None
     finally:
