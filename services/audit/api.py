@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response, Streami
 
 from services.audit.api_ledger import ledger_router
 from services.audit.api_models import ConsistencyProof, InclusionProof, SignedCheckpoint
+from services.audit.cases_api import case_links_router
 from services.audit.checkpoint import Checkpoint
 from services.audit.entry import Draft, Entry, reason_parts
 from services.audit.export import export_lines
@@ -120,6 +121,7 @@ def create_app(
         await asyncio.to_thread(ledger.append, draft)
 
     app.include_router(ledger_router(ledger, record_access))
+    app.include_router(case_links_router(ledger, record_access))
 
     async def entries(query: LedgerQuery) -> dict[str, Any]:
         found: list[Entry] = await asyncio.to_thread(ledger.search, query)

@@ -7,7 +7,7 @@ store's write lock, so several service instances can share one PostgreSQL ledger
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import checkpoint as notes
+from services.audit.cases import INSERT_CASE, CaseFacts
 from services.audit.entry import (
     COLUMNS,
     GENESIS_HASH,
@@ -123,8 +124,11 @@ class Ledger:
     def append(self, draft: Draft) -> Appended:
         return self.append_many([draft])[0]
 
-    def append_many(self, drafts: Sequence[Draft]) -> list[Appended]:
-        """Record the drafts in order, in one transaction; known event ids are skipped."""
+    def append_many(
+        self, drafts: Sequence[Draft], cases: Mapping[str, CaseFacts] | None = None
+    ) -> list[Appended]:
+        """Record the drafts in order, in one transaction; known event ids are skipped. A
+        melding's `cases` row (by its event id) goes into the case index in that transaction."""
         with self.store.writing() as cursor:
             condition, params = self.store.any_of("event_id", [d.event_id for d in drafts])
             known = {
@@ -165,6 +169,11 @@ class Ledger:
                             " ON CONFLICT DO NOTHING"
                         ),
                         subjects,
+                    )
+                if cases:
+                    cursor.executemany(
+                        self.store.sql(INSERT_CASE),
+                        [cases[e.event_id].row(e.seq) for e in new_entries if e.event_id in cases],
                     )
         if new_entries and seq - self.checkpointed_size() >= self.checkpoint_every:
             self.checkpoint()
@@ -387,6 +396,7 @@ class Ledger:
             record = PruneRecord(min_seq, last[0], row[0], archive_sha256, now())
             self._q(cursor, INSERT_PRUNE, record.signed(self.signer).as_row())
             self._q(cursor, "DELETE FROM subjects WHERE seq < ?", [min_seq])
+            self._q(cursor, "DELETE FROM cases WHERE seq < ?", [min_seq])
             self._q(cursor, "DELETE FROM entries WHERE seq < ?", [min_seq])
 
     def close(self) -> None:

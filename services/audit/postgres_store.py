@@ -29,8 +29,8 @@ from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
-TABLES = ("entries", "subjects", "checkpoints", "tree_nodes", "prunes")
-WRITER_INSERTS = ("entries", "subjects", "checkpoints", "tree_nodes")
+TABLES = ("entries", "subjects", "cases", "checkpoints", "tree_nodes", "prunes")
+WRITER_INSERTS = ("entries", "subjects", "cases", "checkpoints", "tree_nodes")
 """The writer may add to these; `prunes` it may only read, as only the owner prunes."""
 
 SCHEMA = (
@@ -44,7 +44,7 @@ CREATE OR REPLACE FUNCTION kmt_audit_append_only() RETURNS trigger LANGUAGE plpg
 BEGIN
     -- Entries may go only below a prune recorded in this same transaction: an older or a
     -- forged row in prunes opens nothing (and verify checks every prune's signature).
-    IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('entries', 'subjects') THEN
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('entries', 'subjects', 'cases') THEN
         IF OLD.seq < (SELECT COALESCE(MAX(min_seq), 0) FROM prunes
                       WHERE xmin = pg_current_xact_id()::xid) THEN
             RETURN OLD;

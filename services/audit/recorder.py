@@ -54,30 +54,41 @@ RECORDED_TYPES = {
 }  # fmt: skip
 
 
-def subject_pseudonyms(
+def subjects(
     received: MeldingReceived, subject_key: bytes, opener: Opener
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, str], ...]:
     """The keyed pseudonyms of every data subject of the melding, the victim and each
-    suspect, from the melding opened with audit's own reader key; none when it was erased
-    before audit got to it."""
+    suspect, each with the path of the subject it stands for (`victim`, `suspects[0]`, …),
+    from the melding opened with audit's own reader key; none when it was erased before
+    audit got to it. A pseudonym two subjects share (one person named twice) is kept once,
+    for the first."""
     melding_id = str(received.melding_id)
     try:
         melding = opener.melding(melding_id, received.sealed)
     except MeldingErased:
         return ()
     victim = melding.victim
-    found = list(
-        pseudonyms(subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date)
-    )
-    for suspect in melding.suspects:
-        found += pseudonyms(
-            subject_key,
-            bsn=None,
-            name=suspect.name,
-            birth_date=suspect.birth_date,
-            role="verdachte",
+    found = [
+        (p, "victim")
+        for p in pseudonyms(
+            subject_key, bsn=victim.bsn, name=victim.name, birth_date=victim.birth_date
         )
-    return tuple(dict.fromkeys(found))
+    ]
+    for number, suspect in enumerate(melding.suspects):
+        found += [
+            (p, f"suspects[{number}]")
+            for p in pseudonyms(
+                subject_key,
+                bsn=None,
+                name=suspect.name,
+                birth_date=suspect.birth_date,
+                role="verdachte",
+            )
+        ]
+    kept: dict[str, str] = {}
+    for pseudonym, path in found:
+        kept.setdefault(pseudonym, path)
+    return tuple(kept.items())
 
 
 def reason_line(reason: Reason) -> str:
@@ -120,13 +131,15 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
     its data does not fit its type."""
     if event.type == MELDING_RECEIVED:
         received = parse_data(event, MeldingReceived)
+        found = subjects(received, subject_key, opener)
         return Draft(
             type="melding",
             event_id=event.id,
             event_type=event.type,
             actor=event.source,
             melding_id=str(received.melding_id),
-            subject_pseudonyms=subject_pseudonyms(received, subject_key, opener),
+            fields=tuple(path for _, path in found),  # whom each pseudonym stands for
+            subject_pseudonyms=tuple(pseudonym for pseudonym, _ in found),
             trace_id=event.id,
         )
     if event.type == SHARING_DECIDED:

@@ -28,6 +28,7 @@ forged row in `prunes` opens nothing for anyone else (and `verify` checks its si
 _TRIGGERS = {
     "entries": f"OLD.seq >= {_HORIZON}",
     "subjects": f"OLD.seq >= {_HORIZON}",
+    "cases": f"OLD.seq >= {_HORIZON}",
     "checkpoints": "1",
     "tree_nodes": "1",
     "prunes": "1",

@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS subjects (
     pseudonym TEXT NOT NULL, melding_id TEXT NOT NULL, seq {integer} NOT NULL,
     PRIMARY KEY (pseudonym, melding_id)
 );
+CREATE TABLE IF NOT EXISTS cases (
+    melding_id TEXT PRIMARY KEY, seq {integer} NOT NULL, received_at TEXT NOT NULL,
+    reporter_type TEXT NOT NULL, municipality TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size {integer} PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
     note TEXT NOT NULL, created_at TEXT NOT NULL

@@ -82,6 +82,7 @@ ACTIVITIES = {
 READ_ACTIVITIES = {
     "sharing.reviews": "Inzien van de beoordelingswachtrij",
     "sharing.review": "Inzien van de inhoud om te beoordelen",
+    "audit.case_links": "Nagaan of de casus al bekend is bij KMT",
 }
 """`audit_access` entries of a staff read outside the trail, by what was read."""
 

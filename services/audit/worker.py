@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from services.audit.cases import CaseFacts
 from services.audit.ledger import Ledger
 from services.audit.recorder import RECORDED_TYPES, drafts_of, receipt_of
 from services.bus.consumer import Handling, Record
 from services.bus.kafka import Publisher
 from services.common import topics
-from services.common.events import CloudEvent, parse_event
+from services.common.events import MELDING_RECEIVED, CloudEvent, parse_data, parse_event
+from services.common.facts import MeldingReceived
 from services.common.settings import Settings
 from services.keyring.vault import Opener
 
@@ -63,7 +65,12 @@ class Recorder:
             for event in events
             for draft in drafts_of(event, self.subject_key, self.opener)
         ]
-        appended = await asyncio.to_thread(self.ledger.append_many, [d for _, d in drafted])
+        cases = {  # the case index's row of each melding, with its entry (`services.audit.cases`)
+            event.id: CaseFacts.of(parse_data(event, MeldingReceived))
+            for event in events
+            if event.type == MELDING_RECEIVED
+        }
+        appended = await asyncio.to_thread(self.ledger.append_many, [d for _, d in drafted], cases)
         await self.publisher.publish_many(
             [
                 (self.receipts_topic, receipt_of(event, draft, entry))

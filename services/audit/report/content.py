@@ -33,6 +33,7 @@ PAGE = 1000
 CONSULTATIONS = {
     "sharing.reviews": "beoordelen of gegevens over u aan een partner verstrekt mochten worden",
     "sharing.review": "beoordelen of gegevens over u aan een partner verstrekt mochten worden",
+    "audit.case_links": "nagaan of KMT al eerder meldingen over u ontving",
 }
 """The staff reads the subject is told of, with their purpose in Dutch. Recorded one entry
 per melding shown; one read that showed several of the subject's meldingen is one moment.
