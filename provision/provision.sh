@@ -39,6 +39,17 @@ if ! .cache/bin/opa version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$";
     go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
 fi
 
+# A minimal OpenTelemetry Collector (the OTLP receiver and the file exporter, built from the
+# collector's own Go modules as pinned in provision/otelcol/go.mod): the tests start it to
+# receive the services' spans and the LDV records over real OTLP
+otelcol_stamp=".cache/bin/.kmt-otelcol-$(cat provision/otelcol/go.mod provision/otelcol/go.sum \
+  provision/otelcol/main.go | sha256sum | cut -c1-16)"
+if [ ! -f "$otelcol_stamp" ] || [ ! -x .cache/bin/kmt-otelcol ]; then
+  (cd provision/otelcol && GOPATH="$PWD/../../.cache/gopath" GOFLAGS="-modcacherw -buildvcs=false" \
+    go build -mod=readonly -o ../../.cache/bin/kmt-otelcol .)
+  rm -f .cache/bin/.kmt-otelcol-*; touch "$otelcol_stamp"
+fi
+
 # PostgreSQL (the audit ledger's production backend; its tests run a real server)
 bash provision/postgres.sh
 

@@ -99,6 +99,7 @@ def settings_factory(
             "intake_port": free_port(),
             "sharing_port": free_port(),
             "audit_port": free_port(),
+            "routing_port": free_port(),
             "retry_max_seconds": 2.0,
             **overrides,
         }

@@ -40,7 +40,12 @@ FORGER = "forger"
 """A test-only Kafka principal: the tests grant it what an attacker with a foothold would
 have (write access to one topic) and show the services still refuse what it forges."""
 T = TypeVar("T")
-PORTS = {"intake": "intake_port", "sharing": "sharing_port", "audit": "audit_port"}
+PORTS = {
+    "intake": "intake_port",
+    "routing": "routing_port",  # its /metrics, /health and /ready
+    "sharing": "sharing_port",
+    "audit": "audit_port",
+}
 
 
 @dataclass

@@ -26,6 +26,8 @@ from services.audit.verify import verify_export
 from services.common.events import describe
 from services.common.postgres_roles import WriterRoleRefused, is_postgres, role_of
 from services.common.settings import get_settings
+from services.observability import register
+from services.observability.ldv_export import derive, send
 
 cli = typer.Typer(help="De audittrail: service, controle, export en archivering.")
 
@@ -104,6 +106,34 @@ def export(
     finally:
         ledger.close()
     typer.echo(f"geëxporteerd naar {output}")
+
+
+@cli.command("ldv-export")
+def ldv_export(
+    output: Path,
+    since: Annotated[datetime | None, typer.Option(help="vanaf (UTC)")] = None,
+    until: Annotated[datetime | None, typer.Option(help="tot (UTC)")] = None,
+    otlp: Annotated[
+        str | None,
+        typer.Option(help="OTLP/HTTP-adres van het Logboek (standaard KMT_LDV_OTLP_ENDPOINT)"),
+    ] = None,
+) -> None:
+    """Leid de verwerkingslog (Logboek Dataverwerkingen) van een periode af uit het grootboek:
+    JSON lines, en naar het Logboek over OTLP als dat is ingesteld."""
+    settings = get_settings()
+    ledger = open_ledger(settings)
+    try:
+        found = derive(ledger, register.load(), _utc(since), _utc(until))
+    finally:
+        ledger.close()
+    with output.open("w", encoding="utf-8") as handle:
+        for record in found:
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    typer.echo(f"{len(found)} LDV-records naar {output}")
+    endpoint = otlp or settings.ldv_otlp_endpoint
+    if endpoint:
+        send(found, endpoint)
+        typer.echo(f"{len(found)} LDV-records door het Logboek bevestigd")
 
 
 @cli.command()

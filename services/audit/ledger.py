@@ -323,6 +323,12 @@ class Ledger:
             row = self._q(cursor, "SELECT note FROM checkpoints WHERE size = ?", [size]).fetchone()
         return notes.open_note(str(row[0]), self.verifier_key) if row else None
 
+    def last_checkpoint_at(self) -> str | None:
+        """When the last checkpoint was signed (RFC 3339 UTC), None before the first."""
+        with self.store.reading() as cursor:
+            row = self._q(cursor, "SELECT MAX(created_at) FROM checkpoints").fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
     def latest_checkpoint(self) -> notes.Checkpoint | None:
         with self.store.reading() as cursor:
             row = self._q(

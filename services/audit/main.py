@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from fastapi import FastAPI
 
@@ -26,6 +28,7 @@ from services.common.ratelimit import RateLimit
 from services.common.settings import Settings
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
+from services.observability import health, metrics
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ def build_app(settings: Settings) -> FastAPI:
         ledger.close()
         opener.store.close()
 
-    return create_app(
+    app = create_app(
         ledger,
         key,
         settings.staff_file,
@@ -94,6 +97,20 @@ def build_app(settings: Settings) -> FastAPI:
         controller=Controller.of(settings),
         public_limit=RateLimit.of(settings),
     )
+    health.observe(
+        app,
+        settings,
+        SERVICE,
+        {"broker": health.broker(settings), "database": health.database(settings.audit_db_url)},
+    )
+    metrics.CHECKPOINT_AGE.set_function(lambda: checkpoint_age(ledger))
+    return app
+
+
+def checkpoint_age(ledger: Ledger) -> float:
+    """Seconds since the last signed checkpoint (since the epoch when none was signed yet)."""
+    signed = ledger.last_checkpoint_at()
+    return time.time() - (datetime.fromisoformat(signed).timestamp() if signed else 0.0)
 
 
 def run(settings: Settings) -> None:

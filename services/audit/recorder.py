@@ -10,6 +10,8 @@ values reach the ledger.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.audit.entry import REASON_SEPARATOR, Draft, EntryType
 from services.audit.ledger import Appended
 from services.audit.pseudonym import pseudonyms
@@ -41,6 +43,7 @@ from services.common.models import (
     StaffAccessed,
 )
 from services.keyring.vault import MeldingErased, Opener
+from services.observability.tracing import trace_id_of
 
 SOURCE = "kmt/audit"
 LIFECYCLE_ENTRY_TYPES: dict[str, EntryType] = {
@@ -102,15 +105,27 @@ def reason_line(reason: Reason) -> str:
 def drafts_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> list[Draft]:
     """The entries for `event`: one, or for a staff read one per melding shown."""
     if event.type == STAFF_ACCESSED:
-        return staff_access_drafts(event)
-    return [draft_of(event, subject_key, opener)]
+        drafts = staff_access_drafts(event)
+    else:
+        drafts = [draft_of(event, subject_key, opener)]
+    return [in_trace(draft, event) for draft in drafts]
+
+
+def in_trace(draft: Draft, event: CloudEvent) -> Draft:
+    """The entry under the trace id of the event's `traceparent`: every entry of one melding
+    carries the trace it was processed in, from the partner's request to the recipient's
+    fetch. An event without one (published before traces existed) keeps the id it had."""
+    trace_id = trace_id_of(event.traceparent)
+    if trace_id is None or draft.type == "melding":  # a melding's entry: see draft_of
+        return draft
+    return replace(draft, trace_id=trace_id)
 
 
 def staff_access_drafts(event: CloudEvent) -> list[Draft]:
     """A staff read in another service as `audit_access` entries, like audit's own reads:
     one per melding shown, so each melding's trail (and whatever counts per melding) has
-    the read; all share the read's event id as `trace_id`. A read that showed nothing is one
-    entry without a melding."""
+    the read; all share one `trace_id`, the read's trace (its event id before traces). A
+    read that showed nothing is one entry without a melding."""
     read = parse_data(event, StaffAccessed)
     shown: list[str | None] = [str(m) for m in dict.fromkeys(read.melding_ids)] or [None]
     return [
@@ -140,7 +155,8 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
             melding_id=str(received.melding_id),
             fields=tuple(path for _, path in found),  # whom each pseudonym stands for
             subject_pseudonyms=tuple(pseudonym for pseudonym, _ in found),
-            trace_id=event.id,
+            # what the partner sent, kept as LDV's foreign_operation; else the trace's id
+            trace_id=received.foreign_operation or trace_id_of(event.traceparent) or event.id,
         )
     if event.type == SHARING_DECIDED:
         decision = parse_data(event, SharingDecided)
@@ -235,6 +251,7 @@ def receipt_of(event: CloudEvent, draft: Draft, appended: Appended) -> CloudEven
     receipt id."""
     return new_event(
         id=derived_id(draft.event_id, "receipt"),
+        traceparent=event.traceparent,  # the release it leads to stays in the melding's trace
         type=AUDIT_RECORDED,
         source=SOURCE,
         subject=draft.melding_id or event.subject or event.id,

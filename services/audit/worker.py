@@ -23,6 +23,7 @@ from services.common.events import MELDING_RECEIVED, CloudEvent, parse_data, par
 from services.common.facts import MeldingReceived
 from services.common.settings import Settings
 from services.keyring.vault import Opener
+from services.observability import metrics
 
 SERVICE = "audit"
 CONSUMED = (
@@ -71,6 +72,9 @@ class Recorder:
             if event.type == MELDING_RECEIVED
         }
         appended = await asyncio.to_thread(self.ledger.append_many, [d for _, d in drafted], cases)
+        metrics.count_recorded(
+            [d for (_, d), a in zip(drafted, appended, strict=True) if a.created]
+        )
         await self.publisher.publish_many(
             [
                 (self.receipts_topic, receipt_of(event, draft, entry))

@@ -18,6 +18,11 @@ kinds:
   record is retried with backoff for `retry_give_up_seconds`, then set aside as a dead letter
   naming the error type, so one poison record cannot block its partition forever.
 
+While a record is retried it is counted (`kmt_records_retrying`, `kmt_record_retry_seconds`),
+and one retried for longer than `ready_retry_seconds` makes the service not ready
+(`services.observability.health`). Each record is handled in a span that continues the trace
+of its `traceparent` header (`services.observability.tracing`).
+
 Every dead letter raises an operator alarm: an ERROR log line starting `ALARM dead-letter`
 with the consumer, the record's position and the reason (ids and paths only, never values),
 beside the dead-letter event itself (`kmt.deadletter.v1`).
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from opentelemetry.trace import SpanKind
 
 from services.bus.client import bus_login
 from services.bus.kafka import Publisher
@@ -42,6 +48,8 @@ from services.common.events import DEAD_LETTERED, MalformedEvent, Outage, new_ev
 from services.common.models import DeadLetter
 from services.common.settings import Settings
 from services.common.topics import DEAD_LETTER
+from services.observability import metrics, tracing
+from services.observability.health import RETRYING
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +117,27 @@ async def handle_reliably(
     outage; the latter two are dead-lettered with an alarm. An unsigned or wrongly signed
     record never reaches the handler: it is dead-lettered like any malformed one. Raises
     only when the dead letter itself cannot be published (the record then comes again)."""
+    position = (service, record.topic, record.partition, record.offset)
+    with tracing.step(
+        f"{service} {record.topic}",
+        tracing.header_traceparent(record.headers),
+        SpanKind.CONSUMER,
+        {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset},
+    ):
+        try:
+            await _handle_reliably(record, handler, publisher, settings, service, verifier)
+        finally:
+            RETRYING.done(*position)
+
+
+async def _handle_reliably(
+    record: Record,
+    handler: Handler,
+    publisher: Publisher,
+    settings: Settings,
+    service: str,
+    verifier: EventVerifier,
+) -> None:
     backoff = Backoff(settings.retry_max_seconds)
     attempts = 0
     failing_since: float | None = None  # first failure not explained by an outage
@@ -133,6 +162,7 @@ async def handle_reliably(
                 await dead_letter(publisher, settings, record, service, reason)
                 return
             delay = backoff.next()
+            RETRYING.failing(service, record.topic, record.partition, record.offset)
             log.warning(
                 "%s: %s[%d]@%d mislukt (%s%s); opnieuw over %.1f s",
                 service,
@@ -168,6 +198,7 @@ async def dead_letter(
         id=f"dlq:{service}:{record.topic}:{record.partition}:{record.offset}",
     )
     await publisher.publish(settings.topic(DEAD_LETTER), event)
+    metrics.DEAD_LETTERS.labels(service, record.topic).inc()
     log.error(
         "ALARM dead-letter consumer=%s topic=%s partition=%d offset=%d key=%s: %s",
         service,
@@ -202,7 +233,8 @@ async def handle_batch(
             verified.append(record)
         try:
             if verified:
-                await handling.batch(verified)
+                with tracing.batch_spans(service, verified):
+                    await handling.batch(verified)
             return
         except Exception as exc:  # by type only, as in handle_reliably
             log.info(
@@ -227,10 +259,11 @@ async def consume_forever(
 ) -> None:
     handling = handler if isinstance(handler, Handling) else Handling(handler)
     verifier = load_verifier(settings)
+    consumer_group = settings.group(service)
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group(service),
+        group_id=consumer_group,
         client_id=f"kmt-{service}",
         **bus_login(settings, service).aiokafka(),
         enable_auto_commit=False,
@@ -251,6 +284,10 @@ async def consume_forever(
                 ]
                 await handle_batch(records, handling, publisher, settings, service, verifier)
                 handled[tp] = messages[-1].offset + 1
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    lag = metrics.CONSUMER_LAG.labels(consumer_group, tp.topic, str(tp.partition))
+                    lag.set(max(highwater - handled[tp], 0))
             if not handled:
                 continue
             try:

@@ -90,7 +90,7 @@ class Publisher:
             try:
                 for topic, event in events:
                     value = event.to_bytes()
-                    headers = self._signer.headers(topic, event.key, value)
+                    headers = self._signer.headers(topic, event.key, value, event.traceparent)
                     ack = await producer.send(topic, value, key=event.key, headers=headers)
                     acks.append(ack)
             finally:  # every send under way settles, also when a later one could not start

@@ -7,6 +7,9 @@ the owner of the topic and that the signature holds; otherwise the record is mal
 goes to the dead-letter topic. So a principal that may write to a topic (or a foothold on
 the network) cannot make a service act on an event that service did not get from its owner,
 and a signed event replayed under another key or on another topic no longer verifies.
+The signature covers the record header `traceparent` too, when there is one (the trace a
+melding's steps are logged under, see `services.observability.tracing`): a record whose
+trace context was added, changed or stripped no longer verifies.
 
 Keys: `<keys_dir>/<service>/event-key.json` (private, 0600) and the public keys of all
 services in `<keys_dir>/public/event-keys.json`, which every consumer reads.
@@ -37,6 +40,7 @@ PUBLIC_DIR = "public"
 EVENT_PUBLIC_FILE = "event-keys.json"
 SIGNER_HEADER = "kmt-signer"
 SIGNATURE_HEADER = "kmt-signature"
+TRACEPARENT_HEADER = "traceparent"
 _CONTEXT = b"kmt-event-v1"
 
 OWNERS: dict[str, str] = {
@@ -52,8 +56,12 @@ OWNERS: dict[str, str] = {
 Headers = Sequence[tuple[str, bytes]]
 
 
-def _message(topic: str, key: bytes | None, value: bytes) -> bytes:
-    return b"\0".join((_CONTEXT, topic.encode(), key or b"", value))
+def _message(topic: str, key: bytes | None, value: bytes, traceparent: bytes | None) -> bytes:
+    parts = (_CONTEXT, topic.encode(), key or b"", value)
+    # appended only when present, so a record without trace context signs as it always did
+    return b"\0".join(
+        parts if traceparent is None else (*parts, TRACEPARENT_HEADER.encode(), traceparent)
+    )
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,16 @@ class EventSigner:
     service: str
     key: Ed25519PrivateKey
 
-    def headers(self, topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
-        signature = self.key.sign(_message(topic, key, value))
-        return [
+    def headers(
+        self, topic: str, key: bytes | None, value: bytes, traceparent: str | None = None
+    ) -> list[tuple[str, bytes]]:
+        trace = traceparent.encode() if traceparent else None
+        signature = self.key.sign(_message(topic, key, value, trace))
+        signed = [
             (SIGNER_HEADER, self.service.encode()),
             (SIGNATURE_HEADER, base64.urlsafe_b64encode(signature)),
         ]
+        return signed if trace is None else [*signed, (TRACEPARENT_HEADER, trace)]
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,8 @@ class EventVerifier:
 
     def verify(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> str:
         """The signing service; `MalformedEvent` naming what is wrong otherwise."""
-        found = {name: raw for name, raw in headers if name in (SIGNER_HEADER, SIGNATURE_HEADER)}
+        wanted = (SIGNER_HEADER, SIGNATURE_HEADER, TRACEPARENT_HEADER)
+        found = {name: raw for name, raw in headers if name in wanted}
         if SIGNER_HEADER not in found or SIGNATURE_HEADER not in found:
             raise MalformedEvent("niet ondertekend: geen kmt-signer/kmt-signature")
         signer = found[SIGNER_HEADER].decode(errors="replace")
@@ -88,7 +101,8 @@ class EventVerifier:
             raise MalformedEvent(f"onbekende ondertekenaar {signer!r}")
         try:
             signature = base64.urlsafe_b64decode(found[SIGNATURE_HEADER])
-            public.verify(signature, _message(topic, key, value or b""))
+            trace = found.get(TRACEPARENT_HEADER)
+            public.verify(signature, _message(topic, key, value or b"", trace))
         except Exception:  # bad base64 or a signature that does not hold
             raise MalformedEvent(f"handtekening van {signer!r} klopt niet") from None
         return signer

@@ -257,3 +257,9 @@ class MeldingReceived(BaseModel):
         max_length=1_000_000,
         description="Compact JWE (dir, A256GCM) of the melding.v1 JSON; `kid` names its data key",
     )
+    foreign_operation: str | None = Field(
+        default=None,
+        pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        description="The W3C traceparent the partner sent with the melding, as sent: the "
+        "calling operation, which the processing log (LDV) keeps as foreign_operation",
+    )

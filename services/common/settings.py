@@ -138,6 +138,18 @@ class Settings(BaseSettings):
     """How often the audit service runs the retention job."""
     audit_retention_days: int = 5 * 365
     """Default term after which `kmt audit archive` archives and prunes ledger entries."""
+    routing_port: int = 8005
+    """Port of the routing worker's `/metrics`, `/health` and `/ready` (it has no API)."""
+    ready_retry_seconds: float = Field(default=120.0, gt=0)
+    """A record a consumer has retried for longer than this makes its service not ready
+    (`/ready` answers 503) until it is handled or set aside."""
+    otlp_traces_endpoint: str = ""
+    """OTLP/HTTP endpoint the services export their spans to (one trace per melding), e.g.
+    `http://127.0.0.1:4318/v1/traces`; empty: spans are made (their trace ids reach the
+    ledger) but not exported."""
+    ldv_otlp_endpoint: str = ""
+    """OTLP/HTTP endpoint of a Logboek Dataverwerkingen: audit sends the LDV records it derives
+    from the ledger there (`kmt audit ldv-export --otlp`); empty: only to a file."""
     controller_name: str = (
         "Kenniscentrum Mensenhandel Twente (KMT), Zorg- en Veiligheidshuis Twente, namens de"
         " 14 Twentse gemeenten"

@@ -38,6 +38,8 @@ from services.common.topics import MELDINGEN
 from services.intake.idempotency import IdempotencyStore, Reservation
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Sealer
+from services.observability import health as probes
+from services.observability.tracing import current_traceparent, foreign_operation
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
@@ -104,6 +106,12 @@ def create_app(settings: Settings) -> FastAPI:
         title="KMT intake", version="1", lifespan=lifespan, **documentation(settings.api_docs)
     )
     install_error_handlers(app, settings.max_body_bytes)
+    probes.observe(
+        app,
+        settings,
+        "intake",
+        {"broker": probes.broker(settings), "database": probes.database(settings.state_db_url)},
+    )
 
     @app.get("/health", response_model=None, summary="Gezondheid", responses={503: BROKER_DOWN})
     async def health() -> JSONResponse | dict[str, str]:
@@ -196,6 +204,7 @@ def create_app(settings: Settings) -> FastAPI:
             sealed=await asyncio.to_thread(
                 sealer.seal, reservation.melding_id, melding.model_dump_json().encode()
             ),
+            foreign_operation=foreign_operation(request.headers.get("traceparent")),
         )
         event = CloudEvent(
             id=reservation.event_id,
@@ -204,6 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
             subject=reservation.melding_id,
             time=datetime.fromisoformat(reservation.received_at),
             data=received.model_dump(mode="json"),
+            traceparent=current_traceparent(),  # the partner's trace, continued (or a new one)
         )
         try:
             if not connected.is_set():

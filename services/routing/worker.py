@@ -36,6 +36,7 @@ from services.common.facts import MeldingReceived
 from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
+from services.observability import health
 from services.policy.engine import PolicyEngine, decide_all
 from services.routing.alerts import alert_of
 from services.routing.history import PolicyInputs
@@ -183,6 +184,12 @@ def _headers(headers: Any) -> list[tuple[str, bytes]]:
 
 
 def run(settings: Settings) -> None:
+    health.serve_side_port(
+        settings,
+        "routing",
+        settings.routing_port,
+        {"broker": health.broker(settings), "opa": health.opa(settings)},
+    )
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()

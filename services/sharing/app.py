@@ -21,6 +21,7 @@ from services.common.staff import require_role
 from services.common.topics import DISCLOSURES
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
+from services.observability import health as probes
 from services.policy.engine import PolicyEngine
 from services.sharing.api_models import AwaitingReview, DisclosurePage, ReviewItem
 from services.sharing.outbox import StoredDisclosure, open_outbox
@@ -86,6 +87,16 @@ def create_app(settings: Settings) -> FastAPI:
         **documentation(settings.api_docs),
     )
     install_error_handlers(app)
+    probes.observe(
+        app,
+        settings,
+        "sharing",
+        {
+            "broker": probes.broker(settings),
+            "opa": probes.opa(settings),
+            "database": probes.database(settings.state_db_url),
+        },
+    )
     app.state.staff_file = settings.staff_file
     app.include_router(token_router("sharing", settings))
     as_partner = partner_authenticated("sharing", settings)

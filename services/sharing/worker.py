@@ -61,6 +61,7 @@ from services.common.topics import (
     carried_by,
 )
 from services.keyring.vault import MeldingErased, Opener
+from services.observability import tracing
 from services.policy.engine import Engine
 from services.sharing.acute import AcuteMarks
 from services.sharing.allowlist import refuse_forbidden
@@ -131,12 +132,13 @@ class Sharing:
         return parse_event(record.value, set(handled))
 
     async def handle_event(self, event: CloudEvent) -> None:
-        if event.type == MELDING_RECEIVED:
-            await self.on_melding(event)
-        elif event.type == SHARING_DECIDED:
-            await self.on_decision(event)
-        else:
-            await self.on_receipt(parse_data(event, AuditRecorded))
+        with tracing.step(f"sharing {event.type}", event.traceparent):  # also in a batch
+            if event.type == MELDING_RECEIVED:
+                await self.on_melding(event)
+            elif event.type == SHARING_DECIDED:
+                await self.on_decision(event)
+            else:
+                await self.on_receipt(parse_data(event, AuditRecorded))
 
     async def on_melding(self, event: CloudEvent) -> None:
         melding = parse_data(event, MeldingReceived)
@@ -376,6 +378,7 @@ class Sharing:
             subject=stored.melding_id,
             data=data,
             id=derived_id(stored.disclosure_id, action),
+            traceparent=CloudEvent.model_validate(stored.event).traceparent,  # the melding's
         )
         self.outbox.enqueue(self.topic, event)
 
