@@ -2,9 +2,10 @@
 generates a client from them meets no status, shape or media type they do not name.
 
 First what the documents must say, read from each app; then schemathesis against the three
-running services, with real partner and staff tokens so it gets past 401: positive and
-negative examples, a bounded number per operation, and not one 5xx, not one answer that
-contradicts the document, and no answer given to a token that is also given without one."""
+running services, and against the operator API (in process, on a real ledger and the real
+`opa`), with real partner and staff tokens so it gets past 401: positive and negative
+examples, a bounded number per operation, and not one 5xx, not one answer that contradicts
+the document, and no answer given to a token that is also given without one."""
 
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ from services.common.openapi import PARTNER_SCHEME, STAFF_SCHEME
 from services.common.problems import MEDIA_TYPE
 from services.common.staff import add_member
 from services.devstack.paths import REPO
+from services.policy.engine import POLICIES, policy_revision
+from services.policy.operator_api import create_app as create_operator_api
 from tests.stack import Stack, eventually
 from tests.test_input_bounds import Services, services  # noqa: F401  (fixture)
 
-SERVICES = ("intake", "sharing", "audit")
+STACK_SERVICES = ("intake", "sharing", "audit")
+SERVICES = (*STACK_SERVICES, "operator")
+"""The documents: the three services' and the operator API's (`kmt policy operator-api`)."""
 MELDING = json.loads((REPO / "examples" / "melding.json").read_text())
 """A melding the demo's wijkteam may send; the RIEC gets a disclosure of it."""
 RECIPIENT = "riec-oost"
@@ -46,6 +51,20 @@ ACCEPTED: dict[str, dict[str, Any]] = {
     "POST /v1/audit/subjects/report": {"body": SUBJECT},
     "POST /v1/audit/subjects/report.html": {"body": SUBJECT},
     "POST /v1/audit/subjects/report.pdf": {"body": SUBJECT},
+    "POST /v1/policy/proposals": {
+        "body": {
+            "message": "het beleid zoals het is",
+            "files": {
+                str(path.relative_to(POLICIES)): path.read_text(encoding="utf-8")
+                for path in sorted(POLICIES.rglob("*"))
+                if path.suffix in (".rego", ".json")
+            },
+        }
+    },
+    "POST /v1/policy/versions/{revision}/dry-run": {
+        "path_parameters": {"revision": policy_revision(POLICIES)}  # proposed just before
+    },
+    "GET /v1/policy/history": {},
 }
 """A request each operation accepts, sent once before the fuzzing, so that its success answer
 is checked against the document too: fuzzed bodies almost never pass every check, and a
@@ -105,6 +124,11 @@ def problem_schema(path: str, status: str) -> dict[str, Any]:
     return {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{model}"}}}
 
 
+@pytest.fixture
+def apps(services: Services) -> dict[str, FastAPI]:  # noqa: F811
+    return {**services.apps, "operator": create_operator_api(services.settings)}
+
+
 def operations(app: FastAPI) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, methods in app.openapi()["paths"].items():
         for method, operation in methods.items():
@@ -113,10 +137,10 @@ def operations(app: FastAPI) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_error_is_documented_as_problem_details(
-    services: Services,  # noqa: F811
+    apps: dict[str, FastAPI],
     service: str,
 ) -> None:
-    app = services.apps[service]
+    app = apps[service]
     assert "Problem" in app.openapi()["components"]["schemas"]
     wrong = [
         f"{method.upper()} {path} {status}: {list(response.get('content', {}))}"
@@ -130,10 +154,10 @@ def test_every_error_is_documented_as_problem_details(
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_secured_or_validated_operation_names_its_refusals(
-    services: Services,  # noqa: F811
+    apps: dict[str, FastAPI],
     service: str,
 ) -> None:
-    for path, method, operation in operations(services.apps[service]):
+    for path, method, operation in operations(apps[service]):
         schemes = {name for requirement in operation.get("security", []) for name in requirement}
         expected = set()
         if schemes:
@@ -151,10 +175,10 @@ def test_every_secured_or_validated_operation_names_its_refusals(
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_nothing_people_read_in_the_documents_is_fastapis_english(
-    services: Services,  # noqa: F811
+    apps: dict[str, FastAPI],
     service: str,
 ) -> None:
-    text = str(services.apps[service].openapi())
+    text = str(apps[service].openapi())
     for english in ("Successful Response", "Validation Error", "HTTPValidationError"):
         assert english not in text
 
@@ -213,10 +237,10 @@ def test_pydantics_own_errors_are_dutch_too(services: Services) -> None:  # noqa
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_frameworks_own_refusals_are_dutch_problems(
-    services: Services,  # noqa: F811
+    apps: dict[str, FastAPI],
     service: str,
 ) -> None:
-    client = TestClient(services.apps[service])
+    client = TestClient(apps[service])
     for answer, title in (
         (client.get("/bestaat-niet"), "Niet gevonden"),
         (client.delete("/health"), "Methode niet toegestaan"),
@@ -261,16 +285,8 @@ def examine(operation: Any, mode: schemathesis.GenerationMode, headers: dict[str
     run()
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("service", SERVICES)
-def test_schemathesis_finds_no_5xx_and_no_answer_against_the_document(
-    stack: Stack, service: str
-) -> None:
-    if service == "sharing":  # a disclosure released to the partner, so its page has one
-        stack.submit(MELDING)
-        eventually(lambda: stack.fetch_all(RECIPIENT), timeout=90)
-    schema = schemathesis.openapi.from_url(f"{stack.url(service)}/openapi.json")
-    auth = credentials(stack, service)
+def fuzz(schema: Any, auth: dict[str, dict[str, str]]) -> list[str]:
+    """Every operation of `schema`: its accepted request once, then fuzzed; what failed."""
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -294,6 +310,31 @@ def test_schemathesis_finds_no_5xx_and_no_answer_against_the_document(
                 continue
             except Exception as exc:  # collected, so one run names every operation at fault
                 failures.append(f"{operation.label} ({mode}): {exc}")
+    return failures
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", STACK_SERVICES)
+def test_schemathesis_finds_no_5xx_and_no_answer_against_the_document(
+    stack: Stack, service: str
+) -> None:
+    if service == "sharing":  # a disclosure released to the partner, so its page has one
+        stack.submit(MELDING)
+        eventually(lambda: stack.fetch_all(RECIPIENT), timeout=90)
+    schema = schemathesis.openapi.from_url(f"{stack.url(service)}/openapi.json")
+    failures = fuzz(schema, credentials(stack, service))
     assert failures == [], "\n\n".join(failures)
     written = (stack.logs / f"{service}.log").read_text(errors="replace")
     assert "Traceback" not in written  # all that fuzzing, and not one exception in its log
+
+
+def test_schemathesis_finds_no_5xx_and_no_answer_against_the_operator_apis_document(
+    services: Services,  # noqa: F811
+) -> None:
+    """In process, on a real SQLite ledger, version store and policy key, with the real
+    `opa`: a proposal of policies/ is accepted, and its dry run, before the fuzzing."""
+    token = add_member("operator-a", "operator", services.settings.staff_file)
+    app = create_operator_api(services.settings)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures = fuzz(schema, {STAFF_SCHEME: {"Authorization": f"Bearer {token}"}})
+    assert failures == [], "\n\n".join(failures)

@@ -24,10 +24,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.audit.backends import open_ledger
 from services.common.http import documentation, install_error_handlers
+from services.common.openapi import problems
 from services.common.settings import Settings
 from services.common.staff import require_role
 from services.policy.dry_run import DryRunFailed, Report, over_history
@@ -50,9 +51,10 @@ class Proposal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str = Field(min_length=1, max_length=2000)
-    files: dict[str, Annotated[str, Field(max_length=512 * 1024)]] = Field(
-        min_length=1, max_length=200
-    )
+    files: dict[
+        Annotated[str, StringConstraints(pattern=FILE_PATH.pattern)],
+        Annotated[str, Field(max_length=512 * 1024)],
+    ] = Field(min_length=1, max_length=200)
     """The candidate policy directory: relative path → file text."""
 
 
@@ -62,6 +64,29 @@ class Step(BaseModel):
     seq: int
     """Where the step is in the audit trail."""
     created: bool = True
+
+
+class DryRun(BaseModel):
+    step: Step
+    report: dict[str, Any] = Field(
+        description="Het rapport zoals `kmt policy dry-run --json` het geeft; de SHA-256 van"
+        " deze JSON staat in de audittrail"
+    )
+
+
+class HistoryStep(BaseModel):
+    seq: int
+    recorded_at: str
+    step: str
+    actor: str
+    revision: str | None
+    bundle_sha256: str | None
+    reasons: list[str]
+
+
+class History(BaseModel):
+    active: str | None = Field(description="De actieve versie volgens de audittrail")
+    steps: list[HistoryStep]
 
 
 def create_app(settings: Settings, docs: bool = True) -> FastAPI:
@@ -93,7 +118,14 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/policy/proposals", status_code=201, summary="Dien een beleidsversie in")
+    refused = problems(409)
+
+    @app.post(
+        "/v1/policy/proposals",
+        status_code=201,
+        summary="Dien een beleidsversie in",
+        responses=refused,
+    )
     async def propose(proposal: Proposal, operator: Operator) -> Step:
         with tempfile.TemporaryDirectory(prefix="kmt-proposal-") as tmp:
             for name, text in proposal.files.items():
@@ -102,48 +134,58 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
                 target.write_text(text, encoding="utf-8")
             return await answer(Lifecycle.propose, Path(tmp), proposal.message, operator)
 
-    @app.post("/v1/policy/versions/{revision}/dry-run", summary="Proefrun, vastgelegd")
-    async def dry_run_version(revision: RevisionId, operator: Operator) -> dict[str, Any]:
+    @app.post(
+        "/v1/policy/versions/{revision}/dry-run",
+        summary="Proefrun, vastgelegd",
+        responses=problems(409, 503),
+    )
+    async def dry_run_version(revision: RevisionId, operator: Operator) -> DryRun:
         document = await asyncio.to_thread(_dry_run, settings, revision, operator)
         step = await answer(Lifecycle.record_dry_run, revision, report_sha256(document), operator)
-        return {"step": step.model_dump(), "report": json.loads(document)}
+        return DryRun(step=step, report=json.loads(document))
 
-    @app.post("/v1/policy/versions/{revision}/approval", summary="Keur goed (vier ogen)")
+    @app.post(
+        "/v1/policy/versions/{revision}/approval",
+        summary="Keur goed (vier ogen)",
+        responses=refused,
+    )
     async def approve(revision: RevisionId, operator: Operator) -> Step:
         return await answer(Lifecycle.approve, revision, operator)
 
-    @app.post("/v1/policy/versions/{revision}/activation", summary="Maak actief")
+    @app.post("/v1/policy/versions/{revision}/activation", summary="Maak actief", responses=refused)
     async def activate(revision: RevisionId, operator: Operator) -> Step:
         return await answer(Lifecycle.activate, revision, operator)
 
-    @app.post("/v1/policy/rollback", summary="Terug naar de vorige actieve versie")
+    @app.post(
+        "/v1/policy/rollback", summary="Terug naar de vorige actieve versie", responses=refused
+    )
     async def rollback(operator: Operator) -> Step:
         return await answer(Lifecycle.rollback, operator)
 
     @app.get("/v1/policy/history", summary="Elke stap, uit de audittrail")
-    async def history(_: Operator) -> dict[str, Any]:
-        def read() -> dict[str, Any]:
+    async def history(_: Operator) -> History:
+        def read() -> History:
             ledger = open_ledger(settings)
             try:
                 steps = Lifecycle.of(settings, ledger)
                 entries, active = steps.steps(), steps.active()
             finally:
                 ledger.close()
-            return {
-                "active": active,
-                "steps": [
-                    {
-                        "seq": e.seq,
-                        "recorded_at": e.recorded_at,
-                        "step": e.type,
-                        "actor": e.actor,
-                        "revision": e.policy_revision,
-                        "bundle_sha256": e.ciphertext_sha256,
-                        "reasons": list(e.reasons),
-                    }
+            return History(
+                active=active,
+                steps=[
+                    HistoryStep(
+                        seq=e.seq,
+                        recorded_at=e.recorded_at,
+                        step=e.type,
+                        actor=e.actor,
+                        revision=e.policy_revision,
+                        bundle_sha256=e.ciphertext_sha256,
+                        reasons=list(e.reasons),
+                    )
                     for e in entries
                 ],
-            }
+            )
 
         return await asyncio.to_thread(read)
 
