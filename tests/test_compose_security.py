@@ -103,3 +103,19 @@ def test_each_replicated_service_has_its_own_state_role_and_only_migrations_own(
     knows_owner = [n for n, s in kmt_services().items()
                    if "KMT_STATE_OWNER_DB_URL" in s.get("environment", {})]  # fmt: skip
     assert sorted(knows_owner) == ["intake-migrate", "routing-migrate", "sharing-migrate"]
+
+
+def test_the_console_holds_only_its_session_key_and_reaches_no_bus_or_database() -> None:
+    """The staff console is not on the event path: it needs no Kafka password, no service's
+    key and no database; it runs read-only as the image's non-root user, behind TLS."""
+    console = kmt_services()["console"]
+    assert console["read_only"] is True and console["cap_drop"] == ["ALL"]
+    assert "user" not in console  # the image's USER kmt (uid 10001), never root
+    keys = [t for t in targets(console) if t.startswith(KEYS)]
+    assert keys == [f"{KEYS}/console"]
+    assert all(str(v).endswith(":ro") for v in console["volumes"])
+    assert console["networks"] == ["edge"]
+    env = console["environment"]
+    assert not any(name.startswith(("KMT_KAFKA", "KMT_AUDIT_DB", "KMT_STATE")) for name in env)
+    assert env["KMT_CONSOLE_SECURE_COOKIE"] == "true"
+    assert "KMT_API_DOCS" not in env or env["KMT_API_DOCS"] == "false"

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from oidc_provider_mock import run_server_in_thread
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from services.common.settings import Settings
+from services.common.staff import add_member
 from services.devstack import demo
 from services.devstack.paths import free_port
 from services.devstack.process import stop
@@ -56,17 +58,30 @@ class Console:
 def console(
     settings_factory: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Console]:
-    settings = settings_factory(
-        console_port=free_port(), console_operator_url=f"http://127.0.0.1:{free_port()}"
-    )
     logs = tmp_path_factory.mktemp("logs")
-    with deployment(settings, logs) as stack, chromium() as browser:
-        processes = start_staff_side(settings, logs)
-        try:
-            yield Console(stack, console_url(settings), browser)
-        finally:
-            for process in reversed(processes):
-                stop(process)
+    with run_server_in_thread() as provider:  # a real OpenID Connect provider, on `localhost`
+        settings = settings_factory(
+            console_port=free_port(),
+            console_operator_url=f"http://127.0.0.1:{free_port()}",
+            console_oidc_issuer=f"http://localhost:{provider.server_port}",
+            console_oidc_claim="sub",
+        )
+        secret = settings.keys_dir / "console" / "oidc.json"
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text(json.dumps({"client_secret": "console-test-secret"}))
+        with deployment(settings, logs) as stack, chromium() as browser:
+            add_member("oidc-officer", "privacy_officer", settings.staff_file)
+            yield from staff_side(Console(stack, console_url(settings), browser), logs)
+
+
+def staff_side(console: Console, logs: Path) -> Iterator[Console]:
+    """The operator API and the console beside the running deployment, stopped after."""
+    processes = start_staff_side(console.stack.settings, logs)
+    try:
+        yield console
+    finally:
+        for process in reversed(processes):
+            stop(process)
 
 
 def submitted(console: Console, example: str) -> str:
@@ -128,21 +143,29 @@ def test_privacy_officer_finds_the_trail_verifies_and_downloads_an_inzage_report
     page.context.close()
 
 
-def test_kmt_worker_sees_the_queue_update_and_approves_with_a_reason(console: Console) -> None:
+def test_kmt_worker_sees_an_acute_item_appear_and_approves_it_with_a_reason(
+    console: Console,
+) -> None:
     page = console.login("kmt-worker.token")
     expect(page.get_by_role("heading", level=1)).to_have_text("Beoordelen")
-    melding_id = submitted(console, "melding-leeftijd-onbekend.json")
-    # the page is not reloaded: the queue refreshes itself while it is open
-    row = page.locator("tr", has_text=melding_id[:8])
+    submitted(console, "melding-leeftijd-onbekend.json")
+    acute = json.loads((EXAMPLES / "melding-leeftijd-onbekend.json").read_text())
+    acute["signals"]["acute_danger"] = True
+    melding_id = console.stack.submit(acute)
+    # the page is not reloaded: the queue refreshes itself while it is open, acute on top
+    row = page.locator("tbody tr", has_text=melding_id[:8])
     expect(row).to_be_visible(timeout=60_000)
+    expect(row).to_contain_text("ACUUT")
+    expect(page.locator("tbody tr").first).to_contain_text("ACUUT")
     accessible(page, "werkvoorraad")
-    row.get_by_role("link").click()
+    row.get_by_role("link", name="Beoordeel").click()
+    expect(page.locator(".utrecht-alert--warning")).to_contain_text("ACUUT")
     accessible(page, "beoordelen")
     # no reason: refused by the console (the browser's own check bypassed, as an attacker would)
     page.locator("#reden").evaluate("e => e.removeAttribute('required')")
     page.get_by_label("Goedkeuren").check()
     page.get_by_role("button", name="Oordeel vastleggen").click()
-    expect(page.get_by_role("alert")).to_contain_text("reden")
+    expect(page.locator(".utrecht-alert--error")).to_contain_text("reden")
     page.get_by_label("Reden").fill("Leeftijd bevestigd door wijkteam: 15 jaar.")
     page.get_by_role("button", name="Oordeel vastleggen").click()
     expect(page.get_by_text("De verstrekking is goedgekeurd.")).to_be_visible()
@@ -152,6 +175,11 @@ def test_kmt_worker_sees_the_queue_update_and_approves_with_a_reason(console: Co
             for e in console.stack.audit_entries(melding_id)
         )
     )
+    # eerder gemeld: the first melding was about the same victim (where an alert links to)
+    page.goto(f"{console.url}/meldingen/{melding_id}")
+    earlier = page.get_by_role("table", name="Eerdere meldingen, nieuwste eerst")
+    expect(earlier).to_contain_text("slachtoffer")
+    accessible(page, "eerder-gemeld")
     page.context.close()
 
 
@@ -223,3 +251,22 @@ def test_a_role_gets_a_dutch_403_and_the_session_cookie_is_strict(console: Conso
     assert forged.status == 403
     page.context.close()
     assert httpx.get(f"{console.url}/beleid", follow_redirects=False).status_code == 303
+
+
+def test_login_through_the_organisations_openid_connect_provider(console: Console) -> None:
+    """The provider is on `localhost`, the console on 127.0.0.1: another site, so the browser
+    does not send the SameSite=Strict cookie on the way back, as with a real provider."""
+    page = console.browser.new_context().new_page()
+    page.goto(f"{console.url}/aanmelden")
+    page.get_by_role("link", name="Aanmelden via OpenID Connect").click()
+    page.locator("input[name=sub]").fill("oidc-officer")
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_text("Aangemeld als oidc-officer")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audittrail doorzoeken")
+    page.context.close()
+    stranger = console.browser.new_context().new_page()
+    stranger.goto(f"{console.url}/aanmelden/oidc")
+    stranger.locator("input[name=sub]").fill("niet-in-het-register")
+    stranger.get_by_role("button", name="Authorize").click()
+    expect(stranger.get_by_role("alert")).to_contain_text("niet in het medewerkersregister")
+    stranger.context.close()

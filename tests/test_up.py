@@ -46,6 +46,8 @@ def test_kmt_up_runs_the_readme_example_and_ctrl_c_stops_everything(tmp_path: Pa
         "KMT_INTAKE_PORT": str(intake := free_port()),
         "KMT_SHARING_PORT": str(free_port()),
         "KMT_AUDIT_PORT": str(audit := free_port()),
+        "KMT_CONSOLE_PORT": str(console := free_port()),
+        "KMT_CONSOLE_OPERATOR_URL": f"http://127.0.0.1:{free_port()}",
     }
     up = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up"],
@@ -81,6 +83,11 @@ def test_kmt_up_runs_the_readme_example_and_ctrl_c_stops_everything(tmp_path: Pa
             return [e for e in trail if e["type"] == "decision"]
 
         assert len(eventually(lambda: len(decisions()) == 3 and decisions(), timeout=60)) == 3
+        # the console is up, named in the welcome with the demo logins
+        assert any(f"http://127.0.0.1:{console}" in line for line in output)
+        assert any("operator-b.token" in line for line in output)
+        login = httpx.get(f"http://127.0.0.1:{console}/aanmelden")
+        assert login.status_code == 200 and "Medewerkerstoken" in login.text
     finally:
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=90)

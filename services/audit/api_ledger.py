@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from services.audit.figures import DEFAULT_THRESHOLD, entries_of_year, figures
+from services.audit.figures import DEFAULT_THRESHOLD, figures
 from services.audit.ledger import Ledger
 from services.audit.verify import describe
 from services.common.staff import require_role
@@ -63,9 +63,7 @@ def ledger_router(ledger: Ledger, record_access: Record) -> APIRouter:
         """Counts of the year's meldingen from the ledger; a count under `threshold` (never
         under 5) is given as null, so no cell singles out a person."""
         await record_access(officer, "audit.figures")
-        found = await asyncio.to_thread(
-            lambda: figures(entries_of_year(ledger, year), year, threshold)
-        )
+        found = await asyncio.to_thread(figures, ledger, year, threshold)
         return {**found, "berekend_op": datetime.now(UTC).isoformat()}
 
     return router

@@ -2,12 +2,15 @@
 
 The ledger records ids, recipients, municipalities, decisions with their rules and keyed
 pseudonyms; never a melding's values. So these figures are what can be counted from it:
-meldingen, by municipality (the gemeente each melding's decisions concern), minors (read
-from Veilig Thuis's decision rules: `veilig_thuis.minderjarig` and
+meldingen; persons (victims: a melding entry records whom each of its keyed pseudonyms stands
+for, and meldingen sharing a victim's pseudonym are one person; a victim without BSN or name
+and birth date counts once per melding); by reporter type (from the case index audit keeps
+beside the ledger, `cases.py`); by municipality (the gemeente each melding's decisions
+concern); minors (read from Veilig Thuis's decision rules: `veilig_thuis.minderjarig` and
 `veilig_thuis.acuut_gevaar_minderjarige` say the victim was a minor on the day of the
-melding, `veilig_thuis.leeftijd_onbekend` that the age was not known), decisions and
-disclosures per recipient. Gender, reporter type, form of exploitation and age are not in
-the ledger, and are reported as not available rather than guessed.
+melding, `veilig_thuis.leeftijd_onbekend` that the age was not known); decisions and
+disclosures per recipient. Gender, form of exploitation and age are not in the ledger, and
+are reported as not available rather than guessed.
 
 Every count under the threshold is suppressed (`None`, shown as "< 5") before it leaves
 the audit service, so no cell singles out a person; the total of a table is suppressed too
@@ -31,11 +34,22 @@ PAGE = 5000
 DEFAULT_THRESHOLD = 5
 NOT_IN_LEDGER = {
     "geslacht": "niet in het grootboek: het legt geen gegevens van een melding vast",
-    "type melder": "niet in het grootboek: het legt geen gegevens van een melding vast",
     "uitbuitingsvorm": "niet in het grootboek: het legt geen gegevens van een melding vast",
     "gemiddelde leeftijd": "niet in het grootboek: het legt geen leeftijden vast",
 }
 RECIPIENTS = {"riec": "RIEC", "gemeente_veiligheid": "gemeente", "veilig_thuis": "Veilig Thuis"}
+REPORTERS = {
+    "gemeente": "gemeente",
+    "zorg_wijkteam": "zorg/wijkteam",
+    "politie": "politie",
+    "slachtoffer_betrokkene": "slachtoffer/betrokkene",
+    "comensha": "CoMensha",
+    "riec": "anders",
+    "veilig_thuis": "anders",
+    "anders": "anders",
+}
+"""KMT's jaarverslag categories of reporter."""
+CHUNK = 500
 
 
 @dataclass
@@ -43,6 +57,9 @@ class Tally:
     """What one year's entries add up to, before suppression."""
 
     meldingen: set[str] = field(default_factory=set)
+    victims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per melding, its victim's pseudonyms (BSN; name and birth date)."""
+    reporter: dict[str, str] = field(default_factory=dict)
     municipality: dict[str, str] = field(default_factory=dict)
     age: dict[str, str] = field(default_factory=dict)
     allowed: Counter[str] = field(default_factory=Counter)
@@ -55,6 +72,9 @@ class Tally:
             return
         if entry.type == "melding":
             self.meldingen.add(melding)
+            if len(entry.fields) == len(entry.subject_pseudonyms):  # whom each stands for
+                paths = zip(entry.subject_pseudonyms, entry.fields, strict=True)
+                self.victims[melding] = tuple(p for p, path in paths if path == "victim")
         elif entry.type == "decision":
             if entry.municipality:
                 self.municipality.setdefault(melding, entry.municipality)
@@ -69,12 +89,32 @@ class Tally:
         """Counts per table, meldingen of the year only."""
         ids = self.meldingen
         return {
+            "type melder": Counter(
+                REPORTERS.get(self.reporter.get(m, ""), "onbekend") for m in ids
+            ),
             "gemeente": Counter(self.municipality.get(m, "onbekend") for m in ids),
             "leeftijd": Counter(self.age.get(m, "niet beoordeeld") for m in ids),
             "besluiten: delen": self.allowed,
             "besluiten: niet delen": self.denied,
             "verstrekkingen": self.disclosed,
         }
+
+    def persons(self) -> int:
+        """Victims: meldingen that share a victim's pseudonym are one person."""
+        parent: dict[str, str] = {}
+
+        def root(x: str) -> str:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for melding in self.meldingen:
+            names = self.victims.get(melding) or (f"melding:{melding}",)
+            for other in names[1:]:
+                parent[root(other)] = root(names[0])
+            root(names[0])
+        return len({root(x) for x in parent})
 
 
 def _age_class(decision: Entry) -> str:
@@ -97,6 +137,18 @@ def entries_of_year(ledger: Ledger, year: int) -> Iterator[Entry]:
         after = page[-1].seq
 
 
+def reporter_types(ledger: Ledger, meldingen: Iterable[str]) -> dict[str, str]:
+    """The reporter type of each melding, from audit's case index (none for a melding
+    recorded before the index existed)."""
+    ids, found = sorted(meldingen), {}
+    with ledger.store.reading() as cursor:
+        for start in range(0, len(ids), CHUNK):
+            condition, params = ledger.store.any_of("melding_id", ids[start : start + CHUNK])
+            sql = ledger.store.sql(f"SELECT melding_id, reporter_type FROM cases WHERE {condition}")
+            found.update({str(m): str(t) for m, t in cursor.execute(sql, params).fetchall()})
+    return found
+
+
 def suppressed(count: int, threshold: int) -> int | None:
     """The count, or None when it is above zero and under the threshold."""
     return None if 0 < count < threshold else count
@@ -114,14 +166,16 @@ def table(counts: Counter[str], threshold: int) -> dict[str, Any]:
     return {"rijen": rows, "totaal": total}
 
 
-def figures(entries: Iterable[Entry], year: int, threshold: int) -> dict[str, Any]:
+def figures(ledger: Ledger, year: int, threshold: int) -> dict[str, Any]:
     tally = Tally()
-    for entry in entries:
+    for entry in entries_of_year(ledger, year):
         tally.add(entry)
+    tally.reporter = reporter_types(ledger, tally.meldingen)
     return {
         "jaar": year,
         "drempel": threshold,
         "meldingen": suppressed(len(tally.meldingen), threshold),
+        "personen": suppressed(tally.persons(), threshold),
         "tabellen": {name: table(c, threshold) for name, c in tally.tables().items()},
         "niet_beschikbaar": NOT_IN_LEDGER,
     }

@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.keys import load_or_create_secret
 from services.common.problems import title
 from services.common.settings import Settings
 from services.common.staff import authenticate
@@ -31,7 +30,14 @@ from services.console.officer import router as officer_router
 from services.console.operator import router as operator_router
 from services.console.people import HOME, NotLoggedIn, WrongRole, person
 from services.console.render import page
-from services.console.sessions import SessionMiddleware, SessionStore, end, require_csrf, start
+from services.console.sessions import (
+    SessionMiddleware,
+    SessionStore,
+    end,
+    require_csrf,
+    session_secret,
+    start,
+)
 from services.console.worker import router as worker_router
 
 STATIC = Path(__file__).parent / "static"
@@ -62,8 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.staff_file = settings.staff_file
     app.state.api = api
     app.state.settings = settings
-    secret = load_or_create_secret(settings.keys_dir / "console" / "session.json", "session")
-    store = SessionStore(secret, settings.console_idle_minutes * 60)
+    store = SessionStore(session_secret(settings.keys_dir), settings.console_idle_minutes * 60)
     app.add_middleware(SessionMiddleware, store=store, secure=settings.console_secure_cookie)
 
     @app.middleware("http")

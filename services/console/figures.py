@@ -58,6 +58,7 @@ async def figures_csv(who: Officer, staff: Api, jaar: Year = None) -> Response:
     writer = csv.writer(out, delimiter=";")
     writer.writerow(["jaar", "tabel", "categorie", "aantal"])
     writer.writerow([year, "meldingen", "totaal", shown(found["meldingen"], threshold)])
+    writer.writerow([year, "personen", "slachtoffers", shown(found["personen"], threshold)])
     for name, table in found["tabellen"].items():
         for row in table["rijen"]:
             writer.writerow([year, name, row["categorie"], shown(row["aantal"], threshold)])

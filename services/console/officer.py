@@ -20,6 +20,7 @@ from services.console.backend import Api, Refused
 from services.console.people import Person, role_required
 from services.console.render import page, templates
 from services.console.sessions import require_csrf
+from services.console.worker import melding_page
 
 router = APIRouter()
 Officer = Annotated[Person, Depends(role_required("privacy_officer"))]
@@ -118,7 +119,16 @@ def _matches(entry: dict[str, Any], decision: str, kind: str) -> bool:
 
 
 @router.get("/meldingen/{melding_id}")
-async def timeline(request: Request, who: Officer, staff: Api, melding_id: UUID) -> Response:
+async def timeline(
+    request: Request,
+    who: Annotated[Person, Depends(role_required("privacy_officer", "kmt_worker"))],
+    staff: Api,
+    melding_id: UUID,
+) -> Response:
+    """The privacy officer's timeline; a KMT worker (an alert links here) gets the melding's
+    review items and earlier meldingen instead."""
+    if who.role == "kmt_worker":
+        return await melding_page(request, who, staff, str(melding_id))
     found = await staff.json(who, "audit", "GET", f"/v1/audit/meldingen/{melding_id}")
     entries: list[dict[str, Any]] = found["entries"]
     steps = [e for e in entries if e["type"] in TIMELINE]

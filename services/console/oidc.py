@@ -18,7 +18,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -26,7 +25,7 @@ from services.common.settings import Settings
 from services.common.staff import issue_token, load_staff
 from services.console.people import HOME
 from services.console.render import page
-from services.console.sessions import COOKIE, start
+from services.console.sessions import COOKIE, UNTOUCHED, start
 
 SECRET_FILE = "oidc.json"
 AGAIN = "opnieuw"
@@ -36,6 +35,8 @@ def register(app: FastAPI, settings: Settings) -> Any | None:
     """Add `/aanmelden/oidc` and its callback; None when no provider is configured."""
     if not settings.console_oidc_issuer:
         return None
+    from authlib.integrations.starlette_client import OAuth, OAuthError
+
     secret_file = settings.keys_dir / "console" / SECRET_FILE
     secret = json.loads(secret_file.read_text())["client_secret"]
     oauth = OAuth()
@@ -64,6 +65,7 @@ def register(app: FastAPI, settings: Settings) -> Any | None:
         if COOKIE not in request.cookies:
             if AGAIN in request.query_params:
                 return refused(request, 400, "Uw browser stuurt het sessiecookie niet mee.")
+            request.scope[UNTOUCHED] = True  # the browser keeps the cookie it has
             again = f"{request.url.path}?{request.url.query}&{AGAIN}=1"
             return HTMLResponse(
                 f'<!DOCTYPE html><html lang="nl"><head><meta http-equiv="refresh" '

@@ -23,14 +23,33 @@ import threading
 import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.keys import load_or_create_secret
+
 COOKIE = "kmt_console"
 ROTATE = "kmt.rotate_session"
+UNTOUCHED = "kmt.leave_cookie"
+"""Set in a request's scope: answer without a session cookie (the OpenID Connect callback's
+reload page, whose request came without one and must not replace the one the browser has)."""
+SECRET_FILE = Path("console") / "session.json"
+
+
+def session_secret(keys_dir: Path) -> bytes:
+    """The console's one secret of its own: the key of its session cookies' HMAC."""
+    return load_or_create_secret(keys_dir / SECRET_FILE, "session")
+
+
+def generate_session_secret(keys_dir: Path) -> list[str]:
+    if (keys_dir / SECRET_FILE).exists():
+        return []
+    session_secret(keys_dir)
+    return [str(SECRET_FILE)]
 
 
 @dataclass
@@ -111,7 +130,7 @@ class SessionMiddleware:
         scope["session"] = data
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and not scope.get(UNTOUCHED):
                 headers = MutableHeaders(scope=message)
                 session_id = old_id if found is not None else None
                 if scope.get(ROTATE) or session_id is None:

@@ -20,6 +20,30 @@ Worker = Annotated[Person, Depends(role_required("kmt_worker"))]
 DisclosureId = Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
 VERDICTS = {"approve": "goedgekeurd", "reject": "afgewezen"}
 REFRESH_SECONDS = 5
+SAME = {"victim": "slachtoffer", "suspect": "verdachte", "unknown": "persoon"}
+DECISION_WORDS = {"decision": "besluit", "review": "beoordeling", "alert": "acuut gevaar"}
+templates.env.filters["same_word"] = lambda role: SAME.get(role, role)
+templates.env.filters["decision_word"] = lambda kind: DECISION_WORDS.get(kind, kind)
+
+
+async def melding_page(request: Request, who: Person, staff: StaffApi, melding_id: str) -> Response:
+    """A melding as a KMT worker opens it (the on-call alert links here): its items waiting
+    for review, and earlier meldingen about the same victim or suspect ("eerder gemeld")."""
+    waiting = [i for i in await queue(staff, who) if i["melding_id"] == melding_id]
+    try:
+        related = await staff.json(who, "audit", "GET", f"/v1/audit/meldingen/{melding_id}/related")
+        earlier, missing = related["earlier"], None
+    except Refused as exc:
+        earlier, missing = [], exc.reason
+    return page(
+        request,
+        "worker_melding.html.j2",
+        f"Melding {melding_id}",
+        who,
+        items=waiting,
+        earlier=earlier,
+        missing=missing,
+    )
 
 
 async def queue(staff: StaffApi, who: Person) -> list[dict[str, Any]]:

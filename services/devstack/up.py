@@ -1,5 +1,6 @@
-"""`kmt up`: the whole system on this machine — Kafka, OPA, the four services and the alerts
-service — until Ctrl-C (or SIGTERM), which stops every process it started."""
+"""`kmt up`: the whole system on this machine — Kafka, OPA, the four services, the alerts
+service, the operator API and the web console — until Ctrl-C (or SIGTERM), which stops every
+process it started."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.devstack import demo, kafka, opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
 from services.devstack.services import ALERTS, SERVICES, start_service, wait_healthy
+from services.devstack.staff_side import DEMO_LOGINS, console_url, start_staff_side
 from services.policy.engine import POLICIES, policy_revision
 from services.policy.versions import VersionStore
 
@@ -45,10 +47,13 @@ def run() -> None:
         asyncio.run(ensure_topics(settings))
         for line in demo.prepare(settings):
             print(f"aangemaakt: {line}", flush=True)
+        if "staff_url" not in settings.model_fields_set:  # an alert links to this console
+            settings = settings.model_copy(update={"staff_url": console_url(settings)})
         for name in (*SERVICES, ALERTS):
             process = start_service(name, settings, run_dir / "logs" / f"{name}.log")
             processes.append(process)
             wait_healthy(name, settings, process)
+        processes += start_staff_side(settings, run_dir / "logs")
         print(welcome(settings), flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -86,12 +91,17 @@ def welcome(settings: Settings) -> str:
         if settings.reference_time
         else ""
     )
+    logins = "\n".join(f"  {who:<16} {demo_dir / name}" for who, name in DEMO_LOGINS)
     return f"""
 KMT signaaluitwisseling draait.{clock}
   intake   http://127.0.0.1:{settings.intake_port}/docs
   sharing  http://127.0.0.1:{settings.sharing_port}/docs   (partner-API)
   audit    http://127.0.0.1:{settings.audit_port}/docs     (privacy officers)
+  console  {console_url(settings)}          (de webconsole voor medewerkers)
   logs     {settings.data_dir / "devstack" / "logs"}
+
+Aanmelden in de console: plak het demotoken uit het bestand van de rol.
+{logins}
 
 Een melding insturen als demo-partner (wijkteam Almelo):
   TOKEN=$(.venv/bin/kmt demo token intake)

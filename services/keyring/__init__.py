@@ -9,6 +9,7 @@ from pathlib import Path
 from services.bus.signing import generate_event_keys
 from services.common.keys import generate_keys
 from services.common.webhooks import generate_webhook_keys
+from services.console.sessions import generate_session_secret
 from services.keyring.vault import generate_input_key, generate_reader_keys
 from services.policy.bundle_signing import generate_policy_keys
 
@@ -22,4 +23,5 @@ def generate_all(keys_dir: Path) -> list[str]:
         *generate_input_key(keys_dir),
         *generate_policy_keys(keys_dir),
         *generate_webhook_keys(keys_dir),
+        *generate_session_secret(keys_dir),
     ]
