@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from services.audit.cases import CaseFacts
 from services.audit.ledger import Ledger
 from services.audit.recorder import RECORDED_TYPES, drafts_of, receipt_of
+from services.audit.status import STEP_ENTRIES, status_events
 from services.bus.consumer import Handling, Record
 from services.bus.kafka import Publisher
 from services.common import topics
@@ -49,6 +50,7 @@ class Recorder:
         self.opener = opener
         self.publisher = publisher
         self.receipts_topic = settings.topic(topics.AUDIT_RECEIPTS)
+        self.status_topic = settings.topic(topics.STATUS)
         self.prefix = settings.topic_prefix
 
     def handling(self) -> Handling:
@@ -75,10 +77,16 @@ class Recorder:
         metrics.count_recorded(
             [d for (_, d), a in zip(drafted, appended, strict=True) if a.created]
         )
+        # what the reporter may learn (`services.audit.status`), from what is now recorded
+        touched = [d.melding_id for _, d in drafted if d.melding_id and d.type in STEP_ENTRIES]
+        statuses = await asyncio.to_thread(status_events, self.ledger, touched)
         await self.publisher.publish_many(
             [
-                (self.receipts_topic, receipt_of(event, draft, entry))
-                for (event, draft), entry in zip(drafted, appended, strict=True)
+                *(
+                    (self.receipts_topic, receipt_of(event, draft, entry))
+                    for (event, draft), entry in zip(drafted, appended, strict=True)
+                ),
+                *((self.status_topic, status) for status in statuses),
             ]
         )
 

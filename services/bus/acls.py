@@ -37,7 +37,7 @@ class Flow:
 
 
 FLOWS: dict[Service, Flow] = {
-    "intake": Flow(reads=(), writes=(topics.MELDINGEN,)),
+    "intake": Flow(reads=(topics.STATUS,), writes=(topics.MELDINGEN, topics.DEAD_LETTER)),
     "routing": Flow(
         reads=(topics.MELDINGEN,),
         writes=(topics.DECISIONS, topics.POLICY, topics.ALERTS, topics.DEAD_LETTER),
@@ -54,7 +54,7 @@ FLOWS: dict[Service, Flow] = {
             topics.POLICY,
             topics.ALERTS,
         ),
-        writes=(topics.AUDIT_RECEIPTS, topics.DEAD_LETTER),
+        writes=(topics.AUDIT_RECEIPTS, topics.STATUS, topics.DEAD_LETTER),
     ),
     "alerts": Flow(reads=(topics.ALERTS,), writes=(topics.DEAD_LETTER,)),
 }

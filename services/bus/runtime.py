@@ -28,7 +28,7 @@ async def running_consumer(
     publisher = Publisher(settings, service)
     await publisher.start()
     handler = make_handler(publisher)
-    task = asyncio.create_task(_supervise(settings, service, topics, handler, publisher))
+    task = asyncio.create_task(supervise(settings, service, topics, handler, publisher))
     try:
         yield publisher
     finally:
@@ -38,7 +38,7 @@ async def running_consumer(
         await publisher.stop()
 
 
-async def _supervise(
+async def supervise(
     settings: Settings,
     service: str,
     topics: list[str],

@@ -50,6 +50,7 @@ OWNERS: dict[str, str] = {
     topics.ALERTS: "routing",
     topics.DISCLOSURES: "sharing",
     topics.AUDIT_RECEIPTS: "audit",
+    topics.STATUS: "audit",
 }
 """Who may sign the events of a topic; the dead-letter topic takes any service's."""
 

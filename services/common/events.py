@@ -23,6 +23,7 @@ DISCLOSURE_ACKNOWLEDGED = "nl.kmt.disclosure.acknowledged"
 POLICY_ACTIVATED = "nl.kmt.policy.activated"
 STAFF_ACCESSED = "nl.kmt.staff.accessed"
 ALERT_RAISED = "nl.kmt.alert.raised"
+MELDING_STATUS = "nl.kmt.melding.status"
 AUDIT_RECORDED = "nl.kmt.audit.recorded"
 DEAD_LETTERED = "nl.kmt.deadletter"
 

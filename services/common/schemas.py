@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from services.common import models
 from services.common.alert_event import AlertRaised
 from services.common.facts import MeldingReceived, PolicyFacts
+from services.common.status_event import MeldingStatus
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "melding.v1.submission": models.MeldingSubmission,
@@ -23,6 +24,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,
     "alert.raised": AlertRaised,
+    "melding.status": MeldingStatus,
     "policy.facts": PolicyFacts,  # the OPA input's `melding` (not an event)
 }
 

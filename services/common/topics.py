@@ -13,6 +13,7 @@ AUDIT_RECEIPTS = "kmt.audit.receipts.v1"
 POLICY = "kmt.policy.v1"
 DEAD_LETTER = "kmt.deadletter.v1"
 ALERTS = "kmt.alerts.v1"
+STATUS = "kmt.status.v1"
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -34,6 +35,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(POLICY, 1, 365 * DAY_MS),
     TopicSpec(DEAD_LETTER, 1, 90 * DAY_MS),
     TopicSpec(ALERTS, 3, 30 * DAY_MS),
+    TopicSpec(STATUS, 3, 30 * DAY_MS),
 )
 
 CARRIES: dict[str, frozenset[str]] = {
@@ -52,6 +54,7 @@ CARRIES: dict[str, frozenset[str]] = {
     POLICY: frozenset({events.POLICY_ACTIVATED}),
     DEAD_LETTER: frozenset({events.DEAD_LETTERED}),
     ALERTS: frozenset({events.ALERT_RAISED}),
+    STATUS: frozenset({events.MELDING_STATUS}),
 }
 """The event types each topic carries. A consumer takes a type only from its own topic: the
 signature proves the topic's owner sent a record, so an event of another owner's type on a

@@ -3,7 +3,8 @@ data key of its own and published to `kmt.meldingen.v1` with its non-identifying
 only after the broker acknowledged it.
 
 Partners authenticate with OAuth2 client credentials and `private_key_jwt` (`/oauth/token`);
-the authenticated partner becomes `reporter.partner_id`."""
+the authenticated partner becomes `reporter.partner_id`. A partner reads the progress of its
+own meldingen at `GET /v1/meldingen/{id}` (`services.intake.status`)."""
 
 import asyncio
 import contextlib
@@ -12,7 +13,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 
 from services.bus.consumer import Backoff
 from services.bus.kafka import Publisher
+from services.bus.runtime import supervise
 from services.common.events import MELDING_RECEIVED, CloudEvent
 from services.common.facts import MeldingReceived, policy_facts
 from services.common.http import (
@@ -30,12 +33,13 @@ from services.common.http import (
     validation_problem,
 )
 from services.common.models import Melding, MeldingSubmission
-from services.common.openapi import json_body, problems, required_header
+from services.common.openapi import answer, json_body, problems, required_header
 from services.common.partner_auth import partner_authenticated, token_router
 from services.common.partners import Partner
 from services.common.settings import Settings
-from services.common.topics import MELDINGEN
+from services.common.topics import MELDINGEN, STATUS
 from services.intake.idempotency import IdempotencyStore, Reservation
+from services.intake.status import NOT_FOUND, MeldingProgress, StatusFollower, StatusStore
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Sealer
 from services.observability import health as probes
@@ -71,6 +75,7 @@ BROKER_DOWN = {
 
 def create_app(settings: Settings) -> FastAPI:
     store = IdempotencyStore.of(settings)
+    status = StatusStore.of(settings)
     data_keys = DataKeyStore.of(settings)
     sealer = Sealer.load(settings.keys_dir, data_keys)
     publisher = Publisher(settings, "intake")
@@ -89,17 +94,26 @@ def create_app(settings: Settings) -> FastAPI:
                 connected.set()
                 return
 
+    async def follow() -> None:
+        """Once connected: learn each melding's progress from audit (`services.intake.status`)."""
+        await connected.wait()
+        follower = StatusFollower(settings, status)
+        await supervise(settings, "intake", [settings.topic(STATUS)], follower, publisher)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         connecting = asyncio.create_task(connect())
+        following = asyncio.create_task(follow())
         try:
             yield
         finally:
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connecting
+            for task in (following, connecting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await publisher.stop()
             store.close()
+            status.close()
             data_keys.close()
 
     app = FastAPI(
@@ -186,6 +200,9 @@ def create_app(settings: Settings) -> FastAPI:
         if reservation.request_mac != request_mac:
             raise HTTPException(422, "Idempotency-Key is al gebruikt voor een andere melding")
         if reservation.published:
+            await asyncio.to_thread(
+                status.received, reservation.melding_id, partner_id, reservation.received_at
+            )
             return {"melding_id": reservation.melding_id}
 
         melding = Melding.model_validate(
@@ -233,7 +250,24 @@ def create_app(settings: Settings) -> FastAPI:
                 headers={"Retry-After": "10"},
             ) from None
         await asyncio.to_thread(store.mark_published, partner_id, idempotency_key)
+        await asyncio.to_thread(
+            status.received, reservation.melding_id, partner_id, reservation.received_at
+        )
         log.info("melding %s aangenomen van %s", reservation.melding_id, partner_id)
         return {"melding_id": reservation.melding_id}
+
+    @app.get(
+        "/v1/meldingen/{melding_id}",
+        response_model=None,
+        summary="Stand van een eigen melding",
+        responses={200: answer(MeldingProgress), **problems(404)},
+    )
+    async def melding_progress(
+        melding_id: UUID, partner: Annotated[Partner, Depends(as_partner)]
+    ) -> dict[str, Any]:
+        found = await asyncio.to_thread(status.progress, str(melding_id), partner.id)
+        if found is None:  # none, or another partner's: the same answer (no oracle)
+            raise HTTPException(404, NOT_FOUND)
+        return found
 
     return app

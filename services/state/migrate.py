@@ -15,7 +15,7 @@ from psycopg import sql as pgsql
 from services.common import deliveries
 from services.common.partner_auth import REPLAY_GRANTS, replay_schema, replay_table
 from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
-from services.intake import idempotency
+from services.intake import idempotency, status
 from services.routing import history
 from services.sharing import acute, outbox, partner_webhooks
 
@@ -32,7 +32,7 @@ def stores(service: str) -> list[tuple[str, dict[str, str]]]:
         return [(deliveries.schema(ALERTS_PREFIX), deliveries.grants(ALERTS_PREFIX))]
     replay = (replay_schema(service), {replay_table(service): REPLAY_GRANTS})
     if service == "intake":
-        return [(idempotency.SCHEMA, idempotency.GRANTS), replay]
+        return [(idempotency.SCHEMA, idempotency.GRANTS), (status.SCHEMA, status.GRANTS), replay]
     notices = partner_webhooks.PREFIX
     return [
         (outbox.schema(postgres=True), outbox.GRANTS),
