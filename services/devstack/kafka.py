@@ -96,7 +96,8 @@ def start_kafka(
     props.write_text(_properties(data_dir, port, controller_port, tls, passwords[BROKER]))
     props.chmod(0o600)  # holds the broker's own password
     (data_dir / "log4j.properties").write_text(LOG4J.format(data_dir=data_dir))
-    if not (data_dir / "logs" / "meta.properties").exists():
+    formatted_before = (data_dir / "logs" / "meta.properties").exists()
+    if not formatted_before:
         scram = [
             arg
             for principal, password in passwords.items()
@@ -128,10 +129,71 @@ def start_kafka(
     )
     try:
         asyncio.run(wait_until_ready(f"127.0.0.1:{port}", admin, process))
+        if formatted_before:  # a principal added since (alerts) has no credentials there yet
+            _add_missing_credentials(data_dir, port, tls, passwords)
     except BaseException:
         stop(process)
         raise
     return process
+
+
+ADMIN_CLIENT = """\
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+username="{user}" password="{password}";
+ssl.truststore.type=PEM
+ssl.truststore.location={truststore}
+"""
+
+
+def _add_missing_credentials(
+    data_dir: Path, port: int, tls: BrokerTls, passwords: dict[str, str]
+) -> None:
+    """Give every principal that cannot log in its SCRAM credentials (as the admin, with
+    Kafka's own ConfigCommand): storage formatted by an older release knows fewer."""
+    bootstrap = f"127.0.0.1:{port}"
+    context = create_ssl_context(cafile=str(tls.ca_cert))
+    missing = [
+        principal
+        for principal, password in passwords.items()
+        if principal != BROKER
+        and not asyncio.run(_logs_in(bootstrap, BusLogin(user_name(principal), password, context)))
+    ]
+    if not missing:
+        return
+    config = data_dir / "admin-client.properties"
+    config.write_text(
+        ADMIN_CLIENT.format(
+            user=user_name(ADMIN), password=passwords[ADMIN], truststore=tls.ca_cert
+        )
+    )
+    config.chmod(0o600)
+    for principal in missing:
+        subprocess.run(
+            _java(
+                "kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap,
+                "--command-config", str(config), "--alter", "--entity-type", "users",
+                "--entity-name", user_name(principal),
+                "--add-config", f"SCRAM-SHA-512=[password={passwords[principal]}]",
+                data_dir=data_dir,
+            ),
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+
+async def _logs_in(bootstrap: str, login: BusLogin) -> bool:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **login.aiokafka()
+    )
+    try:
+        await admin.start()
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
 
 
 def _properties(

@@ -9,12 +9,28 @@ own exactly then (its age rule, `data.kmt.config.adult_age`, is not repeated her
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from services.bus.consumer import Record
+from services.bus.kafka import Publisher
+from services.bus.signing import EventVerifier
 from services.common.alert_event import AlertRaised, VeiligThuis
-from services.common.events import ALERT_RAISED, CloudEvent, derived_id, new_event
-from services.common.facts import MeldingReceived
+from services.common.events import (
+    ALERT_RAISED,
+    MELDING_RECEIVED,
+    CloudEvent,
+    derived_id,
+    new_event,
+    parse_data,
+    parse_event,
+)
+from services.common.facts import MeldingReceived, PolicyFacts
 from services.common.models import Decision
+from services.common.topics import ALERTS
+
+log = logging.getLogger(__name__)
 
 REVIEW_HUMAN = "review:human"
 
@@ -52,3 +68,29 @@ def _veilig_thuis(decision: Decision) -> VeiligThuis:
     if not decision.allow:
         return "niet"
     return "na_beoordeling" if REVIEW_HUMAN in decision.obligations else "direct"
+
+
+async def raise_at_once(
+    record: Record,
+    verifier: EventVerifier,
+    decide: Callable[[PolicyFacts], Awaitable[list[Decision]]],
+    publisher: Publisher,
+    topic_prefix: str,
+    source: str,
+) -> None:
+    """The fast lane: the alert of an acute melding, now, decided as the ordinary path
+    decides (`decide`); anything else is left to that path (which also dead-letters what is
+    malformed)."""
+    try:
+        verifier.verify(record.topic, record.key, record.value, record.headers)
+        event = parse_event(record.value, {MELDING_RECEIVED})
+        melding = parse_data(event, MeldingReceived)
+        if not melding.facts.signals.acute_danger:
+            return
+        decisions = await decide(melding.facts)
+        alert = alert_of(event.id, melding, decisions, datetime.now(UTC), source)
+        if alert is not None:
+            await publisher.publish(f"{topic_prefix}{ALERTS}", alert)
+    except Exception as exc:  # by type only; the ordinary path raises the alert as well
+        log.info("routing: snelle baan slaat %s@%d over (%s)", record.topic, record.offset,
+                 type(exc).__name__)  # fmt: skip

@@ -32,13 +32,13 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
-from services.common.facts import MeldingReceived
+from services.common.facts import MeldingReceived, PolicyFacts
 from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
 from services.observability import health
 from services.policy.engine import PolicyEngine, decide_all
-from services.routing.alerts import alert_of
+from services.routing.alerts import alert_of, raise_at_once
 from services.routing.history import PolicyInputs
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,14 @@ class Router:
         await self.publisher.publish(self.settings.topic(POLICY), event)
         self.announced.add(revision)
 
+    async def decide(self, facts: PolicyFacts) -> list[Decision]:
+        """All three decisions, or none."""
+        return await decide_all(self.engine, facts)
+
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED})
         melding = parse_data(event, MeldingReceived)  # facts only: routing cannot read more
-        decisions = await decide_all(self.engine, melding.facts)  # all three, or none
+        decisions = await self.decide(melding.facts)
         decided_at = datetime.now(UTC)
         await self.announce_revision(decisions[0].policy_revision, decided_at)
         topic = self.settings.topic(DECISIONS)
@@ -159,21 +163,46 @@ def create_app(settings: Settings) -> faust.App:
         assert router is not None
         unacked = stream.noack()
         async for event in unacked.events():
-            message = event.message
-            record = Record(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                tuple((name, bytes(raw)) for name, raw in _headers(message.headers)),
-            )
             await handle_reliably(
-                record, router, router.publisher, settings, "routing", Resources.verifier
+                _record(event.message),
+                router,
+                router.publisher,
+                settings,
+                "routing",
+                Resources.verifier,
             )
             await unacked.ack(event)
 
+    @app.agent(meldingen)
+    async def acute_lane(stream: Any) -> None:
+        """Acute meldingen raise their alert without queueing behind the others
+        (`services.routing.alerts.raise_at_once`)."""
+        await Resources.ready.wait()
+        router = Resources.router
+        assert router is not None
+        async for event in stream.events():
+            await raise_at_once(
+                _record(event.message),
+                Resources.verifier,
+                router.decide,
+                router.publisher,
+                settings.topic_prefix,
+                SOURCE,
+            )
+
     return app
+
+
+def _record(message: Any) -> Record:
+    """A faust message as the bus's `Record`."""
+    return Record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        tuple((name, bytes(raw)) for name, raw in _headers(message.headers)),
+    )
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:
