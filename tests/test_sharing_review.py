@@ -27,6 +27,8 @@ MELDING_ID = "00000000-0000-0000-0000-00000000a001"
 DISCLOSURE_ID = "00000000-0000-0000-0000-00000000d001"
 PARTNER = "veilig-thuis-twente"
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
+CREATED = {"id": "created-1", "source": "kmt/sharing", "type": "nl.kmt.disclosure.created",
+           "time": NOW.isoformat(), "data": {"jwe": "x"}}  # fmt: skip
 
 
 def actions(outbox: Outbox) -> list[str]:
@@ -45,7 +47,7 @@ def worker(tmp_path: Path, *, receipt: bool = True) -> tuple[Sharing, Outbox]:
     opener = Opener.load(keys, "sharing", store)
     pending = StoredDisclosure(
         seq=0, disclosure_id=DISCLOSURE_ID, melding_id=MELDING_ID, recipient="veilig_thuis",
-        partner_id=PARTNER, event={"data": {"jwe": "x"}}, created_at=NOW.isoformat(),
+        partner_id=PARTNER, event=CREATED, created_at=NOW.isoformat(),
         expires_at=None, needs_review=True, audit_seq=None, review=None, released_at=None,
         acked_at=None, review_brief=opener.seal_alongside(MELDING_ID, sealed_melding, b"{}"),
     )  # fmt: skip

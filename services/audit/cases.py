@@ -22,13 +22,17 @@ accents, spacing), are the same (see the README for what it does not catch).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from services.audit.entry import Entry
 from services.audit.store import Cursor, Store
 from services.common.facts import MeldingReceived
 
+INSERT_SUBJECT = (
+    "INSERT INTO subjects (pseudonym, melding_id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
 INSERT_CASE = (
     "INSERT INTO cases (melding_id, seq, received_at, reporter_type, municipality)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -59,6 +63,24 @@ class CaseFacts:
 
     def row(self, seq: int) -> tuple[Any, ...]:
         return (self.melding_id, seq, self.received_at, self.reporter_type, self.municipality)
+
+
+Cases = Mapping[str, CaseFacts] | None
+"""The case index's rows of the meldingen among a batch of drafts, by their event id."""
+
+
+def index_subjects(cursor: Cursor, store: Store, cases: Cases, entries: Sequence[Entry]) -> None:
+    """The look-up indexes of new `entries`, in their append transaction: `subjects` (each
+    pseudonym to its melding, for access requests and case links) and a melding's `cases`
+    row."""
+    subjects = [
+        (p, e.melding_id, e.seq) for e in entries if e.melding_id for p in e.subject_pseudonyms
+    ]
+    if subjects:
+        cursor.executemany(store.sql(INSERT_SUBJECT), subjects)
+    rows = [cases[e.event_id].row(e.seq) for e in entries if cases and e.event_id in cases]
+    if rows:
+        cursor.executemany(store.sql(INSERT_CASE), rows)
 
 
 def role_of(path: str | None) -> Role:

@@ -7,7 +7,7 @@ store's write lock, so several service instances can share one PostgreSQL ledger
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import checkpoint as notes
-from services.audit.cases import INSERT_CASE, CaseFacts
+from services.audit.cases import Cases, index_subjects
 from services.audit.entry import (
     COLUMNS,
     GENESIS_HASH,
@@ -124,11 +124,8 @@ class Ledger:
     def append(self, draft: Draft) -> Appended:
         return self.append_many([draft])[0]
 
-    def append_many(
-        self, drafts: Sequence[Draft], cases: Mapping[str, CaseFacts] | None = None
-    ) -> list[Appended]:
-        """Record the drafts in order, in one transaction; known event ids are skipped. A
-        melding's `cases` row (by its event id) goes into the case index in that transaction."""
+    def append_many(self, drafts: Sequence[Draft], cases: Cases = None) -> list[Appended]:
+        """In one transaction: the drafts in order (known event ids skipped), `cases` rows."""
         with self.store.writing() as cursor:
             condition, params = self.store.any_of("event_id", [d.event_id for d in drafts])
             known = {
@@ -156,25 +153,7 @@ class Ledger:
                 seq, prev_hash = seq + 1, entry.entry_hash
             if new_entries:
                 cursor.executemany(self.store.sql(INSERT_ENTRY), [_params(e) for e in new_entries])
-                subjects = [
-                    (p, e.melding_id, e.seq)
-                    for e in new_entries
-                    if e.melding_id
-                    for p in e.subject_pseudonyms
-                ]
-                if subjects:
-                    cursor.executemany(
-                        self.store.sql(
-                            "INSERT INTO subjects (pseudonym, melding_id, seq) VALUES (?, ?, ?)"
-                            " ON CONFLICT DO NOTHING"
-                        ),
-                        subjects,
-                    )
-                if cases:
-                    cursor.executemany(
-                        self.store.sql(INSERT_CASE),
-                        [cases[e.event_id].row(e.seq) for e in new_entries if e.event_id in cases],
-                    )
+                index_subjects(cursor, self.store, cases, new_entries)
         if new_entries and seq - self.checkpointed_size() >= self.checkpoint_every:
             self.checkpoint()
         return results
@@ -401,9 +380,8 @@ class Ledger:
                 raise ValueError(f"entry {min_seq - 1} ontbreekt al: niets om op te schonen")
             record = PruneRecord(min_seq, last[0], row[0], archive_sha256, now())
             self._q(cursor, INSERT_PRUNE, record.signed(self.signer).as_row())
-            self._q(cursor, "DELETE FROM subjects WHERE seq < ?", [min_seq])
-            self._q(cursor, "DELETE FROM cases WHERE seq < ?", [min_seq])
-            self._q(cursor, "DELETE FROM entries WHERE seq < ?", [min_seq])
+            for table in ("cases", "subjects", "entries"):
+                self._q(cursor, f"DELETE FROM {table} WHERE seq < ?", [min_seq])
 
     def close(self) -> None:
         self.store.close()

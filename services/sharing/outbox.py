@@ -115,8 +115,7 @@ class StoredDisclosure:
     release_seq: int | None = None
     """Position in release order: the partner API's cursor (release order is not creation
     order: a disclosure waiting for review or for its receipt is released later)."""
-    review_brief: str | None = None
-    """At creation, with `needs_review`: what the reviewer judges, sealed."""
+    review_brief: str | None = None  # with `needs_review`, at creation: see `reviews`
 
 
 STORE_KEY_FILE = "sharing-store-key.json"
@@ -322,13 +321,11 @@ class Outbox:
     ) -> bool:
         """Record the first review only (else False), its sealed reason and the `event` as it
         stays (a rejected one without its ciphertext); the brief goes, its work done."""
+        sql = "UPDATE disclosures SET review = ?, reviewer = ?, review_reason = ?, event = ?, "
+        sql += "review_brief = NULL WHERE disclosure_id = ? AND review IS NULL"
         with self.transaction() as db:
-            changed = db.execute(
-                "UPDATE disclosures SET review = ?, reviewer = ?, review_reason = ?, event = ?, "
-                "review_brief = NULL WHERE disclosure_id = ? AND review IS NULL",
-                (review, reviewer, reason, json.dumps(event), disclosure_id),
-            ).rowcount
-        return changed == 1
+            params = (review, reviewer, reason, json.dumps(event), disclosure_id)
+            return bool(db.execute(sql, params).rowcount == 1)
 
     def sealed_review(self, disclosure_id: str) -> tuple[str | None, str | None]:
         """The sealed brief (until the verdict) and the sealed reason (after it)."""
