@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from services.audit.api import create_app
 from services.audit.cases import CaseFacts
 from services.audit.entry import Draft
+from services.audit.figures import table
 from services.audit.ledger import Ledger, Query
 from services.common.staff import add_member
 from tests.ledger_backends import Backend, backend  # noqa: F401  (fixture)
@@ -110,13 +111,13 @@ def test_figures_suppress_every_cell_under_five_before_they_leave(api: Api) -> N
     reporters = body["tabellen"]["type melder"]
     assert reporters == {"rijen": [{"categorie": "zorg/wijkteam", "aantal": 8}], "totaal": 8}
     municipalities = body["tabellen"]["gemeente"]
-    assert municipalities["rijen"] == [
-        {"categorie": "almelo", "aantal": 6},
+    assert municipalities["rijen"] == [  # 8 - 6 would give the 2 back: almelo goes too
+        {"categorie": "almelo", "aantal": None, "aanvullend": True},
         {"categorie": "enschede", "aantal": None},  # 2: shown as "< 5"
     ]
-    assert municipalities["totaal"] is None  # 8 - 6 would give the hidden cell back
+    assert municipalities["totaal"] == 8  # enschede 1 to 3, almelo 5 to 7: neither follows
     ages = {r["categorie"]: r["aantal"] for r in body["tabellen"]["leeftijd"]["rijen"]}
-    assert ages == {"minderjarig": 6, "meerderjarig": None}
+    assert ages == {"minderjarig": None, "meerderjarig": None}
     text = json.dumps(body)
     assert not any(melding in text for melding in api.meldingen)  # no ids, only counts
     assert set(body["niet_beschikbaar"]) >= {"geslacht", "uitbuitingsvorm"}
@@ -125,7 +126,7 @@ def test_figures_suppress_every_cell_under_five_before_they_leave(api: Api) -> N
     assert lower.status_code == 422
     higher = api.get("/v1/audit/figures", year=YEAR, threshold=7).json()
     assert higher["personen"] is None  # 6 < 7
-    assert higher["tabellen"]["gemeente"]["rijen"][0]["aantal"] is None
+    assert higher["tabellen"]["type melder"]["rijen"][0]["aantal"] == 8
     other_year = api.get("/v1/audit/figures", year=YEAR - 1).json()
     assert other_year["meldingen"] == 0
 
@@ -140,3 +141,25 @@ def test_verify_on_demand_sees_a_tampered_entry(api: Api, backend: Backend) -> N
     bad = api.client.post("/v1/audit/verify", headers=officer).json()
     assert not bad["ok"] and bad["problems"][0]["seq"] == 1
     assert bad["summary"].startswith("NIET IN ORDE")
+
+
+@pytest.mark.parametrize(
+    ("counts", "hidden", "total"),
+    [
+        ({"a": 9, "b": 7}, set(), 16),  # nothing small
+        ({"a": 9, "b": 7, "c": 2}, {"b", "c"}, 18),  # 18 - 9 = 9: b and c not singled out
+        ({"a": 9, "b": 1, "c": 1}, {"a", "b", "c"}, 11),  # two 1s were forced: hide a
+        ({"b": 1, "c": 1}, {"b", "c"}, None),  # forced, and nothing else to hide
+        ({"a": 9, "b": 4, "c": 4, "d": 6}, {"b", "c", "d"}, 23),  # 4 + 4 is forced: hide d
+        ({"a": 9, "b": 3, "c": 4}, {"b", "c"}, 16),  # 7 is 3 + 4 or 4 + 3: nothing follows
+    ],
+)
+def test_no_hidden_cell_follows_from_the_total_and_the_cells_shown(
+    counts: dict[str, int], hidden: set[str], total: int | None
+) -> None:
+    from collections import Counter
+
+    shown = table(Counter(counts), 5)
+    assert {r["categorie"] for r in shown["rijen"] if r["aantal"] is None} == hidden
+    assert shown["totaal"] == total
+    assert all(r["aantal"] is None or r["aantal"] >= 5 for r in shown["rijen"])

@@ -148,10 +148,11 @@ def test_kmt_worker_sees_an_acute_item_appear_and_approves_it_with_a_reason(
 ) -> None:
     page = console.login("kmt-worker.token")
     expect(page.get_by_role("heading", level=1)).to_have_text("Beoordelen")
-    submitted(console, "melding-leeftijd-onbekend.json")
-    acute = json.loads((EXAMPLES / "melding-leeftijd-onbekend.json").read_text())
-    acute["signals"]["acute_danger"] = True
-    melding_id = console.stack.submit(acute)
+    melding = json.loads((EXAMPLES / "melding-leeftijd-onbekend.json").read_text())
+    melding["victim"]["bsn"] = "111222333"  # known to KMT: eerder gemeld finds it
+    console.stack.submit(melding)
+    melding["signals"]["acute_danger"] = True
+    melding_id = console.stack.submit(melding)
     # the page is not reloaded: the queue refreshes itself while it is open, acute on top
     row = page.locator("tbody tr", has_text=melding_id[:8])
     expect(row).to_be_visible(timeout=60_000)
@@ -232,6 +233,24 @@ def test_keyboard_only_login_verify_and_logout(console: Console) -> None:
     tab_to(page, "Afmelden")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Aanmelden")
+    page.context.close()
+
+
+def test_keyboard_only_review_with_a_reason(console: Console) -> None:
+    melding_id = submitted(console, "melding-leeftijd-onbekend.json")
+    page = console.login("kmt-worker.token", keyboard=True)
+    expect(page.locator("tbody tr", has_text=melding_id[:8])).to_be_visible(timeout=60_000)
+    tab_to(page, "Beoordeel")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verstrekking beoordelen")
+    tab_to(page, "Goedkeuren")  # the radio group; an arrow key moves and chooses
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_label("Afwijzen")).to_be_checked()
+    tab_to(page, "Reden")
+    page.keyboard.type("Geen aanwijzing dat het slachtoffer minderjarig is.")
+    tab_to(page, "Oordeel vastleggen")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("De verstrekking is afgewezen.")).to_be_visible()
     page.context.close()
 
 

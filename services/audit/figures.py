@@ -8,13 +8,14 @@ and birth date counts once per melding); by reporter type (from the case index a
 beside the ledger, `cases.py`); by municipality (the gemeente each melding's decisions
 concern); minors (read from Veilig Thuis's decision rules: `veilig_thuis.minderjarig` and
 `veilig_thuis.acuut_gevaar_minderjarige` say the victim was a minor on the day of the
-melding, `veilig_thuis.leeftijd_onbekend` that the age was not known); decisions and
-disclosures per recipient. Gender, form of exploitation and age are not in the ledger, and
-are reported as not available rather than guessed.
+melding, `veilig_thuis.leeftijd_onbekend` that the age was not known); how often each
+recipient was to be informed (decisions to share). Gender, form of exploitation and age are
+not in the ledger, and are reported as not available rather than guessed.
 
 Every count under the threshold is suppressed (`None`, shown as "< 5") before it leaves
-the audit service, so no cell singles out a person; the total of a table is suppressed too
-when it would let a suppressed cell be computed back from the others.
+the audit service, so no cell singles out a person; where a hidden cell could be computed
+back from the total and the cells shown, more cells are hidden (secondary suppression,
+`table`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from services.audit.ledger import Ledger, Query
 
 MINOR_RULES = frozenset({"veilig_thuis.minderjarig", "veilig_thuis.acuut_gevaar_minderjarige"})
 UNKNOWN_AGE_RULES = frozenset({"veilig_thuis.leeftijd_onbekend"})
-TYPES = ("melding", "decision", "disclosure")
+TYPES = ("melding", "decision")
 PAGE = 5000
 DEFAULT_THRESHOLD = 5
 NOT_IN_LEDGER = {
@@ -63,8 +64,6 @@ class Tally:
     municipality: dict[str, str] = field(default_factory=dict)
     age: dict[str, str] = field(default_factory=dict)
     allowed: Counter[str] = field(default_factory=Counter)
-    denied: Counter[str] = field(default_factory=Counter)
-    disclosed: Counter[str] = field(default_factory=Counter)
 
     def add(self, entry: Entry) -> None:
         melding = entry.melding_id
@@ -79,11 +78,10 @@ class Tally:
             if entry.municipality:
                 self.municipality.setdefault(melding, entry.municipality)
             recipient = RECIPIENTS.get(entry.recipient or "", entry.recipient or "onbekend")
-            (self.allowed if entry.allow else self.denied)[recipient] += 1
+            if entry.allow:
+                self.allowed[recipient] += 1
             if entry.recipient == "veilig_thuis":
                 self.age[melding] = _age_class(entry)
-        elif entry.type == "disclosure":
-            self.disclosed[RECIPIENTS.get(entry.recipient or "", "onbekend")] += 1
 
     def tables(self) -> dict[str, Counter[str]]:
         """Counts per table, meldingen of the year only."""
@@ -94,9 +92,7 @@ class Tally:
             ),
             "gemeente": Counter(self.municipality.get(m, "onbekend") for m in ids),
             "leeftijd": Counter(self.age.get(m, "niet beoordeeld") for m in ids),
-            "besluiten: delen": self.allowed,
-            "besluiten: niet delen": self.denied,
-            "verstrekkingen": self.disclosed,
+            "ontvangers geïnformeerd": self.allowed,
         }
 
     def persons(self) -> int:
@@ -155,15 +151,40 @@ def suppressed(count: int, threshold: int) -> int | None:
 
 
 def table(counts: Counter[str], threshold: int) -> dict[str, Any]:
+    """A table's rows, largest first, with primary suppression (a count from 1 to
+    `threshold - 1` is `None`, shown as "< 5") and secondary suppression: the table's total
+    is known (it is published, or it is the year's meldingen), and the total less the cells
+    shown is what the hidden cells add up to. While that would give a hidden cell's value
+    back, the smallest cell still shown is hidden too (`None` with `aanvullend`, shown as
+    "x"); if no cell is left to hide, the total is hidden."""
+    small = {name for name, n in counts.items() if suppressed(n, threshold) is None}
+    extra: set[str] = set()
+    while small and forced([counts[c] for c in small], [counts[c] for c in extra], threshold):
+        shown = [c for c in counts if c not in small | extra and counts[c] > 0]
+        if not shown:
+            break
+        extra.add(min(shown, key=lambda c: (counts[c], c)))
     rows = [
-        {"categorie": name, "aantal": suppressed(n, threshold)}
+        {"categorie": name, "aantal": None if name in small | extra else n}
+        | ({"aanvullend": True} if name in extra else {})
         for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     ]
-    hidden = [r for r in rows if r["aantal"] is None]
     total: int | None = sum(counts.values())
-    if len(hidden) == 1:  # one hidden cell would follow from the total and the others
+    if small and forced([counts[c] for c in small], [counts[c] for c in extra], threshold):
         total = None
     return {"rijen": rows, "totaal": total}
+
+
+def forced(small: list[int], extra: list[int], threshold: int) -> bool:
+    """Whether hidden cells' values follow from what they add up to: each small one is
+    known to lie in [1, threshold - 1] and each extra one in [threshold, …)."""
+    if not small and not extra:
+        return False
+    left = sum(small) + sum(extra)
+    lowest = len(small) + threshold * len(extra)
+    if left == lowest or len(small) + len(extra) == 1:
+        return True
+    return not extra and left == (threshold - 1) * len(small)
 
 
 def figures(ledger: Ledger, year: int, threshold: int) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Cijfers (aard en omvang): the year's figures as tables with simple bar charts, and as
 CSV. Audit computes them from the ledger and suppresses every count under the threshold
-before they leave it; here a suppressed count (null) is shown as "< 5"."""
+before they leave it; here a suppressed count (null) is shown as "< 5", and one hidden so
+that a small one cannot be computed back as "x"."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ Officer = Annotated[Person, Depends(role_required("privacy_officer"))]
 Year = Annotated[int | None, Query(ge=2000, le=2999)]
 
 
-def shown(count: int | None, threshold: int) -> str:
+def shown(count: int | None, threshold: int, secondary: bool = False) -> str:
+    """A count as published: "< 5" when it is small, "x" when it is hidden so that a small
+    one cannot be computed back from the total."""
+    if secondary:
+        return "x"
     return f"< {threshold}" if count is None else str(count)
 
 
@@ -61,8 +66,10 @@ async def figures_csv(who: Officer, staff: Api, jaar: Year = None) -> Response:
     writer.writerow([year, "personen", "slachtoffers", shown(found["personen"], threshold)])
     for name, table in found["tabellen"].items():
         for row in table["rijen"]:
-            writer.writerow([year, name, row["categorie"], shown(row["aantal"], threshold)])
-        writer.writerow([year, name, "totaal", shown(table["totaal"], threshold)])
+            value = shown(row["aantal"], threshold, row.get("aanvullend", False))
+            writer.writerow([year, name, row["categorie"], value])
+        total = table["totaal"]
+        writer.writerow([year, name, "totaal", shown(total, threshold, total is None)])
     for name, why in found["niet_beschikbaar"].items():
         writer.writerow([year, name, why, ""])
     return Response(

@@ -19,7 +19,8 @@ router = APIRouter()
 Worker = Annotated[Person, Depends(role_required("kmt_worker"))]
 DisclosureId = Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
 VERDICTS = {"approve": "goedgekeurd", "reject": "afgewezen"}
-REFRESH_SECONDS = 5
+REFRESH_SECONDS = 10
+"""How often an open queue page asks again; each time is a read sharing records (per item)."""
 SAME = {"victim": "slachtoffer", "suspect": "verdachte", "unknown": "persoon"}
 DECISION_WORDS = {"decision": "besluit", "review": "beoordeling", "alert": "acuut gevaar"}
 templates.env.filters["same_word"] = lambda role: SAME.get(role, role)
