@@ -18,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from services.common.settings import Settings
+from services.console.app import create_app as console_app
 from services.devstack.paths import REPO, free_port
 from services.devstack.process import stop
 from services.devstack.services import environment, start_service
@@ -68,7 +70,10 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.post(url, content=b"", timeout=2).status_code < 500
+        return (
+            httpx.request("GET" if url.endswith("/health") else "POST", url, timeout=2).status_code
+            < 500
+        )
     except httpx.TransportError:
         return False
 
@@ -79,7 +84,9 @@ def stack(
     settings_factory: Callable[..., Settings],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    settings = settings_factory(otlp_traces_endpoint=collector[0], ready_retry_seconds=3.0)
+    settings = settings_factory(
+        otlp_traces_endpoint=collector[0], ready_retry_seconds=3.0, alerts_port=free_port()
+    )
     with deployment(settings, tmp_path_factory.mktemp("logs")) as running:
         yield running
 
@@ -149,8 +156,10 @@ def test_the_partners_trace_id_is_on_every_ledger_entry_of_the_melding(
     assert {"melding", "decision", "disclosure", "release", "ack"} <= by_type.keys()
     # what the partner sent is kept on the melding's own entry (LDV's foreign_operation)
     assert by_type["melding"]["trace_id"] == TRACEPARENT
-    for entry in trail:  # (an officer's read of the trail is a processing of its own)
-        if entry["type"] not in ("melding", "audit_access"):
+    for entry in trail:
+        if entry["type"] == "audit_access":  # an officer's read: a trace of its own
+            assert re.fullmatch("[0-9a-f]{32}", entry["trace_id"]) and entry["trace_id"] != TRACE_ID
+        elif entry["type"] != "melding":
             assert entry["trace_id"] == TRACE_ID, entry["type"]
 
 
@@ -163,10 +172,10 @@ def test_every_service_exports_its_spans_of_the_melding_in_that_trace(
         return found if wanted <= found else None
 
     eventually(services_in_trace, timeout=60)
-    intake = [
-        s for s in spans(collector[1]) if s["traceId"] == TRACE_ID and s["service"] == "kmt-intake"
-    ]
+    ours = [s for s in spans(collector[1]) if s["traceId"] == TRACE_ID]
+    intake = [s for s in ours if s["service"] == "kmt-intake"]
     assert any(s.get("parentSpanId") == PARTNER_SPAN for s in intake)  # the partner's call
+    assert "sharing partner fetch" in {s["name"] for s in ours}  # the RIEC fetched it
 
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -176,14 +185,23 @@ def test_metrics_and_readiness_on_every_service(
     stack: Stack, melding: tuple[str, list[dict[str, Any]]]
 ) -> None:
     melding_id, _ = melding
+    stack.start("alerts")
+    bases = {s: stack.url(s) for s in ("intake", "routing", "sharing", "audit")}
+    bases["alerts"] = f"http://127.0.0.1:{stack.settings.alerts_port}"
+    eventually(lambda: _answers(f"{bases['alerts']}/health"), timeout=30)
     texts = {}
-    for service in ("intake", "routing", "sharing", "audit"):
-        base = stack.url(service)
+    for service, base in bases.items():
         assert httpx.get(f"{base}/health", timeout=10).status_code == 200
         ready = httpx.get(f"{base}/ready", timeout=10)
         assert ready.status_code == 200, (service, ready.text)
         assert set(ready.json()["checks"].values()) == {"ok"}
         texts[service] = httpx.get(f"{base}/metrics", timeout=10).text
+    with TestClient(console_app(stack.settings)) as console:  # the web console, in process
+        assert console.get("/ready").json() == {
+            "status": "gereed",
+            "checks": {"audit": "ok", "sharing": "ok", "herhalingen": "ok"},
+        }
+        assert "kmt_http_requests_total" in console.get("/metrics").text
     audit = texts["audit"]
     assert re.search(r'kmt_decisions_total\{.*recipient="riec".*\} 1\.0', audit)
     assert 'kmt_disclosures_total{recipient="riec",step="released"} 1.0' in audit

@@ -27,6 +27,7 @@ from services.common.events import ALERT_RAISED, parse_data, parse_event
 from services.common.settings import Settings
 from services.common.topics import ALERTS, carried_by
 from services.common.webhooks import WebhookSigner, load_webhook_signer, post_signed
+from services.observability import health
 from services.state.database import open_state
 
 log = logging.getLogger(__name__)
@@ -138,4 +139,10 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
+    health.serve_side_port(
+        settings,
+        SERVICE,
+        settings.alerts_port,
+        {"broker": health.broker(settings), "database": health.database(settings.state_db_url)},
+    )
     asyncio.run(serve(settings))

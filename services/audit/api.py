@@ -41,6 +41,7 @@ from services.common.openapi import answer, problems
 from services.common.ratelimit import RateLimit, Throttled, install_rate_limit
 from services.common.settings import Settings
 from services.common.staff import require_role
+from services.observability.tracing import current_traceparent, trace_id_of
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 PrivacyOfficer = Annotated[str, Depends(require_role("privacy_officer"))]
@@ -116,7 +117,7 @@ def create_app(
             event_id=str(uuid.uuid4()),
             event_type=what,
             actor=f"staff:{actor}",
-            **scope,
+            **{"trace_id": trace_id_of(current_traceparent()), **scope},  # the read's own trace
         )
         await asyncio.to_thread(ledger.append, draft)
 

@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     """Default term after which `kmt audit archive` archives and prunes ledger entries."""
     routing_port: int = 8005
     """Port of the routing worker's `/metrics`, `/health` and `/ready` (it has no API)."""
+    alerts_port: int = 8006
+    """Port of the alerts service's `/metrics`, `/health` and `/ready` (it has no API)."""
     ready_retry_seconds: float = Field(default=120.0, gt=0)
     """A record a consumer has retried for longer than this makes its service not ready
     (`/ready` answers 503) until it is handled or set aside."""

@@ -39,6 +39,7 @@ from services.console.sessions import (
     start,
 )
 from services.console.worker import router as worker_router
+from services.observability import health as probes
 
 STATIC = Path(__file__).parent / "static"
 ASSETS = {
@@ -77,6 +78,15 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    probes.observe(
+        app,
+        settings,
+        "console",
+        {
+            "audit": probes.http(f"{settings.staff_api('audit')}/health"),
+            "sharing": probes.http(f"{settings.staff_api('sharing')}/health"),
+        },
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for name, folder in ASSETS.items():
         directory = settings.console_assets_dir / folder

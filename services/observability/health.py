@@ -93,8 +93,14 @@ def broker(settings: Settings) -> Check:
 def opa(settings: Settings) -> Check:
     """OPA's own health endpoint: up, with its bundle loaded."""
 
+    return http(f"{settings.opa_url}/health")
+
+
+def http(url: str) -> Check:
+    """Another service this one calls, answering its `/health`."""
+
     def check() -> None:
-        httpx.get(f"{settings.opa_url}/health", timeout=PROBE_TIMEOUT_S).raise_for_status()
+        httpx.get(url, timeout=PROBE_TIMEOUT_S).raise_for_status()
 
     return check
 

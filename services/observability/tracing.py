@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 HEADER = "traceparent"
@@ -134,3 +134,13 @@ def foreign_operation(traceparent: str | None) -> str | None:
     if not carried.is_valid:
         return None
     return f"00-{carried.trace_id:032x}-{carried.span_id:016x}-{carried.trace_flags:02x}"
+
+
+def in_traces(name: str, traceparents: Iterable[str | None]) -> None:
+    """Mark the step now running (a partner's fetch) in each of the given traces (the
+    meldingen it touched) with a short span linked to it, so each melding's trace shows it."""
+    current = trace.get_current_span().get_span_context()
+    links = [Link(current)] if current.is_valid else []
+    for traceparent in dict.fromkeys(traceparents):
+        if traceparent:
+            tracer().start_span(name, context=context_of(traceparent), links=links).end()

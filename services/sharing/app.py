@@ -22,6 +22,7 @@ from services.common.topics import DISCLOSURES
 from services.keyring.datakeys import DataKeyStore
 from services.keyring.vault import Opener
 from services.observability import health as probes
+from services.observability import tracing
 from services.policy.engine import PolicyEngine
 from services.sharing.api_models import AwaitingReview, DisclosurePage, ReviewItem
 from services.sharing.outbox import StoredDisclosure, open_outbox
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         ] = 0,
     ) -> dict[str, Any]:
         items = outbox.released_for(partner.id, cursor, datetime.now(UTC), PAGE_SIZE)
+        tracing.in_traces("sharing partner fetch", (d.event.get("traceparent") for d in items))
         return {
             "items": [partner_view(d, references) for d in items],
             "next_cursor": items[-1].release_seq if items else cursor,
