@@ -25,18 +25,29 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARTNER = f"00-{TRACE}-00f067aa0ba902b7-01"
 
 
-def test_register_and_policies_state_the_same_facts() -> None:
-    assert register.drift(register.load(), json.loads(POLICY_DATA.read_text())) == []
+def test_the_register_describes_the_policies_facts_as_they_are() -> None:
+    assert register.drift(register.load()) == []
+    riec = register.load().for_recipient("riec")
+    policy = json.loads(POLICY_DATA.read_text())["recipients"]["riec"]
+    assert (riec.purpose, list(riec.legal_basis), riec.retention) == (
+        policy["purpose"],
+        policy["legal_basis"],
+        policy["retention"],
+    )
 
 
-def test_a_changed_policy_fact_is_drift() -> None:
+def test_a_policy_fact_changed_without_a_new_register_version_is_drift(tmp_path: Path) -> None:
     data = json.loads(POLICY_DATA.read_text())
     data["recipients"]["riec"]["retention"] = "P5Y"
     data["recipients"]["veilig_thuis"]["legal_basis_acute"] = ["AVG art. 6 lid 1 sub c"]
-    assert register.drift(register.load(), data) == [
-        "verstrekken-riec: retention",
-        "verstrekken-veilig-thuis: legal_basis_acute",
+    changed = tmp_path / "data.json"
+    changed.write_text(json.dumps(data))
+    found = register.drift(register.load(policy_data=changed))
+    assert [line.split(":")[0] for line in found] == [
+        "verstrekken-riec",
+        "verstrekken-veilig-thuis",
     ]
+    assert register.load(policy_data=changed).for_recipient("riec").retention == "P5Y"
 
 
 def test_every_activity_has_a_versioned_uri_and_its_facts() -> None:

@@ -3,20 +3,25 @@
 legal basis and retention, each named by a stable URI with its version,
 `urn:nl:kmt-twente:verwerkingsregister:<id>:v<version>`, which every LDV record cites.
 
-The disclosures' purpose, legal bases and retention are the policies' own
-(`policies/kmt/config/data.json`, which OPA decides with); `drift` names every fact in which
-the two differ, and a test keeps that list empty, so they cannot drift apart.
+The disclosures' purpose, legal bases and retention live in one place: the policies' data
+(`policies/kmt/config/data.json`), which OPA decides with. Their register entries take them
+from there and pin which facts they describe (`policy_facts_sha256`); `drift` names every
+entry whose facts changed without a new version, and a test keeps that list empty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from services.policy.engine import CONFIG, POLICIES
+
 REGISTER = Path(__file__).with_name("verwerkingsregister.json")
+POLICY_DATA = POLICIES / CONFIG
 ENTRY_ACTIVITY = {
     "melding": "ontvangen-melding",
     "decision": "besluiten-per-ontvanger",
@@ -40,6 +45,16 @@ class Activity:
     policy_recipient: str | None
     extra: dict[str, Any]
     """Further legal bases the policies name for some cases (`legal_basis_wgs`, …)."""
+    pinned: str | None
+    """For a disclosure: the SHA-256 of the policies' facts its version describes."""
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "purpose": self.purpose,
+            "legal_basis": list(self.legal_basis),
+            "retention": self.retention,
+            **self.extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,47 +73,51 @@ class Register:
         return self.activities[name] if name else None
 
 
+def policy_facts(recipient: dict[str, Any]) -> dict[str, Any]:
+    """What a disclosure's register entry cites of the policies: purpose, legal bases (also
+    those for some cases only: `legal_basis_wgs`, …) and retention."""
+    return {
+        k: v
+        for k, v in sorted(recipient.items())
+        if k in ("purpose", "retention") or k.startswith("legal_basis")
+    }
+
+
+def facts_sha256(facts: dict[str, Any]) -> str:
+    canonical = json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @cache
-def load(path: Path = REGISTER) -> Register:
+def load(path: Path = REGISTER, policy_data: Path = POLICY_DATA) -> Register:
     raw = json.loads(path.read_text())
+    recipients = json.loads(policy_data.read_text())["recipients"]
     prefix = raw["uri_prefix"]
     activities = {}
     for entry in raw["activities"]:
-        known = {"id", "version", "name", "purpose", "legal_basis", "retention"}
+        recipient = entry.get("policy_recipient")
+        facts = policy_facts(recipients[recipient]) if recipient else entry
         activities[entry["id"]] = Activity(
             id=entry["id"],
             version=int(entry["version"]),
             name=entry["name"],
-            purpose=entry["purpose"],
-            legal_basis=tuple(entry["legal_basis"]),
-            retention=entry["retention"],
+            purpose=facts["purpose"],
+            legal_basis=tuple(facts["legal_basis"]),
+            retention=facts["retention"],
             uri=f"{prefix}:{entry['id']}:v{entry['version']}",
-            policy_recipient=entry.get("policy_recipient"),
-            extra={k: v for k, v in entry.items() if k not in known | {"policy_recipient"}},
+            policy_recipient=recipient,
+            extra={k: v for k, v in facts.items() if k.startswith("legal_basis_")},
+            pinned=entry.get("policy_facts_sha256"),
         )
     return Register(activities)
 
 
-def drift(register: Register, policy_data: dict[str, Any]) -> list[str]:
-    """Every fact of a disclosure in which the register and the policies' data differ."""
-    found = []
-    recipients = policy_data["recipients"]
-    for activity in register.activities.values():
-        if activity.policy_recipient is None:
-            continue
-        policy = recipients[activity.policy_recipient]
-        cited = {
-            "purpose": activity.purpose,
-            "legal_basis": list(activity.legal_basis),
-            "retention": activity.retention,
-            **activity.extra,
-        }
-        stated = {
-            k: v
-            for k, v in policy.items()
-            if k in ("purpose", "retention") or k.startswith("legal_basis")
-        }
-        for key in sorted(cited.keys() | stated.keys()):
-            if cited.get(key) != stated.get(key):
-                found.append(f"{activity.id}: {key}")
-    return found
+def drift(register: Register) -> list[str]:
+    """The disclosures whose facts in the policies changed since their register entry was
+    last versioned: what a privacy officer reads under an old URI would no longer hold."""
+    return [
+        f"{a.id}: de feiten in het beleid zijn gewijzigd; verhoog version en werk "
+        "policy_facts_sha256 bij"
+        for a in register.activities.values()
+        if a.policy_recipient is not None and a.pinned != facts_sha256(a.facts())
+    ]
