@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.audit.figures import REPORTERS
 from services.console.backend import Api, Refused, StaffApi
 from services.console.people import Person, role_required
 from services.console.render import page, templates
@@ -24,6 +25,7 @@ REFRESH_SECONDS = 10
 SAME = {"victim": "slachtoffer", "suspect": "verdachte", "unknown": "persoon"}
 DECISION_WORDS = {"decision": "besluit", "review": "beoordeling", "alert": "acuut gevaar"}
 templates.env.filters["same_word"] = lambda role: SAME.get(role, role)
+templates.env.filters["reporter_word"] = lambda kind: REPORTERS.get(kind, kind)
 templates.env.filters["decision_word"] = lambda kind: DECISION_WORDS.get(kind, kind)
 
 
