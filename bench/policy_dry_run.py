@@ -8,6 +8,9 @@ candidate (policies/ with the RIEC no longer receiving suspects) over all of the
 the time and the changes per recipient.
 
     .venv/bin/python bench/policy_dry_run.py -n 1000000
+
+With `--dir DIR` the deployment is kept there, and a later run with the same DIR dry-runs the
+history it already holds instead of filling it again.
 """
 
 from __future__ import annotations
@@ -121,16 +124,18 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=0, help="opa-processen (0: per core)")
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dir", type=Path, help="bewaar de opgeslagen invoer hier (hergebruik)")
     args = parser.parse_args()
     opa = find_opa_binary()
     if opa is None:
         sys.exit("opa niet gevonden: make provision")
     with tempfile.TemporaryDirectory(prefix="kmt-bench-dry-run-") as tmp:
-        root = Path(tmp)
+        root = args.dir or Path(tmp)
         settings = Settings(data_dir=root / "data", keys_dir=root / "keys")
-        began = time.monotonic()
-        fill(settings, args.n, args.variants, opa, args.seed)
-        print(f"{args.n} invoeren opgeslagen in {time.monotonic() - began:.0f} s", flush=True)
+        if not (root / "data").exists():
+            began = time.monotonic()
+            fill(settings, args.n, args.variants, opa, args.seed)
+            print(f"{args.n} invoeren opgeslagen in {time.monotonic() - began:.0f} s", flush=True)
         bundle = root / "bundle"
         revision = write_bundle(candidate(root), bundle)
         inputs = PolicyInputs.of(settings)

@@ -15,7 +15,8 @@ evaluated with its first member's input, and the answer stands for every melding
 group; the report is the one evaluating every melding would give. That holds only for a
 candidate whose decision cannot depend on those fields, which is checked, not assumed
 (`per_melding.reads_per_melding_fields`): its Rego must name none of them, and each group of
-two or more is evaluated a second time with another member's input, the two answers compared.
+two or more is evaluated a second time with its highest id and latest moments, the two
+answers compared.
 A candidate that fails either check is evaluated melding by melding, as before.
 
 Evaluation is in batches: one `opa eval` over a JSON array of thousands of inputs (`QUERY`
@@ -300,9 +301,9 @@ def _tally(
 def _distinct(
     inputs: PolicyInputs, bundle: Path, opa: str, report: Report, parallel: int, batch: int
 ) -> bool:
-    """Evaluate the candidate once per group of inputs equal but for `PER_MELDING`, and twice
-    more with the group's bounds in those fields (`Extremes`); False (nothing counted) when
-    any of those answers differs from the group's first."""
+    """Evaluate the candidate once per group of inputs equal but for `PER_MELDING`, and once
+    more with the group's highest values in those fields (`Extremes`); False (nothing
+    counted) when any of those answers differs from the group's first."""
     erased = 0
     groups: dict[str, int] = {}
     extremes: list[Extremes] = []
@@ -339,37 +340,32 @@ def _distinct(
 
 class Extremes:
     """A group's first member (the lowest melding id), whose input is evaluated for all, and
-    the bounds of what differs per melding in the group: the highest melding id, the
-    earliest and latest `received_at` and `requested_at`. `others` are the first's input
-    with the highest id and the earliest moments, and with the highest id and the latest
-    moments: a decision that turns on an id or a moment crossing some value within the
-    group answers one of the three differently."""
+    the bounds of what differs per melding in the group: the highest melding id and the
+    latest `received_at` and `requested_at`. `other` is the first's input with those: a
+    decision that turns on an id, or on a moment, crossing some value between the first's
+    and the group's highest answers the two differently."""
 
     def __init__(self, first: Stored) -> None:
         self.first = first
         self.size = 1
         self.last_id = first.melding_id
-        self.bounds = {part: (_moment(first, part),) * 2 for part in MOMENTS}
+        self.latest = {part: _moment(first, part) for part in MOMENTS}
 
     def add(self, item: Stored) -> None:
         self.size += 1
         self.last_id = max(self.last_id, item.melding_id)
-        for part, (early, late) in self.bounds.items():
-            moment = _moment(item, part)
-            self.bounds[part] = (min(early, moment), max(late, moment))
+        for part, moment in self.latest.items():
+            self.latest[part] = max(moment, _moment(item, part))
 
     def others(self) -> list[Stored]:
         if self.size == 1:
             return []
-        return [self._with(0), self._with(1)]
-
-    def _with(self, end: int) -> Stored:
         asked = json.loads(json.dumps(self.first.input))
         asked[MELDING_ID[0]][MELDING_ID[1]] = self.last_id
-        for (part, name), bounds in self.bounds.items():
+        for (part, name), moment in self.latest.items():
             if name in asked.get(part, {}):
-                asked[part][name] = bounds[end]
-        return replace(self.first, melding_id=self.last_id, input=asked)
+                asked[part][name] = moment
+        return [replace(self.first, melding_id=self.last_id, input=asked)]
 
 
 def _moment(item: Stored, part: tuple[str, str]) -> str:

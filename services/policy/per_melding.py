@@ -7,8 +7,8 @@ the candidate's decision cannot depend on those fields; `reads_per_melding_field
 static half of that check: it parses the candidate's Rego (not its tests) with OPA's own
 parser and looks for any name or string among `PER_MELDING_NAMES` in it, in a reference
 (`input.melding.received_at`), a lookup (`object.get(m, "received_at", …)`) or a variable.
-The dynamic half (each group evaluated with two members' inputs, the answers compared) is in
-`dry_run._distinct`.
+The dynamic half (each group evaluated a second time with its highest id and latest moments,
+the answers compared) is in `dry_run._distinct`.
 """
 
 from __future__ import annotations
