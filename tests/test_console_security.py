@@ -148,3 +148,11 @@ def test_an_idle_session_ends_and_a_tampered_cookie_is_refused() -> None:
     assert store.session_id("abc.") is None
     time.sleep(0.3)
     assert store.load("abc") is None
+
+
+def test_what_is_typed_comes_back_escaped(client: TestClient, tokens: dict[str, str]) -> None:
+    """A search field echoed into the page, and the error page, never run a script."""
+    logged_in(client, tokens["privacy_officer"])
+    attack = '"><script>alert(1)</script>'
+    page = client.get("/trail", params={"grondslag": attack, "melding": attack})
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text

@@ -15,6 +15,7 @@ from services.console.people import HOME, MENU, Person
 from services.console.sessions import csrf_token
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.autoescape = True  # every template: select_autoescape would skip `.html.j2`
 
 
 def when(value: str | None) -> str:
