@@ -47,6 +47,7 @@ OWNERS: dict[str, str] = {
     topics.MELDINGEN: "intake",
     topics.DECISIONS: "routing",
     topics.POLICY: "routing",
+    topics.POLICY_SWITCHES: "policy",
     topics.ALERTS: "routing",
     topics.DISCLOSURES: "sharing",
     topics.AUDIT_RECEIPTS: "audit",
