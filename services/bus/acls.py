@@ -39,7 +39,7 @@ class Flow:
 FLOWS: dict[Service, Flow] = {
     "intake": Flow(reads=(topics.STATUS,), writes=(topics.MELDINGEN, topics.DEAD_LETTER)),
     "routing": Flow(
-        reads=(topics.MELDINGEN, topics.POLICY_SWITCHES),
+        reads=(topics.MELDINGEN,),
         writes=(topics.DECISIONS, topics.POLICY, topics.ALERTS, topics.DEAD_LETTER),
     ),
     "sharing": Flow(
@@ -57,7 +57,6 @@ FLOWS: dict[Service, Flow] = {
         writes=(topics.AUDIT_RECEIPTS, topics.STATUS, topics.DEAD_LETTER),
     ),
     "alerts": Flow(reads=(topics.ALERTS,), writes=(topics.DEAD_LETTER,)),
-    "policy": Flow(reads=(), writes=(topics.POLICY_SWITCHES,)),
 }
 """The README's table of who may do what is this one (a test keeps them equal)."""
 

@@ -47,7 +47,6 @@ OWNERS: dict[str, str] = {
     topics.MELDINGEN: "intake",
     topics.DECISIONS: "routing",
     topics.POLICY: "routing",
-    topics.POLICY_SWITCHES: "policy",
     topics.ALERTS: "routing",
     topics.DISCLOSURES: "sharing",
     topics.AUDIT_RECEIPTS: "audit",
