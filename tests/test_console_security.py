@@ -156,3 +156,16 @@ def test_what_is_typed_comes_back_escaped(client: TestClient, tokens: dict[str, 
     attack = '"><script>alert(1)</script>'
     page = client.get("/trail", params={"grondslag": attack, "melding": attack})
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_an_id_that_is_not_one_never_reaches_another_service(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    """Nothing listens at the services' addresses here: a 404 (not a 503) shows the console
+    refused the id before calling sharing with it."""
+    logged_in(client, tokens["kmt_worker"])
+    form = {"oordeel": "approve", "reden": "x", "csrf": csrf(client)}
+    for forged in ("a.b", "a..b", "x" * 81):
+        answer = client.post(f"/werkvoorraad/{forged}", data=form)
+        assert answer.status_code == 404, forged
+    assert client.post("/werkvoorraad/abc", data=form).status_code == 503  # a real id: asked

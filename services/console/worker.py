@@ -5,6 +5,7 @@ worker before it answers."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -18,7 +19,7 @@ from services.console.sessions import require_csrf
 
 router = APIRouter()
 Worker = Annotated[Person, Depends(role_required("kmt_worker"))]
-DisclosureId = Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
+DISCLOSURE_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 VERDICTS = {"approve": "goedgekeurd", "reject": "afgewezen"}
 REFRESH_SECONDS = 10
 """How often an open queue page asks again; each time is a read sharing records (per item)."""
@@ -77,9 +78,15 @@ async def review_item(request: Request, who: Worker, staff: Api, disclosure_id: 
     return page(request, "review.html.j2", "Verstrekking beoordelen", who, item=item, form={})
 
 
-async def _item(staff: StaffApi, who: Person, disclosure_id: str) -> dict[str, Any]:
-    if not disclosure_id.replace("-", "").replace("_", "").isalnum():
+def checked(disclosure_id: str) -> str:
+    """An id as sharing makes them, before it goes into another service's URL."""
+    if not DISCLOSURE_ID.fullmatch(disclosure_id):
         raise Refused(404, "Geen disclosure die op beoordeling wacht")
+    return disclosure_id
+
+
+async def _item(staff: StaffApi, who: Person, disclosure_id: str) -> dict[str, Any]:
+    checked(disclosure_id)
     found: dict[str, Any] = await staff.json(who, "sharing", "GET", f"/v1/reviews/{disclosure_id}")
     return found
 
@@ -93,6 +100,7 @@ async def decide(
     oordeel: Annotated[Literal["approve", "reject", ""], Form()] = "",
     reden: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
+    checked(disclosure_id)
     problem = None
     if oordeel not in VERDICTS:
         problem = "Kies: goedkeuren of afwijzen."
