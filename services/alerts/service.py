@@ -14,6 +14,7 @@ import logging
 import signal
 import smtplib
 import ssl
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -103,14 +104,14 @@ class Channels:
             raise DeliveryFailed(f"SMTP {type(exc).__name__}") from None
         return "SMTP 250"
 
-    def _send(self, message: object) -> None:
+    def _send(self, message: EmailMessage) -> None:
         s = self.settings
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as smtp:
             if s.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if s.smtp_username:
                 smtp.login(s.smtp_username, smtp_password(s.keys_dir))
-            smtp.send_message(message)  # type: ignore[arg-type]
+            smtp.send_message(message)
 
 
 def smtp_password(keys_dir: Path) -> str:
