@@ -167,15 +167,17 @@ def test_every_service_exports_its_spans_of_the_melding_in_that_trace(
     melding: tuple[str, list[dict[str, Any]]], collector: tuple[str, Path]
 ) -> None:
     def services_in_trace() -> set[str] | None:
-        found = {s["service"] for s in spans(collector[1]) if s["traceId"] == TRACE_ID}
+        ours = [s for s in spans(collector[1]) if s["traceId"] == TRACE_ID]
+        found = {s["service"] for s in ours}
         wanted = {"kmt-intake", "kmt-routing", "kmt-sharing", "kmt-audit"}
-        return found if wanted <= found else None
+        fetched = "sharing partner fetch" in {s["name"] for s in ours}
+        return found if wanted <= found and fetched else None
 
     eventually(services_in_trace, timeout=60)
     ours = [s for s in spans(collector[1]) if s["traceId"] == TRACE_ID]
     intake = [s for s in ours if s["service"] == "kmt-intake"]
     assert any(s.get("parentSpanId") == PARTNER_SPAN for s in intake)  # the partner's call
-    assert "sharing partner fetch" in {s["name"] for s in ours}  # the RIEC fetched it
+    assert "sharing partner fetch" in {s["name"] for s in ours}  # the RIEC's fetch
 
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -208,7 +210,7 @@ def test_metrics_and_readiness_on_every_service(
     assert 'kmt_disclosures_total{recipient="riec",step="acknowledged"} 1.0' in audit
     assert "kmt_ledger_checkpoint_age_seconds" in audit
     assert 'method="POST",route="/v1/meldingen",service="intake",status="202"' in texts["intake"]
-    assert "kmt_consumer_lag{" in texts["sharing"]
+    assert "kmt_consumer_lag{" in texts["sharing"] and "kmt_consumer_lag{" in texts["routing"]
     # no label holds a melding's id, any other UUID, or anything of the melding's people
     everything = "\n".join(texts.values())
     labels = " ".join(re.findall(r"\{([^}]*)\}", everything))

@@ -285,9 +285,7 @@ async def consume_forever(
                 await handle_batch(records, handling, publisher, settings, service, verifier)
                 handled[tp] = messages[-1].offset + 1
                 highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    lag = metrics.CONSUMER_LAG.labels(consumer_group, tp.topic, str(tp.partition))
-                    lag.set(max(highwater - handled[tp], 0))
+                metrics.set_lag(consumer_group, tp.topic, tp.partition, highwater, handled[tp])
             if not handled:
                 continue
             try:

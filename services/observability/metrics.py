@@ -56,6 +56,13 @@ DEAD_LETTERS = Counter(
 )
 
 
+def set_lag(group: str, topic: str, partition: int, highwater: int | None, position: int) -> None:
+    """A partition's lag: records after `position` (the next the group will read) up to its
+    `highwater` (the next offset the broker will give), when the consumer knows it."""
+    if highwater is not None:
+        CONSUMER_LAG.labels(group, topic, str(partition)).set(max(highwater - position, 0))
+
+
 def exposition() -> tuple[bytes, str]:
     """The registry in Prometheus' text format, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST

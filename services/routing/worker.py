@@ -36,7 +36,7 @@ from services.common.facts import MeldingReceived, PolicyFacts
 from services.common.models import Decision, PolicyActivated, SharingDecided
 from services.common.settings import Settings
 from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
-from services.observability import health
+from services.observability import health, metrics
 from services.policy.engine import PolicyEngine, decide_all
 from services.routing.alerts import alert_of, raise_at_once
 from services.routing.history import PolicyInputs
@@ -134,6 +134,7 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
     )
     meldingen = app.topic(settings.topic(MELDINGEN), key_type=bytes, value_type=bytes)
+    group = settings.group("routing")
 
     class Resources(Service):
         """Owns the publisher and the OPA client for the worker's lifetime."""
@@ -172,6 +173,9 @@ def create_app(settings: Settings) -> faust.App:
                 Resources.verifier,
             )
             await unacked.ack(event)
+            message = event.message
+            highwater = app.consumer.highwater(message.tp)
+            metrics.set_lag(group, message.topic, message.partition, highwater, message.offset + 1)
 
     @app.agent(meldingen)
     async def acute_lane(stream: Any) -> None:
