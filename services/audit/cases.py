@@ -99,8 +99,8 @@ class Known:
     reporter_type: str
     municipality: str
     same: list[Role]
-    """Whom it shares: the victim, a suspect (`unknown` for a melding recorded before the
-    ledger kept whom each pseudonym stands for)."""
+    """Whom it shares: the victim, a suspect (`unknown` when the melding asked about was
+    recorded before the ledger kept whom each pseudonym stands for)."""
     decisions: list[dict[str, Any]]
 
 

@@ -46,8 +46,8 @@ class KnownMelding(BaseModel):
     reporter_type: ReporterType
     municipality: str
     same: list[Literal["victim", "suspect", "unknown"]] = Field(
-        description="Wie beide meldingen delen: het slachtoffer, een verdachte (unknown: een "
-        "melding van voor het grootboek vastlegde wie een pseudoniem is)."
+        description="Wie beide meldingen delen: het slachtoffer, een verdachte (unknown: de "
+        "gevraagde melding is van voor het grootboek vastlegde wie een pseudoniem is)."
     )
     decisions: list[KnownDecision]
 
