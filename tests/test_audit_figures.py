@@ -163,3 +163,30 @@ def test_no_hidden_cell_follows_from_the_total_and_the_cells_shown(
     assert {r["categorie"] for r in shown["rijen"] if r["aantal"] is None} == hidden
     assert shown["totaal"] == total
     assert all(r["aantal"] is None or r["aantal"] >= 5 for r in shown["rijen"])
+
+
+def test_kmt_workers_read_the_newest_alerts_as_on_call_was_told(api: Api) -> None:
+    for n, melding in enumerate(api.meldingen[:3]):
+        api.ledger.append(
+            Draft(
+                type="alert",
+                event_id=f"a-{melding}",
+                actor="kmt/routing",
+                melding_id=melding,
+                municipality="almelo",
+                reasons=(f"alert: acuut gevaar {n}", "minderjarig: ja", "veilig_thuis: direct"),
+            )
+        )
+    assert api.get("/v1/audit/alerts", "privacy_officer").status_code == 403
+    assert api.get("/v1/audit/alerts", "nobody").status_code == 401
+    found = api.get("/v1/audit/alerts", "kmt_worker", limit=2).json()["alerts"]
+    assert [a["melding_id"] for a in found] == [api.meldingen[2], api.meldingen[1]]  # newest
+    assert found[0] | {"recorded_at": "-"} == {
+        "melding_id": api.meldingen[2],
+        "recorded_at": "-",
+        "municipality": "almelo",
+        "alerts": ["acuut gevaar 2"],
+        "minor": "ja",
+        "veilig_thuis": "direct",
+    }
+    assert reads(api.ledger) == [("audit.alerts", "staff:kmt-worker-1")]

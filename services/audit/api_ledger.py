@@ -1,6 +1,7 @@
 """The ledger's state, `verify` on demand and the year's figures, for privacy officers (the
-console's ledger and Cijfers pages). Each call is recorded as an `audit_access` entry before
-anything is computed, like every other read of the trail."""
+console's ledger and Cijfers pages), and the newest alerts for KMT workers (the console's
+queue page). Each call is recorded as an `audit_access` entry before anything is computed,
+like every other read of the trail."""
 
 from __future__ import annotations
 
@@ -11,13 +12,30 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from services.audit.entry import Entry, reason_parts
 from services.audit.figures import DEFAULT_THRESHOLD, figures
-from services.audit.ledger import Ledger
+from services.audit.ledger import SELECT_ENTRIES, Ledger, entry_of
 from services.audit.verify import describe
 from services.common.staff import require_role
 
 Record = Callable[..., Awaitable[None]]
 PrivacyOfficer = Annotated[str, Depends(require_role("privacy_officer"))]
+KmtWorker = Annotated[str, Depends(require_role("kmt_worker"))]
+NEWEST_ALERTS = f"{SELECT_ENTRIES} WHERE type = 'alert' ORDER BY seq DESC LIMIT ?"
+
+
+def alert_view(entry: Entry) -> dict[str, Any]:
+    """An `alert` entry as on-call was told it: ids and categories, no personal data."""
+    parts = [reason_parts(r) for r in entry.reasons]
+    told = {rule: text for rule, text in parts if rule != "alert"}
+    return {
+        "melding_id": entry.melding_id,
+        "recorded_at": entry.recorded_at,
+        "municipality": entry.municipality,
+        "alerts": [text for rule, text in parts if rule == "alert"],
+        "minor": told.get("minderjarig"),
+        "veilig_thuis": told.get("veilig_thuis"),
+    }
 
 
 def ledger_router(ledger: Ledger, record_access: Record) -> APIRouter:
@@ -65,5 +83,21 @@ def ledger_router(ledger: Ledger, record_access: Record) -> APIRouter:
         await record_access(officer, "audit.figures")
         found = await asyncio.to_thread(figures, ledger, year, threshold)
         return {**found, "berekend_op": datetime.now(UTC).isoformat()}
+
+    @router.get("/v1/audit/alerts", summary="Acuut gevaar: de nieuwste signaleringen")
+    async def newest_alerts(
+        worker: KmtWorker, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    ) -> dict[str, Any]:
+        """The newest `alert` entries, newest first: what the on-call channel was told (the
+        melding id, the alert, minor or not, the municipality, Veilig Thuis's disclosure).
+        One `audit_access` entry records each read (`audit.alerts`)."""
+        await record_access(worker, "audit.alerts")
+
+        def read() -> list[dict[str, Any]]:
+            with ledger.store.reading() as cursor:
+                rows = cursor.execute(ledger.store.sql(NEWEST_ALERTS), [limit]).fetchall()
+            return [alert_view(entry_of(row)) for row in rows]
+
+        return {"alerts": await asyncio.to_thread(read)}
 
     return router

@@ -1,7 +1,8 @@
-"""The KMT worker's pages: the review queue with acute items on top (refreshed every few
-seconds while the page is open), one item with the facts to decide on, and the verdict
-with its required reason. Sharing records every read of the queue and of an item as this
-worker before it answers."""
+"""The KMT worker's pages: the newest alerts (acute danger, as on-call was told) and the
+review queue with acute items on top, both refreshed every few seconds while the page is
+open; one item with the facts to decide on, and the verdict with its required reason; a
+melding's eerder gemeld. Audit and sharing record every read as this worker before they
+answer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.audit.figures import REPORTERS
+from services.audit.report.wording import municipality_name
 from services.console.backend import Api, Refused, StaffApi
 from services.console.people import Person, role_required
 from services.console.render import page, templates
@@ -27,6 +29,7 @@ SAME = {"victim": "slachtoffer", "suspect": "verdachte", "unknown": "persoon"}
 DECISION_WORDS = {"decision": "besluit", "review": "beoordeling", "alert": "acuut gevaar"}
 templates.env.filters["same_word"] = lambda role: SAME.get(role, role)
 templates.env.filters["reporter_word"] = lambda kind: REPORTERS.get(kind, kind)
+templates.env.filters["municipality_name"] = lambda code: municipality_name(code) if code else "—"
 templates.env.filters["decision_word"] = lambda kind: DECISION_WORDS.get(kind, kind)
 
 
@@ -55,18 +58,27 @@ async def queue(staff: StaffApi, who: Person) -> list[dict[str, Any]]:
     return sorted(items, key=lambda i: not i.get("acute", False))  # stable: sharing's order
 
 
+async def newest_alerts(staff: StaffApi, who: Person) -> list[dict[str, Any]]:
+    found = await staff.json(who, "audit", "GET", "/v1/audit/alerts", params={"limit": 10})
+    alerts: list[dict[str, Any]] = found["alerts"]
+    return alerts
+
+
 @router.get("/werkvoorraad")
 async def reviews(request: Request, who: Worker, staff: Api) -> Response:
     items = await queue(staff, who)
+    alerts = await newest_alerts(staff, who)
     done = request.query_params.get("beoordeeld")
     if request.headers.get("HX-Request"):
-        return templates.TemplateResponse(request, "queue.html.j2", {"items": items})
+        context = {"items": items, "alerts": alerts}
+        return templates.TemplateResponse(request, "worklist.html.j2", context)
     return page(
         request,
         "reviews.html.j2",
         "Beoordelen",
         who,
         items=items,
+        alerts=alerts,
         refresh=REFRESH_SECONDS,
         notice=f"De verstrekking is {VERDICTS[done]}." if done in VERDICTS else None,
     )
