@@ -101,10 +101,19 @@ TRAIL = [
     entry(5, "release", recipient="riec", disclosure_id="d-1"),
     entry(6, "policy_change"),
 ]
+INZAGE = Entry(
+    type="audit_access",
+    event_id="event-7",
+    actor="staff:po-1",
+    event_type="audit.access_report",
+    subject_pseudonyms=("p-slachtoffer", "p-verdachte"),  # one person, in either role
+    seq=7,
+    recorded_at="2026-03-02T09:30:07.000000Z",
+)
 
 
 def derived() -> list[dict[str, Any]]:
-    return list(ldv.records(TRAIL, {"m-1": TRAIL}, register.load()))
+    return list(ldv.records([*TRAIL, INZAGE], {"m-1": TRAIL}, register.load()))
 
 
 def test_one_record_per_subject_per_step_with_its_role() -> None:
@@ -123,16 +132,26 @@ def test_one_record_per_subject_per_step_with_its_role() -> None:
         3: ["slachtoffer", "verdachte", "verdachte"],  # the RIEC's carries all three
         5: ["slachtoffer", "verdachte", "verdachte"],
         # 4: the gemeente's disclosure carries nobody's data; 6: no data subject at all
+        7: ["betrokkene"],  # the inzageverzoek: the one person who asked
     }
     subjects = {r["attributes"].get("dpl.core.data_subject_id") for r in records}
-    assert subjects == {None, "v-bsn", "s-0", "s-1"}
+    assert subjects == {None, "v-bsn", "s-0", "s-1", "p-slachtoffer"}
+    inzage = {r["attributes"]["dpl.core.processing_activity_id"] for r in records[-2:]}
+    assert inzage == {"urn:nl:kmt-twente:verwerkingsregister:inzageverzoek:v1"}
+
+
+def test_the_inzage_entry_is_known_by_the_audit_s_own_name() -> None:
+    from services.audit.report.content import ACCESS_REPORT
+
+    assert register.ACCESS_REPORT == ACCESS_REPORT
 
 
 def test_subject_records_hang_under_their_step_in_the_melding_s_trace() -> None:
     records = derived()
     steps = {r["span_id"]: r for r in records if "parent_span_id" not in r}
-    for record in records:
+    for record in records[:-2]:  # the inzageverzoek is a processing of its own
         assert record["trace_id"] == TRACE
+    for record in records:
         if "parent_span_id" in record:
             assert steps[record["parent_span_id"]]["name"] == record["name"]
     first = next(r for r in records if r["name"] == "melding" and "parent_span_id" not in r)

@@ -10,7 +10,8 @@ with its kind (`dpl.core.data_subject_id_type`). Trace ids are the melding's tra
 the partner's `traceparent` began; what the partner sent is the first step's
 `foreign_operation`. Span ids are derived from the entry (and subject), so the same ledger
 always gives the same records. Steps about no data subject (policy changes, staff reads)
-have no activity in the register and give no record.
+have no activity in the register and give no record; an answered inzageverzoek gives one,
+about the person who asked.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ SUBJECT_ID_TYPES = {
     "suspects": "urn:nl:kmt-twente:betrokkene:verdachte:pseudoniem",
 }
 UNKNOWN_ROLE = "urn:nl:kmt-twente:betrokkene:pseudoniem"
-"""A melding recorded before the ledger kept whom each pseudonym stands for."""
+"""A subject whose role the ledger does not say: who asked for inzage (as victim and as
+suspect alike), or a melding's recorded before it kept whom each pseudonym stands for."""
 PARTNER_URI = "urn:nl:kmt-twente:partner:"
 STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 REQUIRED = ("trace_id", "span_id", "status_code", "name", "start_time", "end_time", "attributes")
@@ -87,12 +89,17 @@ def records(
     """The LDV records of `entries`; `trail` holds every entry of their meldingen (where the
     melding's subjects and a disclosure's fields are)."""
     for entry in entries:
-        activity = register.activity_of(entry.type, entry.recipient)
-        if activity is None or entry.melding_id is None:
+        activity = register.activity_of(entry.type, entry.recipient, entry.event_type)
+        if activity is None:
             continue
-        steps = trail.get(entry.melding_id, [])
-        melding = next((e for e in steps if e.type == "melding"), None)
-        subjects = subjects_of(melding) if melding else []
+        if entry.melding_id is None:  # an inzageverzoek: the one person who asked
+            first = entry.subject_pseudonyms[:1]
+            subjects = [("verzoeker", p, UNKNOWN_ROLE) for p in first]
+            steps = []
+        else:
+            steps = trail.get(entry.melding_id, [])
+            melding = next((e for e in steps if e.type == "melding"), None)
+            subjects = subjects_of(melding) if melding else []
         if entry.type in DISCLOSURE_STEPS:
             disclosure = next(
                 (

@@ -31,6 +31,8 @@ ENTRY_ACTIVITY = {
 """Which activity a ledger entry of these types is a step of; a disclosure's steps are the
 activity of its recipient (`Activity.policy_recipient`), an access report's `inzageverzoek`."""
 DISCLOSURE_STEPS = ("disclosure", "review", "release", "ack")
+ACCESS_REPORT = "audit.access_report"
+"""The `event_type` of the `audit_access` entry of an answered inzageverzoek."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,15 @@ class Register:
     def for_recipient(self, recipient: str) -> Activity:
         return next(a for a in self.activities.values() if a.policy_recipient == recipient)
 
-    def activity_of(self, entry_type: str, recipient: str | None) -> Activity | None:
+    def activity_of(
+        self, entry_type: str, recipient: str | None, event_type: str | None = None
+    ) -> Activity | None:
         """The activity a ledger entry is a step of; None for entries about no data subject
-        (policy changes, staff reads)."""
+        (policy changes, staff reads of the trail or the queue)."""
         if entry_type in DISCLOSURE_STEPS and recipient:
             return self.for_recipient(recipient)
+        if entry_type == "audit_access" and event_type == ACCESS_REPORT:
+            return self.activities["inzageverzoek"]
         name = ENTRY_ACTIVITY.get(entry_type)
         return self.activities[name] if name else None
 
