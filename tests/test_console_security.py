@@ -169,3 +169,9 @@ def test_an_id_that_is_not_one_never_reaches_another_service(
         answer = client.post(f"/werkvoorraad/{forged}", data=form)
         assert answer.status_code == 404, forged
     assert client.post("/werkvoorraad/abc", data=form).status_code == 503  # a real id: asked
+
+
+def test_probes_and_static_files_make_no_session(client: TestClient) -> None:
+    for path in ("/health", "/static/console.css"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "set-cookie" not in answer.headers, path

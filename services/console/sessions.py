@@ -38,6 +38,8 @@ UNTOUCHED = "kmt.leave_cookie"
 """Set in a request's scope: answer without a session cookie (the OpenID Connect callback's
 reload page, whose request came without one and must not replace the one the browser has)."""
 SECRET_FILE = Path("console") / "session.json"
+SESSIONLESS = ("/health", "/ready", "/metrics", "/static/", "/assets/")
+"""Probes and static files: no session is made or touched for them."""
 
 
 def session_secret(keys_dir: Path) -> bytes:
@@ -118,7 +120,7 @@ class SessionMiddleware:
         self.secure = secure
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(SESSIONLESS):
             await self.app(scope, receive, send)
             return
         cookies = SimpleCookie(_header(scope, b"cookie"))
