@@ -144,7 +144,7 @@ def answer(checks: dict[str, Check]) -> tuple[bool, dict[str, object]]:
 
 
 def observe(app: FastAPI, settings: Settings, service: str, checks: dict[str, Check]) -> None:
-    """Give an HTTP service traces, `/metrics`, `/ready` (and `/health` if it has none)."""
+    """Give an HTTP service traces, `/metrics` and `/ready` (its `/health` is its own)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     provider = tracing.setup(service, settings.otlp_traces_endpoint)
@@ -158,13 +158,8 @@ def observe(app: FastAPI, settings: Settings, service: str, checks: dict[str, Ch
         ok, body = await asyncio.to_thread(answer, every)
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    async def alive(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
     app.router.routes.append(Route("/metrics", metrics.metrics_endpoint, include_in_schema=False))
     app.router.routes.append(Route("/ready", ready, include_in_schema=False))
-    if not any(getattr(r, "path", None) == "/health" for r in app.router.routes):
-        app.router.routes.append(Route("/health", alive, include_in_schema=False))
 
 
 def serve_side_port(
