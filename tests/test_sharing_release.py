@@ -152,6 +152,7 @@ def test_review_human_holds_the_disclosure_until_a_kmt_worker_approves(stack: St
             "verplicht veld ontbreekt", "geef een reden voor het oordeel")  # fmt: skip
     item = httpx.get(f"{url}/v1/reviews/{queue[approved_id]}", headers=worker)
     assert item.status_code == 200
+    assert item.json()["acute"] is False
     brief = item.json()["brief"]  # what the reviewer must judge: the age evidence, the signals
     assert brief["age_evidence"] == {"age": None, "birth_date": None, "age_at_received": None}
     assert brief["signals"]["narrative"] == unknown_age["signals"]["narrative"]

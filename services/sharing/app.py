@@ -188,7 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
         read_recorded(
             outbox, settings.topic(DISCLOSURES), worker, "sharing.review", lambda: [stored]
         )
-        return {**review_view(stored), "brief": brief.model_dump(mode="json")}
+        acute = stored.melding_id in sharing[0].acute.marked([stored.melding_id])
+        return {**review_view(stored), "acute": acute, "brief": brief.model_dump(mode="json")}
 
     @app.post(
         "/v1/reviews/{disclosure_id}",
