@@ -17,13 +17,14 @@ from typer.testing import CliRunner, Result
 
 from services.audit.backends import open_ledger
 from services.audit.entry import Draft
+from services.bus.kafka import ensure_topics
 from services.cli import app
 from services.common.settings import Settings
 from services.common.staff import add_member, issue_token
 from services.devstack.opa import start_opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
-from services.policy.bundle_signing import generate_policy_keys
+from services.keyring import generate_all
 from services.policy.engine import POLICIES, policy_revision
 from services.policy.lifecycle import Lifecycle, Refused
 from services.policy.operator_api import create_app
@@ -38,15 +39,25 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def site(configure: Callable[..., Settings], tmp_path: Path) -> Iterator[Settings]:
+def site(
+    configure: Callable[..., Settings], settings_factory: Callable[..., Settings], tmp_path: Path
+) -> Iterator[Settings]:
     """A fresh data dir, key dir and staff registry with operators alice and bob and a
-    privacy officer carol."""
+    privacy officer carol, on the test session's broker (topics of its own), where each
+    activation is announced."""
+    bus = settings_factory()
     settings = configure(
-        data_dir=tmp_path / "data", keys_dir=tmp_path / "keys", staff_file=tmp_path / "staff.json"
+        data_dir=tmp_path / "data",
+        keys_dir=bus.keys_dir,
+        staff_file=tmp_path / "staff.json",
+        kafka_bootstrap=bus.kafka_bootstrap,
+        kafka_ca_file=bus.kafka_ca_file,
+        topic_prefix=bus.topic_prefix,
     )
     for member, role in (("alice", "operator"), ("bob", "operator"), ("carol", "privacy_officer")):
         add_member(member, role)  # type: ignore[arg-type]
-    generate_policy_keys(settings.keys_dir)
+    generate_all(settings.keys_dir)
+    asyncio.run(ensure_topics(settings))
     yield settings
 
 

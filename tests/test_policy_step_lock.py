@@ -14,7 +14,7 @@ import pytest
 
 from services.audit.backends import open_ledger
 from services.common.settings import Settings
-from services.policy.lifecycle import Lifecycle, Refused
+from services.policy.lifecycle import Lifecycle, NotAnnounced, Refused
 from services.policy.step_lock import step_lock
 from services.policy.versions import VersionStore
 from tests.postgres_server import fresh_database
@@ -91,3 +91,28 @@ def test_a_second_holder_waits_for_the_first(deployment: Settings) -> None:
         assert not second.wait(1.0)  # held off while the first holds the lock
     assert second.wait(30)
     other.join()
+
+
+def test_a_switch_the_bus_did_not_hear_is_finished_by_activating_again(
+    site: Settings,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The step is recorded, but the store keeps serving the version before it until the
+    announcement went out: no routing instance decides with a version it was not told of."""
+    ledger = open_ledger(site)
+    try:
+        steps = Lifecycle.of(site, ledger)
+        revision = steps.propose(proposed(tmp_path, "a", without_riec_suspects), "t", "alice")
+        version = revision.version.id
+        steps.record_dry_run(version, "0" * 64, "bob")
+        steps.approve(version, "bob")
+        heard = steps.announce
+        steps.announce = lambda switch: (_ for _ in ()).throw(ConnectionError("bus weg"))
+        with pytest.raises(NotAnnounced, match=f"kmt policy activate {version}"):
+            steps.activate(version, "alice")
+        assert steps.active() == version and VersionStore.of(site).active() is None
+        steps.announce = heard
+        steps.activate(version, "alice")
+        assert VersionStore.of(site).active() == version
+    finally:
+        ledger.close()

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest_v1, DescribeAclsRequest
 from aiokafka.protocol.api import Request
 
-from services.bus.principals import Service, user_name
+from services.bus.principals import user_name
 from services.common import topics
 from services.common.settings import Settings
 
@@ -36,10 +36,10 @@ class Flow:
     writes: tuple[str, ...]
 
 
-FLOWS: dict[Service, Flow] = {
+FLOWS: dict[str, Flow] = {
     "intake": Flow(reads=(topics.STATUS,), writes=(topics.MELDINGEN, topics.DEAD_LETTER)),
     "routing": Flow(
-        reads=(topics.MELDINGEN,),
+        reads=(topics.MELDINGEN, topics.POLICY_SWITCHES),
         writes=(topics.DECISIONS, topics.POLICY, topics.ALERTS, topics.DEAD_LETTER),
     ),
     "sharing": Flow(
@@ -57,6 +57,7 @@ FLOWS: dict[Service, Flow] = {
         writes=(topics.AUDIT_RECEIPTS, topics.STATUS, topics.DEAD_LETTER),
     ),
     "alerts": Flow(reads=(topics.ALERTS,), writes=(topics.DEAD_LETTER,)),
+    "policy": Flow(reads=(), writes=(topics.POLICY_SWITCHES,)),
 }
 """The README's table of who may do what is this one (a test keeps them equal)."""
 

@@ -17,7 +17,11 @@ ADMIN = "admin"
 """Creates topics and ACLs (`kmt topics ensure`); a Kafka super user, used by nothing else."""
 BROKER = "broker"
 """The broker's own principal on its SASL listener (inter-broker); a super user."""
-PRINCIPALS: tuple[str, ...] = (*SERVICES, ADMIN, BROKER)
+LIFECYCLE = "policy"
+"""The policy lifecycle (`kmt policy activate|rollback`, the operator API): it announces each
+switch of the active policy version to every routing instance (`services.policy.switches`).
+Not a service on the event path: it reads nothing from the bus."""
+PRINCIPALS: tuple[str, ...] = (*SERVICES, LIFECYCLE, ADMIN, BROKER)
 PASSWORD_FILE = "kafka.password"
 
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.bus.principals import SERVICES
+from services.bus.principals import LIFECYCLE, SERVICES
 from services.common import topics
 from services.common.events import MalformedEvent
 from services.common.keys import KeyMaterialMissing, load_or_create_secret, write_private_json
@@ -47,6 +47,7 @@ OWNERS: dict[str, str] = {
     topics.MELDINGEN: "intake",
     topics.DECISIONS: "routing",
     topics.POLICY: "routing",
+    topics.POLICY_SWITCHES: "policy",
     topics.ALERTS: "routing",
     topics.DISCLOSURES: "sharing",
     topics.AUDIT_RECEIPTS: "audit",
@@ -142,7 +143,7 @@ def generate_event_keys(keys_dir: Path) -> list[str]:
     """Create each service's event key where missing and publish every public half."""
     public: dict[str, str] = {}
     created = []
-    for service in SERVICES:
+    for service in (*SERVICES, LIFECYCLE):
         path = event_key_file(keys_dir, service)
         if not path.exists():
             created.append(f"{service}/{EVENT_KEY_FILE}")

@@ -20,6 +20,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "disclosure.created": models.DisclosureCreated,
     "disclosure.lifecycle": models.DisclosureLifecycle,
     "policy.activated": models.PolicyActivated,
+    "policy.switched": models.PolicySwitched,
     "staff.accessed": models.StaffAccessed,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,

@@ -11,6 +11,7 @@ DECISIONS = "kmt.decisions.v1"
 DISCLOSURES = "kmt.disclosures.v1"
 AUDIT_RECEIPTS = "kmt.audit.receipts.v1"
 POLICY = "kmt.policy.v1"
+POLICY_SWITCHES = "kmt.policy.switches.v1"
 DEAD_LETTER = "kmt.deadletter.v1"
 ALERTS = "kmt.alerts.v1"
 STATUS = "kmt.status.v1"
@@ -33,6 +34,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(DISCLOSURES, 3, 30 * DAY_MS),
     TopicSpec(AUDIT_RECEIPTS, 3, 30 * DAY_MS),
     TopicSpec(POLICY, 1, 365 * DAY_MS),
+    TopicSpec(POLICY_SWITCHES, 1, 365 * DAY_MS),  # one partition: one order for all
     TopicSpec(DEAD_LETTER, 1, 90 * DAY_MS),
     TopicSpec(ALERTS, 3, 30 * DAY_MS),
     TopicSpec(STATUS, 3, 30 * DAY_MS),
@@ -52,6 +54,7 @@ CARRIES: dict[str, frozenset[str]] = {
     ),
     AUDIT_RECEIPTS: frozenset({events.AUDIT_RECORDED}),
     POLICY: frozenset({events.POLICY_ACTIVATED}),
+    POLICY_SWITCHES: frozenset({events.POLICY_SWITCHED}),
     DEAD_LETTER: frozenset({events.DEAD_LETTERED}),
     ALERTS: frozenset({events.ALERT_RAISED}),
     STATUS: frozenset({events.MELDING_STATUS}),

@@ -25,6 +25,7 @@ itself recorded and changes nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -37,8 +38,10 @@ from pydantic import ValidationError
 
 from services.audit.entry import Draft, Entry, EntryType
 from services.audit.ledger import Appended, Ledger, Query
+from services.common.models import PolicySwitched
 from services.common.settings import Settings
 from services.common.staff import StaffMember, load_staff
+from services.policy import switches
 from services.policy.bundle_signing import BundleSigningFailed
 from services.policy.candidate import CandidateRefused
 from services.policy.dry_run import Report
@@ -68,6 +71,14 @@ class Refused(Exception):
     """A lifecycle step that is not allowed; recorded as `policy_refused`, reason in Dutch."""
 
 
+class NotAnnounced(Exception):
+    """A switch recorded in the ledger but not announced on the bus (`switches.py`), so the
+    store still serves the version before it; the message says, in Dutch, how to finish it."""
+
+
+Announce = Callable[[PolicySwitched], None]
+
+
 @dataclass(frozen=True)
 class Outcome:
     version: Version
@@ -83,19 +94,26 @@ class Lifecycle:
         store: VersionStore,
         staff_file: Path | None = None,
         lock: StepLock | None = None,
+        announce: Announce | None = None,
     ):
         self.ledger = ledger
         self.store = store
         self.staff_file = staff_file
         self.lock = lock or step_lock("", store.root)
         """Held for each step, its checks and its refusal (`step_lock.py`)."""
+        self.announce = announce
+        """Tells every routing instance of a switch (`switches.announce`); None: no bus."""
 
     @classmethod
     def of(cls, settings: Settings, ledger: Ledger) -> Lifecycle:
         """The lifecycle of this deployment: `ledger`, its version store, staff and lock."""
         store = VersionStore.of(settings)
         lock = step_lock(settings.audit_db_url, store.root)
-        return cls(ledger, store, settings.staff_file, lock)
+
+        def announce(switch: PolicySwitched) -> None:
+            asyncio.run(switches.announce(settings, switch))
+
+        return cls(ledger, store, settings.staff_file, lock, announce)
 
     # -- the record ---------------------------------------------------------------------
 
@@ -175,7 +193,7 @@ class Lifecycle:
             if self.active() == revision and self.store.active() == revision:
                 raise Refused(f"{revision} is al actief")
             outcome = self._done("policy_activated", by, version)
-            self.store.set_active(revision)
+            self._switch(version, outcome, "policy_activated", revision)
             return outcome
 
         return self._guarded("activeren", by, revision, step)
@@ -187,12 +205,29 @@ class Lifecycle:
                 raise Refused("er is geen eerder geactiveerde versie om naar terug te gaan")
             version = self._proposed(stack[-2])
             outcome = self._done("policy_rolled_back", by, version, (f"van {stack[-1]}",))
-            self.store.set_active(version.id)
+            self._switch(version, outcome, "policy_rolled_back", version.id)
             return outcome
 
         return self._guarded("terugdraaien", by, self.active, step)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _switch(self, version: Version, outcome: Outcome, step: str, to_finish: str) -> None:
+        """After the step is recorded: announce it on the bus, then switch the store. If the
+        announcement fails the store is not switched, and activating `to_finish` again (the
+        ledger's active version, which the store does not serve yet) finishes it."""
+        if self.announce is not None:
+            try:
+                self.announce(
+                    switches.switched(version.id, version.bundle_sha256, step, outcome.seq)
+                )
+            except Exception as exc:
+                raise NotAnnounced(
+                    f"vastgelegd in de audittrail (seq {outcome.seq}), maar niet aangekondigd"
+                    f" op de bus ({type(exc).__name__}); {version.id} is nog niet actief:"
+                    f" voer `kmt policy activate {to_finish}` opnieuw uit"
+                ) from exc
+        self.store.set_active(version.id)
 
     def _guarded(
         self,

@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 
 from services.audit.backends import open_ledger
+from services.common.exits import fail
 from services.common.settings import get_settings
-from services.policy.lifecycle import Lifecycle, Outcome, Refused
+from services.policy.lifecycle import Lifecycle, NotAnnounced, Outcome, Refused
 
 By = Annotated[str, typer.Option("--by", help="wie dit doet (medewerker-id, rol operator)")]
 Revision = Annotated[str, typer.Argument(help="id van de beleidsversie (sha256:…)")]
@@ -49,6 +50,8 @@ def _run(step: Callable[[Lifecycle], Outcome], done: str) -> None:
             outcome = step(steps)
         except Refused as exc:
             raise refused(exc) from None
+        except NotAnnounced as exc:
+            raise fail(1, f"niet af: {exc}") from None
     typer.echo(f"{done}: {outcome.version.id} (audittrail seq {outcome.seq})")
 
 
@@ -80,8 +83,9 @@ def approve(revision: Revision, by: By) -> None:
 
 
 def activate(revision: Revision, by: By) -> None:
-    """Maak een goedgekeurde beleidsversie actief; OPA laadt haar bij de volgende poll,
-    zonder herstart, en elk besluit daarna noemt deze revisie."""
+    """Maak een goedgekeurde beleidsversie actief: vastgelegd in de audittrail, aangekondigd
+    aan elke routing-instantie over de bus, dan door OPA geladen, zonder herstart; elk besluit
+    daarna noemt deze revisie."""
     _run(lambda steps: steps.activate(revision, by), "actief")
 
 

@@ -35,6 +35,7 @@ from services.policy.dry_run import DryRunFailed, Report, over_history
 from services.policy.engine import find_opa_binary
 from services.policy.lifecycle import (
     Lifecycle,
+    NotAnnounced,
     Outcome,
     Refused,
     report_document,
@@ -101,6 +102,8 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
             return outcome
         except Refused as exc:
             raise HTTPException(409, str(exc)) from None
+        except NotAnnounced as exc:
+            raise HTTPException(503, f"niet af: {exc}") from None
         finally:
             ledger.close()
 
@@ -157,7 +160,9 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
         return await answer(Lifecycle.activate, revision, operator)
 
     @app.post(
-        "/v1/policy/rollback", summary="Terug naar de vorige actieve versie", responses=refused
+        "/v1/policy/rollback",
+        summary="Terug naar de vorige actieve versie",
+        responses=problems(409, 503),
     )
     async def rollback(operator: Operator) -> Step:
         return await answer(Lifecycle.rollback, operator)

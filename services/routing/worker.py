@@ -38,6 +38,7 @@ from services.common.settings import Settings
 from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
 from services.observability import health, metrics
 from services.policy.engine import PolicyEngine, decide_all
+from services.policy.switches import Switches, follow
 from services.routing.alerts import alert_of, raise_at_once
 from services.routing.history import PolicyInputs
 
@@ -59,6 +60,8 @@ class Router:
         self.publisher = publisher
         self.announced: set[str] = set()
         self.history = PolicyInputs.of(settings)  # for `kmt policy dry-run`
+        self.switches = Switches()
+        """The policy version to decide with (`services.policy.switches`)."""
 
     async def announce_revision(self, revision: str, at: datetime) -> None:
         """Tell the audit trail when a policy revision starts deciding (once per revision:
@@ -76,8 +79,8 @@ class Router:
         self.announced.add(revision)
 
     async def decide(self, facts: PolicyFacts) -> list[Decision]:
-        """All three decisions, or none."""
-        return await decide_all(self.engine, facts)
+        """All three decisions, or none; of the activated policy version."""
+        return await self.switches.decide(lambda: decide_all(self.engine, facts))
 
     async def __call__(self, record: Record) -> None:
         event = parse_event(record.value, {MELDING_RECEIVED})
@@ -140,6 +143,7 @@ def create_app(settings: Settings) -> faust.App:
         """Owns the publisher and the OPA client for the worker's lifetime."""
 
         router: Router | None = None
+        following: asyncio.Task[None] | None = None
         verifier = load_verifier(settings)
         ready = asyncio.Event()
 
@@ -148,9 +152,14 @@ def create_app(settings: Settings) -> faust.App:
             await publisher.start()
             engine = PolicyEngine(settings.opa_url)
             Resources.router = Router(settings, engine, publisher)
+            switches = Resources.router.switches
+            following = follow(settings, Resources.verifier, switches)
+            Resources.following = asyncio.create_task(following)
             Resources.ready.set()
 
         async def on_stop(self) -> None:
+            if Resources.following is not None:
+                Resources.following.cancel()
             if Resources.router is not None:
                 await Resources.router.engine.close()
                 await Resources.router.publisher.stop()
