@@ -1,13 +1,12 @@
 """The access report (AVG art. 15), issue 9 items 17 and 18: it finds a suspect as well as a
-victim, lists what was actually sent, in time order and Dutch time, with municipalities by
-name, says what art. 15 requires, and never shows the policies' internal markers. On a real
-SQLite ledger, through the audit API; the PDF is read back with pypdf."""
+victim, lists what was sent, in time order and Dutch time, with municipalities by name, says
+what art. 15 requires, hides the policies' markers. Real SQLite ledger, audit API, pypdf."""
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -39,7 +38,9 @@ from services.common.partners import new_partner
 from services.common.settings import Settings
 from services.common.staff import add_member
 from services.keyring import generate_all
+from services.sharing.outbox import Outbox
 from services.sharing.worker import Sharing
+from services.state.database import Database
 from tests.test_audit_recorder import KEY, OPENER, melding, received_event, record, released
 from tests.test_staff_reads import staff_read
 
@@ -212,9 +213,9 @@ def test_categories_are_those_sealed_not_those_allowed(tmp_path: Path, officer: 
         auth_key=OKPKey.generate_key("Ed25519").as_dict(private=False),
         encryption_key=dict(ECKey.generate_key("P-256").as_dict(private=False)),
     )
-    # making a disclosure needs sharing's settings (its keys), not its bus, stores or policy
-    unused = dict.fromkeys(list(inspect.signature(Sharing).parameters)[1:])
-    stored = Sharing(settings, **unused).make_disclosure(
+    # making a disclosure needs sharing's settings (its keys) and a store, not its policy
+    outbox = Outbox(Database.on_sqlite(tmp_path / "sharing.db"), os.urandom(32))
+    stored = Sharing(settings, outbox, None, None).make_disclosure(  # type: ignore[arg-type]
         decision.id, SharingDecided.model_validate(decision.data), m, partner
     )
     created = CloudEvent.model_validate(stored.event)
@@ -373,9 +374,8 @@ def test_what_is_configured_or_typed_is_escaped_or_refused(tmp_path: Path) -> No
 def test_staff_reads_of_the_subjects_meldingen_say_when_and_why_never_who(
     officer: Officer,
 ) -> None:
-    """Issue 9 item 14: a KMT worker's read of the review queue is an `audit_access` entry per
-    melding shown; the person is told of each read that showed one of their meldingen, once
-    per read, with its purpose, not which worker it was."""
+    """Issue 9 item 14: each staff read that showed one of the person's meldingen is told
+    once, with its purpose, never which worker it was."""
     mine, also_mine, someone_else = melding(), melding(), str(uuid.uuid4())
     for m in (mine, also_mine):
         record(officer.ledger, received_event(m))
