@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 from services.devstack.opa import start_opa
 from services.devstack.paths import free_port
 from services.devstack.process import stop
-from services.policy.bundle_signing import opa_bundle_args
+from services.policy.bundle_server import LONG_POLL_TYPE, BundleServer
+from services.policy.bundle_signing import BUNDLE_RESOURCE, opa_bundle_args
 from services.policy.candidate import contract_facts
 from services.policy.engine import POLICIES, PolicyEngine, policy_revision
 from services.policy.versions import VersionStore
@@ -194,3 +196,33 @@ async def test_opas_api_cannot_change_what_the_signed_version_decides(
     for answer in attempts:
         assert answer.status_code == 400 and "owned by bundle" in answer.text, answer.text
     assert await revisions(url) == {store.active()}
+
+
+def test_the_bundle_server_holds_a_long_poll_until_the_active_version_switches(
+    tmp_path: Path,
+) -> None:
+    """OPA asks with the ETag it has and `Prefer: …wait=N`: the answer comes the moment the
+    active version switches (an activation reaches OPA at once), else 304 after N s."""
+    store = new_store(tmp_path)
+    first = store.build(POLICIES, "operator-a", "eerste")
+    other = candidate(tmp_path, keep_tests=False)
+    edit_config(other, lambda data: data["recipients"]["riec"]["fields"].remove("suspects"))
+    second = store.build(other, "operator-a", "tweede")
+    store.set_active(first.id)
+    server = BundleServer(store, ("127.0.0.1", 0))
+    server.start()
+    url = f"{server.url}/{BUNDLE_RESOURCE}"
+    try:
+        answer = httpx.get(url)
+        assert answer.headers["content-type"] == LONG_POLL_TYPE  # OPA may long-poll
+        held = {"If-None-Match": answer.headers["etag"], "Prefer": "modes=snapshot;wait=1"}
+        assert httpx.get(url, headers=held, timeout=30).status_code == 304
+        switch = threading.Timer(0.3, store.set_active, [second.id])
+        switch.start()
+        held["Prefer"] = "modes=snapshot;wait=30"
+        answer = httpx.get(url, headers=held, timeout=60)
+        switch.join()
+        assert answer.status_code == 200  # within the wait, not at its end (that is 304)
+        assert answer.headers["etag"] == f'"{second.bundle_sha256}"'
+    finally:
+        server.shutdown()

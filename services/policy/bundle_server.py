@@ -4,8 +4,14 @@
 (`VersionStore.active`), with its SHA-256 as `ETag`, and `304 Not Modified` when OPA already
 has it; `404` before any version is active. OPA verifies the signature itself and keeps its
 bundle when a download fails verification, so this server is trusted for nothing but
-availability. Switching the active version (`VersionStore.set_active`) reaches OPA at its
-next poll, without a restart. `GET /health` answers 200.
+availability. `GET /health` answers 200.
+
+Long polling (OPA's `polling.long_polling_timeout_seconds`, `opa_bundle_args`): OPA asks with
+`Prefer: …wait=N` and the ETag it has; while the active version is still that one the server
+holds the request, for at most N seconds (capped at `MAX_WAIT_SECONDS`), and answers the new
+bundle the moment the active version switches, else `304` at the end. So an activation
+reaches OPA at once, without a restart; answers carry `Content-Type:
+application/vnd.openpolicyagent.bundles`, which tells OPA that the server long-polls.
 
 It reads the store on every request, so it holds no state: run it next to the store
 (`kmt policy serve`, a container in docker-compose.yml; `kmt up` and the tests run it in
@@ -15,7 +21,9 @@ front of their own OPA, `services/devstack/opa.py`).
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +31,11 @@ from services.policy.bundle_signing import BUNDLE_RESOURCE
 from services.policy.versions import VersionError, VersionStore
 
 log = logging.getLogger(__name__)
+LONG_POLL_TYPE = "application/vnd.openpolicyagent.bundles"
+"""OPA long-polls a server whose bundles come with this type."""
+MAX_WAIT_SECONDS = 60
+CHECK_EVERY = 0.1
+_WAIT = re.compile(r"\bwait=(\d{1,4})\b")
 
 
 class BundleServer(ThreadingHTTPServer):
@@ -69,9 +82,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         etag = f'"{version.bundle_sha256}"'
         if self.headers.get("If-None-Match") == etag:
-            self._answer(HTTPStatus.NOT_MODIFIED, b"", "application/gzip", etag)
+            if self._switched_within(self._wait_seconds(), active):
+                self._bundle()  # the new active version, at once
+            else:
+                self._answer(HTTPStatus.NOT_MODIFIED, b"", LONG_POLL_TYPE, etag)
             return
-        self._answer(HTTPStatus.OK, version.bundle.read_bytes(), "application/gzip", etag)
+        self._answer(HTTPStatus.OK, version.bundle.read_bytes(), LONG_POLL_TYPE, etag)
+
+    def _wait_seconds(self) -> float:
+        found = _WAIT.search(self.headers.get("Prefer", ""))
+        return min(int(found.group(1)), MAX_WAIT_SECONDS) if found else 0.0
+
+    def _switched_within(self, seconds: float, active: str) -> bool:
+        """Whether the store's active version leaves `active` within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(CHECK_EVERY)
+            if self.server.store.active() != active:
+                return True
+        return False
 
     def _answer(self, status: HTTPStatus, body: bytes, kind: str, etag: str = "") -> None:
         self.send_response(status)

@@ -90,9 +90,14 @@ def sign_bundle(opa: str, staged: Path, revision: str, keys_dir: Path, out: Path
         raise BundleSigningFailed(f"opa build mislukte: {result.stderr.strip()[:500]}")
 
 
+LONG_POLL_SECONDS = 30
+"""How long OPA's bundle request waits at the bundle server for a switch."""
+
+
 def opa_bundle_args(bundle_url: str, verification_key: Path, poll_seconds: int) -> list[str]:
     """`opa run` flags: the one bundle comes from `bundle_url` (a bundle server) and must be
-    signed by the policy key; polled every `poll_seconds` to `2 × poll_seconds`."""
+    signed by the policy key; long-polled (`bundle_server.py`: an activation reaches OPA at
+    once), else polled every `poll_seconds` to `2 × poll_seconds`."""
     bundle = f"bundles.{BUNDLE_NAME}"
     return [
         "--set", f"services.{BUNDLE_NAME}.url={bundle_url}",
@@ -101,6 +106,7 @@ def opa_bundle_args(bundle_url: str, verification_key: Path, poll_seconds: int) 
         "--set", f"{bundle}.signing.keyid={KEY_ID}",
         "--set", f"{bundle}.polling.min_delay_seconds={poll_seconds}",
         "--set", f"{bundle}.polling.max_delay_seconds={2 * poll_seconds}",
+        "--set", f"{bundle}.polling.long_polling_timeout_seconds={LONG_POLL_SECONDS}",
         "--set", f"keys.{KEY_ID}.algorithm={SIGNING_ALG}",
         "--set-file", f"keys.{KEY_ID}.key={verification_key}",
     ]  # fmt: skip
