@@ -1,5 +1,5 @@
 """The README as a newcomer reads it: every command block runs as printed, in order, after
-`kmt up` (what `make up` runs once it has provisioned).
+`kmt up` (what `make up` runs once it has provisioned); then Ctrl-C stops everything.
 
 The blocks run in a scratch folder that looks like a fresh clone (the repository's files
 linked in, its own `.cache/`), with bash `-euo pipefail`, and `curl` fails on any answer of
@@ -54,6 +54,8 @@ class Terminal:
     ports: dict[str, int]
     scratch: Path
     variables: dict[str, str]
+    up: subprocess.Popen[str]
+    welcome: list[str]
 
     def run(self, block: str) -> str:
         script = block
@@ -111,14 +113,15 @@ def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
     for provisioned in PROVISIONED:
         if (REPO / ".cache" / provisioned).exists():
             (home / ".cache" / provisioned).symlink_to(REPO / ".cache" / provisioned)
-    ports = {"intake": free_port(), "sharing": free_port(), "audit": free_port()}
+    ports = {name: free_port() for name in ("intake", "sharing", "audit", "console")}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("KMT_")},
         "KMT_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "KMT_OPA_URL": f"http://127.0.0.1:{free_port()}",
-        "KMT_INTAKE_PORT": str(ports["intake"]),
-        "KMT_SHARING_PORT": str(ports["sharing"]),
-        "KMT_AUDIT_PORT": str(ports["audit"]),
+        **{f"KMT_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "KMT_ROUTING_PORT": str(free_port()),
+        "KMT_ALERTS_PORT": str(free_port()),
+        "KMT_CONSOLE_OPERATOR_URL": f"http://127.0.0.1:{free_port()}",
         # as the README's operators section starts it, so `kmt demo replay` decides on the
         # scenarios' date whatever day this runs
         "KMT_REFERENCE_TIME": "2026-03-02T09:30:00Z",
@@ -134,10 +137,11 @@ def terminal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Terminal]:
         while not any(READY in line for line in output):
             assert time.monotonic() < deadline and up.poll() is None, "".join(output)
             output.append(up.stdout.readline())
-        yield Terminal(home, env, ports, tmp_path_factory.mktemp("tmp"), {})
+        yield Terminal(home, env, ports, tmp_path_factory.mktemp("tmp"), {}, up, output)
     finally:
-        up.send_signal(signal.SIGINT)
-        up.communicate(timeout=90)
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.communicate(timeout=90)
 
 
 def test_every_readme_command_block_runs_as_printed(terminal: Terminal) -> None:
@@ -158,3 +162,33 @@ def assert_matches_readme(printed: str, block: str) -> None:
     assert lines, "partner fetch printed no disclosure"
     for key in re.findall(r'"([a-z_]+)":', shown):
         assert key in json.dumps(lines[0]), f"README shows {key!r}, the command does not print it"
+
+
+def test_the_welcome_names_the_console_and_its_demo_logins(terminal: Terminal) -> None:
+    console = f"http://127.0.0.1:{terminal.ports['console']}"
+    assert any(console in line for line in terminal.welcome)
+    assert any("operator-b.token" in line for line in terminal.welcome)
+    login = httpx.get(f"{console}/aanmelden", timeout=30)
+    assert login.status_code == 200 and "Medewerkerstoken" in login.text
+
+
+def test_ctrl_c_stops_everything_and_leaves_no_process_behind(terminal: Terminal) -> None:
+    terminal.up.send_signal(signal.SIGINT)
+    rest, _ = terminal.up.communicate(timeout=90)
+    assert "Alles gestopt." in rest
+    assert processes_using(str(terminal.home)) == []
+
+
+def processes_using(marker: str) -> list[int]:
+    """Pids whose command line or environment mentions `marker` (this test's deployment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            blob = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            found.append(int(proc.name))
+    return found
