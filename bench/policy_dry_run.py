@@ -109,6 +109,7 @@ def fill(settings: Settings, n: int, variants: int, opa: str, seed: int) -> None
 def candidate(tmp: Path) -> Path:
     """policies/ with the RIEC no longer receiving suspects."""
     target = tmp / "kandidaat"
+    shutil.rmtree(target, ignore_errors=True)  # a kept --dir has the last run's
     shutil.copytree(POLICIES, target)
     config = target / "kmt" / "config" / "data.json"
     data = json.loads(config.read_text())
