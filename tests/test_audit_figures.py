@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.audit.api import create_app
 from services.audit.cases import CaseFacts
+from services.audit.counts import Counted
 from services.audit.entry import Draft
 from services.audit.figures import table
 from services.audit.ledger import Ledger, Query
@@ -75,7 +76,10 @@ def api(backend: Backend, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
         victim = f"slachtoffer-{n % 6}"  # the two in enschede are about two of the six
         drafts = recorded(melding, victim, "almelo" if n < 6 else "enschede", minor=n < 6)
         case = CaseFacts(melding, "2026-03-02T09:30:00+00:00", "zorg_wijkteam", "almelo")
-        backend.ledger.append_many(drafts, cases={drafts[0].event_id: case})
+        counted = Counted("vrouw", ("seksuele_uitbuiting",), 16 if n < 6 else 30)
+        backend.ledger.append_many(
+            drafts, cases={drafts[0].event_id: case}, counts={drafts[0].event_id: counted}
+        )
     with TestClient(create_app(backend.ledger, KEY, staff)) as client:
         yield Api(client, backend.ledger, tokens, meldingen)
 
@@ -116,11 +120,12 @@ def test_figures_suppress_every_cell_under_five_before_they_leave(api: Api) -> N
         {"categorie": "enschede", "aantal": None},  # 2: shown as "< 5"
     ]
     assert municipalities["totaal"] == 8  # enschede 1 to 3, almelo 5 to 7: neither follows
-    ages = {r["categorie"]: r["aantal"] for r in body["tabellen"]["leeftijd"]["rijen"]}
-    assert ages == {"minderjarig": None, "meerderjarig": None}
+    ages = {r["categorie"]: r["aantal"] for r in body["tabellen"]["minderjarig"]["rijen"]}
+    assert ages == {"minderjarig": None, "meerderjarig": None}  # 6 and 2: 6 would follow
+    assert body["tabellen"]["geslacht"]["rijen"] == [{"categorie": "vrouw", "aantal": 8}]
+    assert body["leeftijd"] == {"gemiddelde": 19.5, "bekend": 8}
     text = json.dumps(body)
     assert not any(melding in text for melding in api.meldingen)  # no ids, only counts
-    assert set(body["niet_beschikbaar"]) >= {"geslacht", "uitbuitingsvorm"}
     # a caller cannot lower the threshold to single someone out
     lower = api.get("/v1/audit/figures", year=YEAR, threshold=1)
     assert lower.status_code == 422

@@ -237,6 +237,7 @@ def init_db(
         raise typer.Exit(1) from None
     typer.echo(
         f"ledger-schema bijgewerkt; schrijfrol {role} mag alleen lezen en toevoegen"
+        " (en de tellers van de Cijfers ophogen)"
         if role
         else "ledger-schema bijgewerkt (geen schrijfrol opgegeven)"
     )

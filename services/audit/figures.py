@@ -6,11 +6,10 @@ meldingen; persons (victims: a melding entry records whom each of its keyed pseu
 for, and meldingen sharing a victim's pseudonym are one person; a victim without BSN or name
 and birth date counts once per melding); by reporter type (from the case index audit keeps
 beside the ledger, `cases.py`); by municipality (the gemeente each melding's decisions
-concern); minors (read from Veilig Thuis's decision rules: `veilig_thuis.minderjarig` and
-`veilig_thuis.acuut_gevaar_minderjarige` say the victim was a minor on the day of the
-melding, `veilig_thuis.leeftijd_onbekend` that the age was not known); how often each
-recipient was to be informed (decisions to share). Gender, form of exploitation and age are
-not in the ledger, and are reported as not available rather than guessed.
+concern); how often each recipient was to be informed (decisions to share). The victim's
+gender, the forms of exploitation, minors and the average age come from the anonymous
+counters audit keeps per year (`counts.py`); meldingen recorded before those existed are
+"niet geteld".
 
 Every count under the threshold is suppressed (`None`, shown as "< 5") before it leaves
 the audit service, so no cell singles out a person; where a hidden cell could be computed
@@ -25,19 +24,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.audit.entry import Entry, reason_parts
+from services.audit.counts import AGE, AGE_KNOWN, AGE_SUM, FORM, GENDER, MINOR, year_counts
+from services.audit.entry import Entry
 from services.audit.ledger import Ledger, Query
 
-MINOR_RULES = frozenset({"veilig_thuis.minderjarig", "veilig_thuis.acuut_gevaar_minderjarige"})
-UNKNOWN_AGE_RULES = frozenset({"veilig_thuis.leeftijd_onbekend"})
 TYPES = ("melding", "decision")
 PAGE = 5000
 DEFAULT_THRESHOLD = 5
-NOT_IN_LEDGER = {
-    "geslacht": "niet in het grootboek: het legt geen gegevens van een melding vast",
-    "uitbuitingsvorm": "niet in het grootboek: het legt geen gegevens van een melding vast",
-    "gemiddelde leeftijd": "niet in het grootboek: het legt geen leeftijden vast",
-}
+NOT_COUNTED = "niet geteld"
+"""Meldingen recorded before audit kept the counters."""
 RECIPIENTS = {"riec": "RIEC", "gemeente_veiligheid": "gemeente", "veilig_thuis": "Veilig Thuis"}
 REPORTERS = {
     "gemeente": "gemeente",
@@ -62,7 +57,6 @@ class Tally:
     """Per melding, its victim's pseudonyms (BSN; name and birth date)."""
     reporter: dict[str, str] = field(default_factory=dict)
     municipality: dict[str, str] = field(default_factory=dict)
-    age: dict[str, str] = field(default_factory=dict)
     allowed: Counter[str] = field(default_factory=Counter)
 
     def add(self, entry: Entry) -> None:
@@ -80,8 +74,6 @@ class Tally:
             recipient = RECIPIENTS.get(entry.recipient or "", entry.recipient or "onbekend")
             if entry.allow:
                 self.allowed[recipient] += 1
-            if entry.recipient == "veilig_thuis":
-                self.age[melding] = _age_class(entry)
 
     def tables(self) -> dict[str, Counter[str]]:
         """Counts per table, meldingen of the year only."""
@@ -91,7 +83,6 @@ class Tally:
                 REPORTERS.get(self.reporter.get(m, ""), "onbekend") for m in ids
             ),
             "gemeente": Counter(self.municipality.get(m, "onbekend") for m in ids),
-            "leeftijd": Counter(self.age.get(m, "niet beoordeeld") for m in ids),
             "ontvangers geïnformeerd": self.allowed,
         }
 
@@ -111,15 +102,6 @@ class Tally:
                 parent[root(other)] = root(names[0])
             root(names[0])
         return len({root(x) for x in parent})
-
-
-def _age_class(decision: Entry) -> str:
-    rules = {reason_parts(r)[0] for r in decision.reasons}
-    if rules & MINOR_RULES:
-        return "minderjarig"
-    if rules & UNKNOWN_AGE_RULES:
-        return "leeftijd onbekend"
-    return "meerderjarig"
 
 
 def entries_of_year(ledger: Ledger, year: int) -> Iterator[Entry]:
@@ -187,16 +169,41 @@ def forced(small: list[int], extra: list[int], threshold: int) -> bool:
     return not extra and left == (threshold - 1) * len(small)
 
 
+def counted_tables(counts: dict[str, Counter[str]], meldingen: int) -> dict[str, Counter[str]]:
+    """The counters' tables; the meldingen of the year no counter saw are "niet geteld"
+    (each counted melding has exactly one gender, so those add up to the counted ones)."""
+    uncounted = max(0, meldingen - sum(counts[GENDER].values()))
+    missing = Counter({NOT_COUNTED: uncounted}) if uncounted else Counter()
+    return {
+        "geslacht": counts[GENDER] + missing,
+        "uitbuitingsvorm": counts[FORM] + missing,
+        "minderjarig": counts[MINOR] + missing,
+    }
+
+
+def average_age(counts: dict[str, Counter[str]], threshold: int) -> dict[str, Any]:
+    """The victims' average age (on the Dutch date of their melding), over the known ages;
+    none while fewer than `threshold` ages are known."""
+    known = counts[AGE][AGE_KNOWN]
+    shown = known >= threshold
+    return {
+        "gemiddelde": round(counts[AGE][AGE_SUM] / known, 1) if shown else None,
+        "bekend": suppressed(known, threshold),
+    }
+
+
 def figures(ledger: Ledger, year: int, threshold: int) -> dict[str, Any]:
     tally = Tally()
     for entry in entries_of_year(ledger, year):
         tally.add(entry)
     tally.reporter = reporter_types(ledger, tally.meldingen)
+    counts = year_counts(ledger.store, year)
+    tables = tally.tables() | counted_tables(counts, len(tally.meldingen))
     return {
         "jaar": year,
         "drempel": threshold,
         "meldingen": suppressed(len(tally.meldingen), threshold),
         "personen": suppressed(tally.persons(), threshold),
-        "tabellen": {name: table(c, threshold) for name, c in tally.tables().items()},
-        "niet_beschikbaar": NOT_IN_LEDGER,
+        "leeftijd": average_age(counts, threshold),
+        "tabellen": {name: table(c, threshold) for name, c in tables.items()},
     }

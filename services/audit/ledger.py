@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import checkpoint as notes
 from services.audit.cases import Cases, index_subjects
+from services.audit.counts import Counts, add_counts
 from services.audit.entry import (
     COLUMNS,
     GENESIS_HASH,
@@ -124,8 +125,11 @@ class Ledger:
     def append(self, draft: Draft) -> Appended:
         return self.append_many([draft])[0]
 
-    def append_many(self, drafts: Sequence[Draft], cases: Cases = None) -> list[Appended]:
-        """In one transaction: the drafts in order (known event ids skipped), `cases` rows."""
+    def append_many(
+        self, drafts: Sequence[Draft], cases: Cases = None, counts: Counts = None
+    ) -> list[Appended]:
+        """In one transaction: the drafts in order (known event ids skipped), `cases` rows
+        and the `counts` of the new melding entries (`services.audit.counts`)."""
         with self.store.writing() as cursor:
             condition, params = self.store.any_of("event_id", [d.event_id for d in drafts])
             known = {
@@ -154,6 +158,7 @@ class Ledger:
             if new_entries:
                 cursor.executemany(self.store.sql(INSERT_ENTRY), [_params(e) for e in new_entries])
                 index_subjects(cursor, self.store, cases, new_entries)
+                add_counts(cursor, self.store, counts, new_entries)
         if new_entries and seq - self.checkpointed_size() >= self.checkpoint_every:
             self.checkpoint()
         return results

@@ -5,8 +5,10 @@
   one-shot migration step and for archiving, never for a running service.
 - The writer is the role in the services' `KMT_AUDIT_DB_URL`: it logs in, is no superuser,
   owns nothing, and may only SELECT and INSERT on entries, subjects and checkpoints, and
-  SELECT on prunes. `init_schema` creates it when it is missing (password from its URL),
-  grants exactly that, and refuses a writer role that could do more.
+  SELECT on prunes; on `figures`, the anonymous counters of the Cijfers
+  (`services.audit.counts`), also UPDATE, which a trigger allows only where a tally grows.
+  `init_schema` creates it when it is missing (password from its URL), grants exactly that,
+  and refuses a writer role that could do more.
 
 The ledger has no sequences (the ledger numbers its entries itself), so none are granted.
 Appends from several service instances are serialised by a transaction-scoped advisory
@@ -29,8 +31,10 @@ from services.common.postgres_roles import WriterRoleRefused, ensure_login_role
 
 APPEND_LOCK = 0x4B4D54_4155  # "KMT" "AU": the advisory lock id of the ledger
 MIGRATE_LOCK = 0x4B4D54_4D49  # "KMT" "MI": one schema migration at a time
-TABLES = ("entries", "subjects", "cases", "checkpoints", "tree_nodes", "prunes")
-WRITER_INSERTS = ("entries", "subjects", "cases", "checkpoints", "tree_nodes")
+APPEND_ONLY = ("entries", "subjects", "cases", "checkpoints", "tree_nodes", "prunes")
+COUNTERS = "figures"
+TABLES = (*APPEND_ONLY, COUNTERS)
+WRITER_INSERTS = ("entries", "subjects", "cases", "checkpoints", "tree_nodes", COUNTERS)
 """The writer may add to these; `prunes` it may only read, as only the owner prunes."""
 
 SCHEMA = (
@@ -52,6 +56,20 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'audit ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME;
 END $$;
+CREATE OR REPLACE FUNCTION kmt_audit_figures_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tally >= OLD.tally AND (NEW.year, NEW.dimension, NEW.category)
+                = (OLD.year, OLD.dimension, OLD.category) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit figures only grow: % refused', TG_OP;
+END $$;
+CREATE OR REPLACE TRIGGER figures_only_grow BEFORE UPDATE OR DELETE ON figures
+    FOR EACH ROW EXECUTE FUNCTION kmt_audit_figures_grow();
+CREATE OR REPLACE TRIGGER figures_no_truncate BEFORE TRUNCATE ON figures
+    FOR EACH STATEMENT EXECUTE FUNCTION kmt_audit_figures_grow();
 """
     + "".join(
         f"""
@@ -60,7 +78,7 @@ CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
 CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE FUNCTION kmt_audit_append_only();
 """
-        for table in TABLES
+        for table in APPEND_ONLY
     )
 )
 
@@ -83,8 +101,9 @@ def init_schema(
 ) -> None:
     """As the owner: create or migrate the tables and triggers; then, with `writer_role`,
     create that role if it is missing (LOGIN, no superuser, `writer_password` if given) and
-    grant it SELECT and INSERT only (`prunes`: SELECT). `WriterRoleRefused` when the writer
-    is the owner, a superuser or otherwise able to change the ledger; nothing is changed then.
+    grant it SELECT and INSERT only (`prunes`: SELECT; `figures`: UPDATE too).
+    `WriterRoleRefused` when the writer is the owner, a superuser or otherwise able to change
+    the ledger; nothing is changed then.
     """
     with psycopg.connect(owner_url, autocommit=True) as connection, connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK])
@@ -100,6 +119,7 @@ def _ensure_writer(connection: psycopg.Connection[Any], role: str, password: str
         "REVOKE ALL ON {tables} FROM PUBLIC, {role}",
         "GRANT SELECT, INSERT ON {inserts} TO {role}",
         "GRANT SELECT ON prunes TO {role}",
+        "GRANT UPDATE ON figures TO {role}",
     ):
         connection.execute(
             pgsql.SQL(statement).format(
@@ -127,7 +147,8 @@ def writer_problems(connection: psycopg.Connection[Any], role: str) -> list[str]
             [
                 role,
                 role,
-                "UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"
+                "DELETE, TRUNCATE, REFERENCES, TRIGGER"
+                + ("" if table == COUNTERS else ", UPDATE")
                 + ("" if table in WRITER_INSERTS else ", INSERT"),
                 table,
             ],
@@ -167,7 +188,12 @@ class PostgresStore:
 
     def _migrated(self) -> bool:
         """Whether the tables exist with every later column (as far as this role can see)."""
-        wanted = [("entries", "seq"), ("tree_nodes", "id"), *((t, c) for t, c, _ in ADDED_COLUMNS)]
+        wanted = [
+            ("entries", "seq"),
+            ("tree_nodes", "id"),
+            ("figures", "tally"),
+            *((t, c) for t, c, _ in ADDED_COLUMNS),
+        ]
         row = self._db.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
             " current_schema() AND (table_name || '.' || column_name) = ANY(%s)",

@@ -4,14 +4,17 @@ What is recorded is what a privacy officer needs to know who received what and w
 recipient, purpose, legal basis, data-category paths (for a disclosure: the categories that
 were sealed, not those the decision allowed), obligations, the decision's reasons (rule and
 Dutch text), policy revision, ciphertext hash. The melding itself is only opened (with
-audit's own reader key) to compute the pseudonyms of its victim and suspects; none of its
-values reach the ledger.
+audit's own reader key) to compute the pseudonyms of its victim and suspects, and what it
+adds to the year's anonymous counters (`services.audit.counts`); none of its values reach
+the ledger.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from services.audit.cases import CaseFacts
+from services.audit.counts import Counted
 from services.audit.entry import REASON_SEPARATOR, Draft, EntryType
 from services.audit.ledger import Appended
 from services.audit.pseudonym import pseudonyms
@@ -37,6 +40,7 @@ from services.common.models import (
     AuditRecorded,
     DisclosureCreated,
     DisclosureLifecycle,
+    Melding,
     PolicyActivated,
     Reason,
     SharingDecided,
@@ -57,18 +61,21 @@ RECORDED_TYPES = {
 }  # fmt: skip
 
 
-def subjects(
-    received: MeldingReceived, subject_key: bytes, opener: Opener
-) -> tuple[tuple[str, str], ...]:
-    """The keyed pseudonyms of every data subject of the melding, the victim and each
-    suspect, each with the path of the subject it stands for (`victim`, `suspects[0]`, …),
-    from the melding opened with audit's own reader key; none when it was erased before
-    audit got to it. A pseudonym two subjects share (one person named twice) is kept once,
-    for the first."""
-    melding_id = str(received.melding_id)
+def opened(received: MeldingReceived, opener: Opener) -> Melding | None:
+    """The melding, opened with audit's own reader key; None when it was erased before audit
+    got to it."""
     try:
-        melding = opener.melding(melding_id, received.sealed)
+        return opener.melding(str(received.melding_id), received.sealed)
     except MeldingErased:
+        return None
+
+
+def subjects(melding: Melding | None, subject_key: bytes) -> tuple[tuple[str, str], ...]:
+    """The keyed pseudonyms of every data subject of the melding, the victim and each
+    suspect, each with the path of the subject it stands for (`victim`, `suspects[0]`, …);
+    none when it was erased before audit got to it. A pseudonym two subjects share (one
+    person named twice) is kept once, for the first."""
+    if melding is None:
         return ()
     victim = melding.victim
     found = [
@@ -145,19 +152,7 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
     """The one entry for `event` (not a staff read: see `drafts_of`); `MalformedEvent` when
     its data does not fit its type."""
     if event.type == MELDING_RECEIVED:
-        received = parse_data(event, MeldingReceived)
-        found = subjects(received, subject_key, opener)
-        return Draft(
-            type="melding",
-            event_id=event.id,
-            event_type=event.type,
-            actor=event.source,
-            melding_id=str(received.melding_id),
-            fields=tuple(path for _, path in found),  # whom each pseudonym stands for
-            subject_pseudonyms=tuple(pseudonym for pseudonym, _ in found),
-            # what the partner sent, kept as LDV's foreign_operation; else the trace's id
-            trace_id=received.foreign_operation or trace_id_of(event.traceparent) or event.id,
-        )
+        return melding_record(event, subject_key, opener)[0]
     if event.type == SHARING_DECIDED:
         decision = parse_data(event, SharingDecided)
         return Draft(
@@ -222,6 +217,28 @@ def draft_of(event: CloudEvent, subject_key: bytes, opener: Opener) -> Draft:
         ciphertext_sha256=disclosure.ciphertext_sha256,
         trace_id=disclosure.decision_event_id,
     )
+
+
+def melding_record(
+    event: CloudEvent, subject_key: bytes, opener: Opener
+) -> tuple[Draft, CaseFacts, Counted]:
+    """For a `melding.received`, from one opening of the melding: its entry, its row of the
+    case index (`services.audit.cases`) and what it adds to the counters of the Cijfers."""
+    received = parse_data(event, MeldingReceived)
+    melding = opened(received, opener)
+    found = subjects(melding, subject_key)
+    draft = Draft(
+        type="melding",
+        event_id=event.id,
+        event_type=event.type,
+        actor=event.source,
+        melding_id=str(received.melding_id),
+        fields=tuple(path for _, path in found),  # whom each pseudonym stands for
+        subject_pseudonyms=tuple(pseudonym for pseudonym, _ in found),
+        # what the partner sent, kept as LDV's foreign_operation; else the trace's id
+        trace_id=received.foreign_operation or trace_id_of(event.traceparent) or event.id,
+    )
+    return draft, CaseFacts.of(received), Counted.of(received, melding)
 
 
 def alert_draft(event: CloudEvent) -> Draft:

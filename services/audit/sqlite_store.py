@@ -48,8 +48,16 @@ TRIGGERS = {
             "BEGIN SELECT RAISE(ABORT, 'audit ledger is append-only: DELETE refused'); END",
         ),
     )
+} | {
+    "figures_only_grow": "CREATE TRIGGER figures_only_grow BEFORE UPDATE ON figures WHEN"
+    " NEW.tally < OLD.tally OR NEW.year IS NOT OLD.year OR NEW.dimension IS NOT OLD.dimension"
+    " OR NEW.category IS NOT OLD.category\n"
+    "BEGIN SELECT RAISE(ABORT, 'audit figures only grow: UPDATE refused'); END",
+    "figures_no_delete": "CREATE TRIGGER figures_no_delete BEFORE DELETE ON figures\n"
+    "BEGIN SELECT RAISE(ABORT, 'audit figures only grow: DELETE refused'); END",
 }
-"""Each trigger by name and its whole statement; one that differs is replaced on opening."""
+"""Each trigger by name and its whole statement; one that differs is replaced on opening.
+The counters of `figures` (`services.audit.counts`) may grow, never shrink or go."""
 
 
 def migrate(db: sqlite3.Connection) -> None:

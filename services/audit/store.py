@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS cases (
     melding_id TEXT PRIMARY KEY, seq {integer} NOT NULL, received_at TEXT NOT NULL,
     reporter_type TEXT NOT NULL, municipality TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS figures (
+    year {integer} NOT NULL, dimension TEXT NOT NULL, category TEXT NOT NULL,
+    tally {integer} NOT NULL, PRIMARY KEY (year, dimension, category)
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size {integer} PRIMARY KEY, root_hash TEXT NOT NULL, frontier TEXT NOT NULL,
     note TEXT NOT NULL, created_at TEXT NOT NULL

@@ -14,14 +14,15 @@ import asyncio
 from collections.abc import Sequence
 
 from services.audit.cases import CaseFacts
+from services.audit.counts import Counted
+from services.audit.entry import Draft
 from services.audit.ledger import Ledger
-from services.audit.recorder import RECORDED_TYPES, drafts_of, receipt_of
+from services.audit.recorder import RECORDED_TYPES, drafts_of, melding_record, receipt_of
 from services.audit.status import STEP_ENTRIES, status_events
 from services.bus.consumer import Handling, Record
 from services.bus.kafka import Publisher
 from services.common import topics
-from services.common.events import MELDING_RECEIVED, CloudEvent, parse_data, parse_event
-from services.common.facts import MeldingReceived
+from services.common.events import MELDING_RECEIVED, CloudEvent, parse_event
 from services.common.settings import Settings
 from services.keyring.vault import Opener
 from services.observability import metrics
@@ -63,17 +64,20 @@ class Recorder:
         """All of the records' entries in one transaction, then all their receipts; a record
         that cannot be read raises `MalformedEvent` before anything is written."""
         events = [self._event(record) for record in records]
-        drafted = [
-            (event, draft)
-            for event in events
-            for draft in drafts_of(event, self.subject_key, self.opener)
-        ]
-        cases = {  # the case index's row of each melding, with its entry (`services.audit.cases`)
-            event.id: CaseFacts.of(parse_data(event, MeldingReceived))
-            for event in events
-            if event.type == MELDING_RECEIVED
-        }
-        appended = await asyncio.to_thread(self.ledger.append_many, [d for _, d in drafted], cases)
+        drafted: list[tuple[CloudEvent, Draft]] = []
+        cases: dict[str, CaseFacts] = {}  # each melding's case index row (`audit.cases`)
+        counts: dict[str, Counted] = {}  # and what it adds to the Cijfers (`audit.counts`)
+        for event in events:
+            if event.type == MELDING_RECEIVED:
+                draft, cases[event.id], counts[event.id] = melding_record(
+                    event, self.subject_key, self.opener
+                )
+                drafted.append((event, draft))
+            else:
+                drafted += [(event, d) for d in drafts_of(event, self.subject_key, self.opener)]
+        appended = await asyncio.to_thread(
+            self.ledger.append_many, [d for _, d in drafted], cases, counts
+        )
         metrics.count_recorded(
             [d for (_, d), a in zip(drafted, appended, strict=True) if a.created]
         )

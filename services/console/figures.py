@@ -30,7 +30,16 @@ def shown(count: int | None, threshold: int, secondary: bool = False) -> str:
     return f"< {threshold}" if count is None else str(count)
 
 
+def age(found: dict[str, Any]) -> str:
+    """The average age as published: in years, one decimal (Dutch comma), or why not."""
+    average = found["gemiddelde"]
+    if average is None:
+        return "niet getoond (te weinig leeftijden bekend)"
+    return f"{average:.1f} jaar".replace(".", ",")
+
+
 templates.env.globals["shown"] = shown
+templates.env.globals["age"] = age
 
 
 async def year_figures(staff: StaffApi, who: Person, year: int) -> dict[str, Any]:
@@ -64,14 +73,15 @@ async def figures_csv(who: Officer, staff: Api, jaar: Year = None) -> Response:
     writer.writerow(["jaar", "tabel", "categorie", "aantal"])
     writer.writerow([year, "meldingen", "totaal", shown(found["meldingen"], threshold)])
     writer.writerow([year, "personen", "slachtoffers", shown(found["personen"], threshold)])
+    ages = found["leeftijd"]
+    writer.writerow([year, "leeftijd", "gemiddelde (jaar)", age(ages).removesuffix(" jaar")])
+    writer.writerow([year, "leeftijd", "bekend", shown(ages["bekend"], threshold)])
     for name, table in found["tabellen"].items():
         for row in table["rijen"]:
             value = shown(row["aantal"], threshold, row.get("aanvullend", False))
             writer.writerow([year, name, row["categorie"], value])
         total = table["totaal"]
         writer.writerow([year, name, "totaal", shown(total, threshold, total is None)])
-    for name, why in found["niet_beschikbaar"].items():
-        writer.writerow([year, name, why, ""])
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
