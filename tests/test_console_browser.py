@@ -127,11 +127,13 @@ def test_privacy_officer_finds_the_trail_verifies_and_downloads_an_inzage_report
 
     page.get_by_role("link", name="Cijfers").click()
     expect(page.locator(".console-total")).to_contain_text("< 5")  # one melding: suppressed
+    expect(page.get_by_role("table", name="Geslacht")).to_contain_text("< 5")  # audit's counters
     accessible(page, "cijfers")
     with page.expect_download() as csv_file:
         page.get_by_role("link", name="Download als CSV").click()
     lines = Path(csv_file.value.path()).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "jaar;tabel;categorie;aantal" and any("< 5" in line for line in lines)
+    assert any(";uitbuitingsvorm;" in line and "< 5" in line for line in lines)
 
     # every read the console caused is in the trail, as this officer
     reads = {

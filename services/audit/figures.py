@@ -176,7 +176,8 @@ def counted_tables(counts: dict[str, Counter[str]], meldingen: int) -> dict[str,
     missing = Counter({NOT_COUNTED: uncounted}) if uncounted else Counter()
     return {
         "geslacht": counts[GENDER] + missing,
-        "uitbuitingsvorm": counts[FORM] + missing,
+        "uitbuitingsvorm": Counter({f.replace("_", " "): n for f, n in counts[FORM].items()})
+        + missing,
         "minderjarig": counts[MINOR] + missing,
     }
 
