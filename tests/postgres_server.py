@@ -111,12 +111,15 @@ def writer(owner_url: str, service: str) -> tuple[str, str, str]:
 
 def provision_services(owner_url: str) -> tuple[str, dict[str, dict[str, str]]]:
     """As the owner of the database at `owner_url`: the ledger's tables with audit's writer
-    role, and the state tables of intake, routing and sharing each with its own writer role,
-    as `kmt audit init-db` and `kmt state init-db SERVICE` make them. Returns the ledger's
-    writer URL (`audit_db_url`) and, per service, the environment with its state URL."""
+    role and the policy lifecycle's appending role, and the state tables of intake, routing
+    and sharing each with its own writer role, as `kmt audit init-db [--appender]` and
+    `kmt state init-db SERVICE` make them. Returns the ledger's writer URL (`audit_db_url`)
+    and, per service, the environment with its state URL (`policy`: its ledger URL)."""
     audit_role, audit_password, audit_url = writer(owner_url, "audit")
     init_ledger(owner_url, audit_role, writer_password=audit_password)
-    env = {}
+    policy_role, policy_password, policy_url = writer(owner_url, "policy")
+    init_ledger(owner_url, policy_role, writer_password=policy_password, appender=True)
+    env = {"policy": {"KMT_AUDIT_DB_URL": policy_url}}
     for service in ("intake", "routing", "sharing"):
         role, password, url = writer(owner_url, service)
         init_state(owner_url, service, role, password)

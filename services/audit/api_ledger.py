@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from services.audit.entry import Entry, reason_parts
+from services.audit.entry import Entry, entry_of, reason_parts
 from services.audit.figures import DEFAULT_THRESHOLD, figures
-from services.audit.ledger import SELECT_ENTRIES, Ledger, entry_of
+from services.audit.ledger import SELECT_ENTRIES, Ledger
 from services.audit.verify import describe
 from services.common.staff import require_role
 

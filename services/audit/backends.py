@@ -32,3 +32,9 @@ def open_ledger(settings: Settings) -> Ledger:
         checkpoint_key(settings.keys_dir),
         checkpoint_every=settings.audit_checkpoint_entries,
     )
+
+
+def open_appender(settings: Settings) -> Ledger:
+    """The ledger for appending and reading only, without the checkpoint key (the policy
+    lifecycle): the audit service signs the checkpoints over its entries."""
+    return Ledger(open_store(settings), None)

@@ -217,12 +217,21 @@ def init_db(
         str | None,
         typer.Option(help="naam van de schrijfrol, als die niet uit --writer-url komt"),
     ] = None,
+    appender: Annotated[
+        bool,
+        typer.Option(
+            "--appender",
+            help="de rol is die van het beleidsbeheer: alleen entries lezen en toevoegen",
+        ),
+    ] = False,
 ) -> None:
     """Maak of werk de ledger-tabellen en triggers bij in PostgreSQL, als eigenaar, en maak
     de schrijfrol (indien nodig) met alleen lees- en toevoegrechten.
 
     Voor een eenmalige migratiestap, vóór de auditservice start; daarna opnieuw na elke
     upgrade. Het wachtwoord van de schrijfrol komt uit --writer-url als die dezelfde rol noemt.
+    Met --appender krijgt de rol minder: het beleidsbeheer (de operator-API, de proefrun) legt
+    er zijn stappen mee vast, zonder checkpoints, tellers of gegevens van meldingen.
     """
     if not owner_url:
         typer.echo(f"geen eigenaar opgegeven: {OWNER_HINT}", err=True)
@@ -231,16 +240,21 @@ def init_db(
     user, password = role_of(writer_url) if writer_url and postgres else (None, None)
     role = writer_role or user
     try:
-        init_schema(owner_url, role, writer_password=password if role == user else None)
+        init_schema(
+            owner_url, role, writer_password=password if role == user else None, appender=appender
+        )
     except WriterRoleRefused as exc:
         typer.echo(f"{exc}; er is niets veranderd", err=True)
         raise typer.Exit(1) from None
-    typer.echo(
-        f"ledger-schema bijgewerkt; schrijfrol {role} mag alleen lezen en toevoegen"
-        " (en de tellers van de Cijfers ophogen)"
-        if role
-        else "ledger-schema bijgewerkt (geen schrijfrol opgegeven)"
-    )
+    if not role:
+        typer.echo("ledger-schema bijgewerkt (geen schrijfrol opgegeven)")
+    elif appender:
+        typer.echo(f"ledger-schema bijgewerkt; rol {role} mag alleen entries lezen en toevoegen")
+    else:
+        typer.echo(
+            f"ledger-schema bijgewerkt; schrijfrol {role} mag alleen lezen en toevoegen"
+            " (en de tellers van de Cijfers ophogen)"
+        )
 
 
 @cli.command()

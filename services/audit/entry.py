@@ -12,6 +12,7 @@ the standalone verifier can use it with nothing but an export and a public key.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -148,3 +149,23 @@ def seal(draft: Draft, *, seq: int, recorded_at: str, prev_hash: str) -> Entry:
     values = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     values.update(seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
     return Entry(**values, entry_hash=entry_hash(values))
+
+
+def values_of(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row as the entry's field values (list fields still as canonical JSON text)."""
+    values = dict(zip(COLUMNS, row, strict=True))
+    if values["allow"] is not None:
+        values["allow"] = bool(values["allow"])
+    return values
+
+
+def entry_of(row: Sequence[Any]) -> Entry:
+    values = values_of(row)
+    for name in LIST_FIELDS:
+        values[name] = tuple(json.loads(values[name]))
+    return Entry(**values)
+
+
+def row_params(entry: Entry) -> list[Any]:
+    values = entry.as_dict()
+    return [dump_list(values[c]) if c in LIST_FIELDS else values[c] for c in COLUMNS]

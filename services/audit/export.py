@@ -24,8 +24,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from services.audit.entry import GENESIS_HASH, LIST_FIELDS
-from services.audit.ledger import ENTRY_HASH, Ledger, values_of
+from services.audit.entry import GENESIS_HASH, LIST_FIELDS, values_of
+from services.audit.ledger import ENTRY_HASH, Ledger
 from services.audit.merkle import Frontier, leaf_hash
 from services.audit.verify import verwerking
 

@@ -20,11 +20,11 @@ from services.audit.counts import Counts, add_counts
 from services.audit.entry import (
     COLUMNS,
     GENESIS_HASH,
-    LIST_FIELDS,
     POSITION,
     Draft,
     Entry,
-    dump_list,
+    entry_of,
+    row_params,
     seal,
 )
 from services.audit.merkle import Frontier, consistency_path, inclusion_path
@@ -40,6 +40,9 @@ INSERT_ENTRY = (
 SCAN_BATCH = 20_000
 ENTRY_HASH = POSITION["entry_hash"]
 WRONG_NODE = "opgeslagen boomknoop (waar bewijzen uit bestaan) klopt niet met entries"
+NO_CHECKPOINT_KEY = (
+    "deze ledger mag alleen toevoegen en lezen: checkpoints tekent alleen de auditservice"
+)
 PRUNE_NEEDS_OWNER = (
     "opschonen mag alleen de eigenaar van de ledgerdatabase; de schrijfrol van de services mag"
     " niets verwijderen"
@@ -86,35 +89,30 @@ def now() -> str:
     return timestamp(datetime.now(UTC))
 
 
-def values_of(row: Row) -> dict[str, Any]:
-    """A stored row as the entry's field values (list fields still as canonical JSON text)."""
-    values = dict(zip(COLUMNS, row, strict=True))
-    if values["allow"] is not None:
-        values["allow"] = bool(values["allow"])
-    return values
-
-
-def entry_of(row: Row) -> Entry:
-    values = values_of(row)
-    for name in LIST_FIELDS:
-        values[name] = tuple(json.loads(values[name]))
-    return Entry(**values)
-
-
-def _params(entry: Entry) -> list[Any]:
-    values = entry.as_dict()
-    return [dump_list(values[c]) if c in LIST_FIELDS else values[c] for c in COLUMNS]
-
-
 class Ledger:
+    """With `signer` None the ledger only appends and reads (the policy lifecycle): it signs
+    no checkpoint and no prune, and leaves checkpointing its entries to the audit service."""
+
     def __init__(
-        self, store: Store, signer: Ed25519PrivateKey, *, checkpoint_every: int = 1000
+        self, store: Store, signer: Ed25519PrivateKey | None, *, checkpoint_every: int = 1000
     ) -> None:
         self.store = store
-        self.signer = signer
+        self._signer = signer
+        self._verifier_key = notes.verifier_key(signer.public_key()) if signer else None
         self.checkpoint_every = checkpoint_every
-        self.verifier_key = notes.verifier_key(signer.public_key())
         self.nodes = TreeNodes(store)
+
+    @property
+    def signer(self) -> Ed25519PrivateKey:
+        if self._signer is None:
+            raise PermissionError(NO_CHECKPOINT_KEY)
+        return self._signer
+
+    @property
+    def verifier_key(self) -> str:
+        if self._verifier_key is None:
+            raise PermissionError(NO_CHECKPOINT_KEY)
+        return self._verifier_key
 
     def _q(self, cursor: Cursor, query: str, params: Sequence[Any] = ()) -> Cursor:
         cursor.execute(self.store.sql(query), params)
@@ -156,10 +154,13 @@ class Ledger:
                 results.append(Appended(entry.seq, entry.entry_hash, created=True))
                 seq, prev_hash = seq + 1, entry.entry_hash
             if new_entries:
-                cursor.executemany(self.store.sql(INSERT_ENTRY), [_params(e) for e in new_entries])
+                cursor.executemany(
+                    self.store.sql(INSERT_ENTRY), [row_params(e) for e in new_entries]
+                )
                 index_subjects(cursor, self.store, cases, new_entries)
                 add_counts(cursor, self.store, counts, new_entries)
-        if new_entries and seq - self.checkpointed_size() >= self.checkpoint_every:
+        due = new_entries and self._signer is not None
+        if due and seq - self.checkpointed_size() >= self.checkpoint_every:
             self.checkpoint()
         return results
 
@@ -265,6 +266,7 @@ class Ledger:
 
     def checkpoint(self) -> notes.Checkpoint | None:
         """Sign a checkpoint over every entry so far; None when there is nothing new."""
+        signer = self.signer
         with self.store.writing() as cursor:
             last = self._q(
                 cursor, "SELECT size, frontier FROM checkpoints ORDER BY size DESC LIMIT 1"
@@ -276,7 +278,7 @@ class Ledger:
             self.nodes.grow(cursor, frontier)
             if frontier.size == 0 or (last and frontier.size == last[0]):
                 return None
-            signed = notes.sign(self.signer, frontier.size, frontier.root())
+            signed = notes.sign(signer, frontier.size, frontier.root())
             self._q(
                 cursor,
                 "INSERT INTO checkpoints (size, root_hash, frontier, note, created_at)"

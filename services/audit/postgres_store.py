@@ -9,6 +9,10 @@
   (`services.audit.counts`), also UPDATE, which a trigger allows only where a tally grows.
   `init_schema` creates it when it is missing (password from its URL), grants exactly that,
   and refuses a writer role that could do more.
+- The appender is the policy lifecycle's role (`init_schema(..., appender=True)`): it may
+  only SELECT and INSERT on entries and SELECT on prunes, enough to append its steps and
+  read them back, nothing of the meldingen's subjects, cases, figures or checkpoints (the
+  audit service signs the checkpoints over its entries).
 
 The ledger has no sequences (the ledger numbers its entries itself), so none are granted.
 Appends from several service instances are serialised by a transaction-scoped advisory
@@ -36,6 +40,15 @@ COUNTERS = "figures"
 TABLES = (*APPEND_ONLY, COUNTERS)
 WRITER_INSERTS = ("entries", "subjects", "cases", "checkpoints", "tree_nodes", COUNTERS)
 """The writer may add to these; `prunes` it may only read, as only the owner prunes."""
+WRITER = {
+    **{table: ("SELECT", "INSERT") for table in WRITER_INSERTS},
+    "prunes": ("SELECT",),
+    COUNTERS: ("SELECT", "INSERT", "UPDATE"),
+}
+APPENDER = {"entries": ("SELECT", "INSERT"), "prunes": ("SELECT",)}
+"""The policy lifecycle's role: append its steps, read them back (and where entries start)."""
+WORDS = {"SELECT": "lezen", "INSERT": "toevoegen", "UPDATE": "ophogen"}
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 SCHEMA = (
     ledger_tables(integer="BIGINT", boolean="BOOLEAN")
@@ -97,42 +110,53 @@ def _tables(names: Sequence[str]) -> pgsql.Composable:
 
 
 def init_schema(
-    owner_url: str, writer_role: str | None = None, *, writer_password: str | None = None
+    owner_url: str,
+    writer_role: str | None = None,
+    *,
+    writer_password: str | None = None,
+    appender: bool = False,
 ) -> None:
     """As the owner: create or migrate the tables and triggers; then, with `writer_role`,
     create that role if it is missing (LOGIN, no superuser, `writer_password` if given) and
-    grant it SELECT and INSERT only (`prunes`: SELECT; `figures`: UPDATE too).
-    `WriterRoleRefused` when the writer is the owner, a superuser or otherwise able to change
-    the ledger; nothing is changed then.
+    grant it SELECT and INSERT only (`prunes`: SELECT; `figures`: UPDATE too), or with
+    `appender` only what `APPENDER` names. `WriterRoleRefused` when the role is the owner, a
+    superuser or otherwise able to do more; nothing is changed then.
     """
     with psycopg.connect(owner_url, autocommit=True) as connection, connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK])
         connection.execute(SCHEMA)
         if writer_role:
-            _ensure_writer(connection, writer_role, writer_password)
+            grants = APPENDER if appender else WRITER
+            _ensure_writer(connection, writer_role, writer_password, grants)
 
 
-def _ensure_writer(connection: psycopg.Connection[Any], role: str, password: str | None) -> None:
+def _ensure_writer(
+    connection: psycopg.Connection[Any],
+    role: str,
+    password: str | None,
+    grants: dict[str, tuple[str, ...]],
+) -> None:
     ensure_login_role(connection, role, password)
     name = pgsql.Identifier(role)
-    for statement in (
-        "REVOKE ALL ON {tables} FROM PUBLIC, {role}",
-        "GRANT SELECT, INSERT ON {inserts} TO {role}",
-        "GRANT SELECT ON prunes TO {role}",
-        "GRANT UPDATE ON figures TO {role}",
-    ):
+    connection.execute(pgsql.SQL("REVOKE ALL ON {} FROM PUBLIC, {}").format(_tables(TABLES), name))
+    for table, privileges in grants.items():
         connection.execute(
-            pgsql.SQL(statement).format(
-                tables=_tables(TABLES), inserts=_tables(WRITER_INSERTS), role=name
+            pgsql.SQL("GRANT {} ON {} TO {}").format(
+                pgsql.SQL(", ").join(pgsql.SQL(p) for p in privileges),
+                pgsql.Identifier(table),
+                name,
             )
         )
-    problems = writer_problems(connection, role)
+    problems = writer_problems(connection, role, grants)
     if problems:
         raise WriterRoleRefused(f"schrijfrol {role} mag te veel: " + "; ".join(problems))
 
 
-def writer_problems(connection: psycopg.Connection[Any], role: str) -> list[str]:
-    """What `role` could do to the ledger beyond reading and appending, in Dutch."""
+def writer_problems(
+    connection: psycopg.Connection[Any], role: str, grants: dict[str, tuple[str, ...]] = WRITER
+) -> list[str]:
+    """What `role` could do to the ledger beyond `grants` (the writer's: reading and
+    appending), in Dutch."""
     problems: list[str] = []
     row = connection.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role]).fetchone()
     if row is None:
@@ -147,16 +171,15 @@ def writer_problems(connection: psycopg.Connection[Any], role: str) -> list[str]
             [
                 role,
                 role,
-                "DELETE, TRUNCATE, REFERENCES, TRIGGER"
-                + ("" if table == COUNTERS else ", UPDATE")
-                + ("" if table in WRITER_INSERTS else ", INSERT"),
+                ", ".join(p for p in PRIVILEGES if p not in grants.get(table, ())),
                 table,
             ],
         ).fetchone() or (False, False)
         if owns:
             problems.append(f"is (lid van) de eigenaar van {table}")
         elif more:
-            problems.append(f"mag meer dan lezen en toevoegen op {table}")
+            allowed = " en ".join(WORDS[p] for p in grants.get(table, ())) or "niets"
+            problems.append(f"mag meer dan {allowed} op {table}")
     version = connection.execute("SHOW server_version_num").fetchone()
     if version and int(version[0]) >= 150000:
         sets = connection.execute(
@@ -187,7 +210,8 @@ class PostgresStore:
         self._reader.read_only = True
 
     def _migrated(self) -> bool:
-        """Whether the tables exist with every later column (as far as this role can see)."""
+        """Whether the tables exist with every later column; from the catalogue, which also
+        shows the tables a role (the appender) may not read."""
         wanted = [
             ("entries", "seq"),
             ("tree_nodes", "id"),
@@ -195,8 +219,9 @@ class PostgresStore:
             *((t, c) for t, c, _ in ADDED_COLUMNS),
         ]
         row = self._db.execute(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
-            " current_schema() AND (table_name || '.' || column_name) = ANY(%s)",
+            "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND NOT a.attisdropped"
+            " AND (c.relname || '.' || a.attname) = ANY(%s)",
             [[f"{t}.{c}" for t, c in wanted]],
         ).fetchone()
         return bool(row and row[0] == len(wanted))

@@ -77,10 +77,14 @@ def generate_input_key(keys_dir: Path) -> list[str]:
     return [f"routing/{INPUT_KEY_FILE}"]
 
 
+def input_key_file(keys_dir: Path) -> Path:
+    return keys_dir / "routing" / INPUT_KEY_FILE
+
+
 def input_key(keys_dir: Path) -> bytes:
     """Routing's 256-bit key wrapping the data key of each stored policy input
     (`services.routing.history`); made on first use."""
-    return load_or_create_secret(keys_dir / "routing" / INPUT_KEY_FILE, "aes256gcm")
+    return load_or_create_secret(input_key_file(keys_dir), "aes256gcm")
 
 
 @dataclass

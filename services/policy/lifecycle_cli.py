@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from services.audit.backends import open_ledger
+from services.audit.backends import open_appender
 from services.common.exits import fail
 from services.common.settings import get_settings
 from services.policy.lifecycle import Lifecycle, NotAnnounced, Outcome, Refused
@@ -32,7 +32,7 @@ WORDS = {
 @contextmanager
 def lifecycle() -> Iterator[Lifecycle]:
     settings = get_settings()
-    ledger = open_ledger(settings)
+    ledger = open_appender(settings)
     try:
         yield Lifecycle.of(settings, ledger)
     finally:

@@ -26,11 +26,12 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.audit.backends import open_ledger
+from services.audit.backends import open_appender
 from services.common.http import documentation, install_error_handlers
 from services.common.openapi import problems
 from services.common.settings import Settings
 from services.common.staff import require_role
+from services.keyring.vault import input_key_file
 from services.policy.dry_run import DryRunFailed, Report, over_history
 from services.policy.engine import find_opa_binary
 from services.policy.lifecycle import (
@@ -43,6 +44,11 @@ from services.policy.lifecycle import (
 )
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+NO_HISTORY = (
+    "een proefrun kan hier niet: deze dienst houdt de geschiedenis van routing niet; draai"
+    " `kmt policy dry-run VERSIE --by NAAM` onder routing (docker compose run --rm"
+    " policy-dry-run VERSIE --by NAAM), dan staat de proefrun in de audittrail"
+)
 FILE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.(rego|json)$")
 Operator = Annotated[str, Depends(require_role("operator"))]
 RevisionId = Annotated[str, PathParam(pattern=r"^sha256:[0-9a-f]{16}$")]
@@ -96,7 +102,7 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
     install_error_handlers(app, MAX_BODY_BYTES)
 
     def run(step: Any, *args: Any) -> Outcome:
-        ledger = open_ledger(settings)
+        ledger = open_appender(settings)
         try:
             outcome: Outcome = step(Lifecycle.of(settings, ledger), *args)
             return outcome
@@ -170,7 +176,7 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
     @app.get("/v1/policy/history", summary="Elke stap, uit de audittrail")
     async def history(_: Operator) -> History:
         def read() -> History:
-            ledger = open_ledger(settings)
+            ledger = open_appender(settings)
             try:
                 steps = Lifecycle.of(settings, ledger)
                 entries, active = steps.steps(), steps.active()
@@ -205,8 +211,11 @@ def _relative(name: str) -> PurePosixPath:
 
 
 def _dry_run(settings: Settings, revision: str, operator: str) -> str:
-    """The report of a dry run of the stored, proposed `revision`, as JSON text."""
-    ledger = open_ledger(settings)
+    """The report of a dry run of the stored, proposed `revision`, as JSON text; 503 where
+    this process does not hold routing's history key (in compose: `policy-dry-run`)."""
+    if not input_key_file(settings.keys_dir).exists():
+        raise HTTPException(503, NO_HISTORY)
+    ledger = open_appender(settings)
     try:
         version = Lifecycle.of(settings, ledger).check_dry_run(revision, operator)
     except Refused as exc:
