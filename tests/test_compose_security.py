@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from typer.testing import CliRunner
+
 from services.bus.principals import SERVICES
+from services.cli import app
 from tests.test_deployment import compose, kmt_services
 
 KEYS = "/run/kmt/keys"
@@ -69,7 +72,7 @@ def test_the_ledger_writer_is_not_its_owner_and_only_the_migration_knows_the_own
     assert f"//{owner}:" not in writer_url
     knows_owner = [n for n, s in kmt_services().items()
                    if "KMT_AUDIT_OWNER_DB_URL" in s.get("environment", {})]  # fmt: skip
-    assert knows_owner == ["audit-migrate"]
+    assert knows_owner == ["audit-migrate", "policy-migrate"]
 
 
 def test_networks_keep_opa_and_postgres_to_their_clients() -> None:
@@ -79,10 +82,12 @@ def test_networks_keep_opa_and_postgres_to_their_clients() -> None:
         return {n for n, s in services.items() if network in (s.get("networks") or [])}
 
     assert on("policy") == {"opa", "routing", "sharing"}  # sharing double-checks decisions
-    assert on("ledger") == {"postgres", "audit", "audit-migrate"}
+    assert on("ledger") == {
+        "postgres", "audit", "audit-migrate", "policy-migrate", "operator-api", "policy-dry-run",
+    }  # fmt: skip
     assert on("state") == {
         "state-db", "intake", "routing", "sharing",
-        "intake-migrate", "routing-migrate", "sharing-migrate",
+        "intake-migrate", "routing-migrate", "sharing-migrate", "policy-dry-run",
     }  # fmt: skip
 
 
@@ -119,3 +124,57 @@ def test_the_console_holds_only_its_session_key_and_reaches_no_bus_or_database()
     assert not any(name.startswith(("KMT_KAFKA", "KMT_AUDIT_DB", "KMT_STATE")) for name in env)
     assert env["KMT_CONSOLE_SECURE_COOKIE"] == "true"
     assert "KMT_API_DOCS" not in env or env["KMT_API_DOCS"] == "false"
+
+
+def hardened(name: str) -> dict[str, Any]:
+    """A kmt container that runs as the image's non-root user on a read-only file system,
+    without capabilities or new privileges, every secret mounted read-only."""
+    service = kmt_services()[name]
+    assert "user" not in service, name  # the image's USER kmt (uid 10001), never root
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+    assert service["security_opt"] == ["no-new-privileges:true"], name
+    for volume in service["volumes"]:
+        if str(volume).startswith("./deploy/"):
+            assert str(volume).endswith(":ro"), f"{name}: {volume} is schrijfbaar"
+    return service
+
+
+def test_the_operator_api_holds_only_the_policy_keys_and_an_appending_ledger_role() -> None:
+    """The lifecycle's later steps: the policy signing key, its bus login and event key, its
+    own ledger role (never audit's writer or the owner) and the versions the bundle server
+    hands OPA; no service's key, no checkpoint key, no routing history."""
+    services = compose()["services"]
+    api = hardened("operator-api")
+    assert [t for t in targets(api) if t.startswith(KEYS)] == [f"{KEYS}/policy"]
+    assert "policy-versions:/var/lib/kmt/policy" in api["volumes"]  # writes versions
+    bundles = services["policy-bundles"]["volumes"]
+    assert bundles == ["policy-versions:/var/lib/kmt/policy:ro"]  # what OPA gets
+    assert api["networks"] == ["bus", "edge", "ledger"]  # the console reaches it on edge
+    console = services["console"]["environment"]["KMT_CONSOLE_OPERATOR_URL"]
+    assert console.startswith("http://operator-api:") and "edge" in services["console"]["networks"]
+    ledger = api["environment"]["KMT_AUDIT_DB_URL"]
+    assert ledger.startswith("postgresql://kmt_policy:")
+    assert ledger == services["policy-migrate"]["environment"]["KMT_AUDIT_DB_URL"]
+    assert ledger != services["audit"]["environment"]["KMT_AUDIT_DB_URL"]
+    assert "--appender" in services["policy-migrate"]["command"]
+    assert not any(n.startswith(("KMT_STATE", "KMT_KEYSTORE")) for n in api["environment"])
+
+
+def test_the_dry_run_runs_as_routing_and_holds_nothing_of_the_policy() -> None:
+    """Routing's history key, key store and state role to open the sealed history; the
+    lifecycle's appending ledger role to record the step; versions read-only; no bus, no
+    policy signing key. A tool: only `docker compose run` starts it."""
+    services = compose()["services"]
+    dry = hardened("policy-dry-run")
+    assert dry["profiles"] == ["tools"] and dry["restart"] == "no"
+    assert [t for t in targets(dry) if t.startswith(KEYS)] == [f"{KEYS}/routing"]
+    assert "policy-versions:/var/lib/kmt/policy:ro" in dry["volumes"]
+    assert sorted(dry["networks"]) == ["ledger", "state"]
+    env = dry["environment"]
+    assert env["KMT_STATE_DB_URL"] == services["routing"]["environment"]["KMT_STATE_DB_URL"]
+    assert env["KMT_KEYSTORE_FILE"] == services["routing"]["environment"]["KMT_KEYSTORE_FILE"]
+    assert env["KMT_AUDIT_DB_URL"] == services["operator-api"]["environment"]["KMT_AUDIT_DB_URL"]
+    assert not any(n.startswith("KMT_KAFKA") for n in env)
+    assert dry["entrypoint"] == ["kmt", "policy", "dry-run"]
+    result = CliRunner().invoke(app, [*dry["entrypoint"][1:], "--help"])
+    assert result.exit_code == 0 and "--by" in result.output, result.output
