@@ -1,7 +1,8 @@
 """The policy lifecycle appends its steps to the ledger with a role of its own and without
 audit's checkpoint key (issue 11, the operator API's compose service): it can append and
 read back its steps, it cannot sign checkpoints, and its role can change nothing that is
-recorded nor read what the meldingen left in the ledger.
+recorded nor read what the meldingen left in the ledger. A dry run runs with routing's keys
+only and records its step with that role (compose's `policy-dry-run`).
 
 Runs against the real PostgreSQL of `postgres_url`, migrated as `kmt audit init-db` makes it
 (the audit writer, then `--appender` for the lifecycle's role).
@@ -24,8 +25,10 @@ from services.audit.backends import open_appender
 from services.audit.cli import cli as audit_cli
 from services.audit.ledger import Ledger
 from services.audit.postgres_store import APPENDER, PostgresStore, writer_problems
+from services.cli import app
 from services.common.settings import Settings
 from services.common.staff import add_member, issue_token
+from services.keyring.vault import input_key
 from services.policy.bundle_signing import generate_policy_keys
 from services.policy.lifecycle import Lifecycle
 from services.policy.operator_api import create_app
@@ -153,3 +156,37 @@ def test_the_lifecycles_role_can_only_read_and_append_entries(deployment: Deploy
             [deployment.policy_role],
         ).fetchall()
     assert granted == [("entries", "INSERT"), ("entries", "SELECT"), ("prunes", "SELECT")]
+
+
+def test_the_dry_run_runs_as_routing_and_records_with_the_lifecycles_role(
+    deployment: Deployment, tmp_path: Path, configure: Callable[..., Settings]
+) -> None:
+    """`policy-dry-run` in compose: routing's keys only (its history key), the lifecycle's
+    appending role; the recorded dry run is what lets another operator approve."""
+    ledger = open_appender(deployment.settings)
+    try:
+        directory = candidate(tmp_path / "c", keep_tests=False)
+        proposed = Lifecycle.of(deployment.settings, ledger).propose(directory, "t", "alice")
+    finally:
+        ledger.close()
+    routing_keys = tmp_path / "routing-keys"
+    input_key(routing_keys)  # routing's own, as `kmt keys generate` makes it
+    as_routing = configure(keys_dir=routing_keys)
+    ran = runner.invoke(app, ["policy", "dry-run", proposed.version.id, "--json", "--by", "bob"])
+    assert ran.exit_code == 0, ran.output
+    assert "proefrun vastgelegd" in ran.output
+    assert sorted(p.name for p in routing_keys.iterdir()) == ["routing"]  # nothing else made
+    ledger = open_appender(as_routing)
+    try:
+        approved = Lifecycle(ledger, VersionStore.of(as_routing)).approve(
+            proposed.version.id, "bob"
+        )
+        steps = Lifecycle(ledger, VersionStore.of(as_routing)).steps()
+    finally:
+        ledger.close()
+    assert approved.version.id == proposed.version.id
+    assert [(s.type, s.actor) for s in steps] == [
+        ("policy_proposed", "staff:alice"),
+        ("policy_dry_run", "staff:bob"),
+        ("policy_approved", "staff:bob"),
+    ]
