@@ -70,8 +70,7 @@ def generate_reader_keys(keys_dir: Path) -> list[str]:
 
 def generate_input_key(keys_dir: Path) -> list[str]:
     """Routing's key that wraps the data keys of its stored policy inputs, if missing."""
-    path = keys_dir / "routing" / INPUT_KEY_FILE
-    if path.exists():
+    if input_key_file(keys_dir).exists():
         return []
     input_key(keys_dir)
     return [f"routing/{INPUT_KEY_FILE}"]
