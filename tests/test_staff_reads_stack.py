@@ -5,6 +5,7 @@ publish at the moment of the read; a forged read is dead-lettered and recorded n
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import pytest
 from services.common.events import STAFF_ACCESSED, new_event
 from services.common.models import StaffAccessed
 from services.common.topics import DECISIONS, DISCLOSURES
+from services.observability.tracing import trace_id_of
 from tests.stack import Stack, eventually, read_events, send, submission
 from tests.test_crash_windows import restore_sharing_write, sharing_store, withdraw_sharing_write
 from tests.test_forgeries import letters_with
@@ -53,12 +55,17 @@ def last_read(stack: Stack) -> dict[str, Any] | None:
     return found[-1] if found else None
 
 
-def accesses(stack: Stack, melding_id: str, read_id: str) -> list[dict[str, Any]]:
+def read_trace(read: dict[str, Any]) -> str:
+    """The trace id a read's entries carry: its `traceparent`'s, else its event id."""
+    return trace_id_of(read.get("traceparent")) or str(read["id"])
+
+
+def accesses(stack: Stack, melding_id: str, read: dict[str, Any]) -> list[dict[str, Any]]:
     """The melding's `audit_access` entries of one read, as the privacy officer sees them."""
     return [
         e
         for e in stack.audit_entries(melding_id)
-        if e["type"] == "audit_access" and e["trace_id"] == read_id
+        if e["type"] == "audit_access" and e["trace_id"] == read_trace(read)
     ]
 
 
@@ -76,12 +83,12 @@ def test_a_workers_read_of_the_review_queue_is_in_the_trail_of_every_melding_sho
     assert mine["data"]["actor"] == WORKER_ID and mine["data"]["read"] == "sharing.reviews"
     assert mine["subject"] == WORKER_ID  # keyed by who read, not by a melding
     for melding_id in shown_ids:
-        (entry,) = eventually(partial(accesses, stack, melding_id, mine["id"]))
+        (entry,) = eventually(partial(accesses, stack, melding_id, mine))
         assert (entry["actor"], entry["event_type"], entry["melding_id"]) == (
             WORKER_ID, "sharing.reviews", melding_id)  # fmt: skip
     # every read is in the trail, the polls of waiting_for_review too: each read that
     # showed the melding is one access entry of it
-    showed_first = {r["id"] for r in reads(stack) if first in r["data"]["melding_ids"]}
+    showed_first = {read_trace(r) for r in reads(stack) if first in r["data"]["melding_ids"]}
 
     def recorded() -> Counter[str] | None:
         found = Counter(e["trace_id"] for e in stack.audit_entries(first)
@@ -103,11 +110,11 @@ def test_a_read_while_sharing_cannot_publish_is_recorded_once_it_can(stack: Stac
         read_id, event = waiting
         assert melding_id in event
         assert read_id not in {r["id"] for r in reads(stack)}
-        assert accesses(stack, melding_id, read_id) == []
+        assert accesses(stack, melding_id, json.loads(event)) == []
     finally:
         restore_sharing_write(stack.settings)
     # the running relay retries until the broker takes it; audit then records it, once
-    (entry,) = eventually(lambda: accesses(stack, melding_id, read_id), timeout=90)
+    (entry,) = eventually(lambda: accesses(stack, melding_id, json.loads(event)), timeout=90)
     assert entry["actor"] == WORKER_ID
     assert [r["id"] for r in reads(stack)].count(read_id) == 1
     assert sharing_store(stack, "SELECT 1 FROM outgoing WHERE event_id = ?", read_id) == []
