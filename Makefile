@@ -13,4 +13,4 @@ lint: provision
 	.venv/bin/mypy services
 
 test: lint
-	.venv/bin/pytest -q --durations=25
+	.venv/bin/pytest -q -n 2 --dist loadfile --durations=25
