@@ -3,17 +3,12 @@
 # (tests/postgres_server.py starts a throwaway cluster with these binaries). Idempotent:
 # does nothing when a server is already installed. No cluster is created or started here.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "provision: PostgreSQL ontbreekt; installeer als root: apt-get install -y postgresql" >&2
-  exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+apt_install PostgreSQL postgresql
 # Debian's package creates and starts a system cluster; the project never uses it.
 if command -v pg_ctlcluster >/dev/null; then
   for version in /usr/lib/postgresql/*; do
