@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from bench import e2e_stack
-from bench.e2e_load import Tokens
+from bench.e2e_load import Tokens, load_parser
 from bench.e2e_meldingen import variants
 from tests.receivers import HttpSink, SmtpSink, http_sink, smtp_sink
 
@@ -190,16 +190,9 @@ def render(phases: dict[str, Any], options: argparse.Namespace) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-n", "--meldingen", type=int, default=300, help="burst size (0: none)")
-    parser.add_argument("-c", "--concurrency", type=int, default=16, help="posters in the burst")
-    parser.add_argument("--rate", type=float, default=20.0, help="offered meldingen/s (0: none)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long the rate runs")
+    parser = load_parser(__doc__)
     parser.add_argument("--acute-share", type=float, default=0.1, help="share with acute_danger")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a phase may take")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the melding variants")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     options = parser.parse_args()
     with http_sink() as http, smtp_sink() as smtp:

@@ -53,7 +53,7 @@ import httpx
 
 from bench import e2e_stack
 from bench.e2e_follow import Follower, Track
-from bench.e2e_load import Poster, Tokens, until_done
+from bench.e2e_load import Poster, Tokens, load_parser, until_done
 from bench.e2e_meldingen import variants
 from bench.e2e_raw import melding_record_size, raw_kafka
 from bench.e2e_report import phase_table, raw_table, summarize
@@ -62,19 +62,12 @@ WARM_UP = 5
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-n", "--meldingen", type=int, default=300, help="burst size (0: none)")
-    parser.add_argument("-c", "--concurrency", type=int, default=16, help="posters in the burst")
-    parser.add_argument("--rate", type=float, default=20.0, help="offered meldingen/s (0: none)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long the rate runs")
+    parser = load_parser(__doc__)
     parser.add_argument("--raw-records", type=int, default=20_000, help="0: no raw Kafka")
     parser.add_argument("--poll-ms", type=int, default=150, help="audit API read interval")
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds a phase may take to finish"
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the melding variants")
     parser.add_argument(
         "--instances", type=int, default=1, help="own stack: instances of each service"
     )

@@ -11,6 +11,7 @@ Two shapes of load:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import time
@@ -115,3 +116,17 @@ async def until_done(tracks: list[Track], timeout: float) -> None:
         if all(t.done for t in tracks if t.status == 202):
             return
         await asyncio.sleep(0.1)
+
+
+def load_parser(description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line with the options of both shapes of load (burst and rate)
+    and the seed of the melding variants, which every benchmark driving this load shares."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", "--meldingen", type=int, default=300, help="burst size (0: none)")
+    parser.add_argument("-c", "--concurrency", type=int, default=16, help="posters in the burst")
+    parser.add_argument("--rate", type=float, default=20.0, help="offered meldingen/s (0: none)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long the rate runs")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the melding variants")
+    return parser
