@@ -88,6 +88,18 @@ def test_every_read_is_itself_recorded(api: Api) -> None:
     assert api.ledger.verify().ok
 
 
+def test_the_trail_is_searched_by_type_and_by_decision(api: Api) -> None:
+    def found(**params: object) -> list[tuple[str, bool | None]]:
+        answer = api.get("/v1/audit/entries", params=params).json()["entries"]
+        return [(e["type"], e["allow"]) for e in answer if e["type"] != "audit_access"]
+
+    assert found(type="decision") == [("decision", True)]
+    assert found(type="decision", allow=True) == [("decision", True)]
+    assert found(type="decision", allow=False) == []
+    assert {kind for kind, _ in found(type=["melding", "disclosure"])} == {
+        "melding", "disclosure"}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("url", "path"),
     [
@@ -95,6 +107,8 @@ def test_every_read_is_itself_recorded(api: Api) -> None:
         ("/v1/audit/entries?limit=0", "query.limit"),
         ("/v1/audit/entries?recipient=politie", "query.recipient"),
         ("/v1/audit/entries?since=gisteren", "query.since"),
+        ("/v1/audit/entries?type=geheim", "query.type.0"),
+        ("/v1/audit/entries?allow=misschien", "query.allow"),
         ("/v1/audit/entries?cursor=99999999999999999999999", "query.cursor"),
         ("/v1/audit/entries/99999999999999999999999/proof", "path.seq"),
         ("/v1/audit/entries/1/proof?tree_size=0", "query.tree_size"),

@@ -26,7 +26,7 @@ from services.audit.api_ledger import ledger_router
 from services.audit.api_models import ConsistencyProof, InclusionProof, SignedCheckpoint
 from services.audit.cases_api import case_links_router
 from services.audit.checkpoint import Checkpoint
-from services.audit.entry import Draft, Entry, reason_parts
+from services.audit.entry import Draft, Entry, EntryType, reason_parts
 from services.audit.export import export_lines
 from services.audit.ledger import Ledger, timestamp
 from services.audit.ledger import Query as LedgerQuery
@@ -147,6 +147,8 @@ def create_app(
         melding_id: UUID | None = None,
         recipient: Recipient | None = None,
         legal_basis: Annotated[str | None, Query(max_length=200)] = None,
+        kinds: Annotated[list[EntryType] | None, Query(alias="type", max_length=20)] = None,
+        allow: Annotated[bool | None, Query(description="alleen besluiten: ja of nee")] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         cursor: Annotated[int, Query(ge=-1, le=BIGGEST)] = -1,
@@ -154,8 +156,10 @@ def create_app(
     ) -> dict[str, Any]:
         query = LedgerQuery(
             melding_ids=[str(melding_id)] if melding_id else None,
+            types=kinds,
             recipient=recipient,
             legal_basis=legal_basis,
+            allow=allow,
             since=_timestamp(since),
             until=_timestamp(until),
             after=cursor,

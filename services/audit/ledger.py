@@ -74,6 +74,8 @@ class Query:
     types: Sequence[str] | None = None
     recipient: str | None = None
     legal_basis: str | None = None
+    allow: bool | None = None
+    """Decisions that allowed (True) or refused (False) to inform their recipient."""
     since: str | None = None
     until: str | None = None
     after: int = -1
@@ -203,6 +205,9 @@ class Ledger:
         if query.legal_basis is not None:
             conditions.append(self.store.contains("legal_basis"))
             params.append(query.legal_basis)
+        if query.allow is not None:
+            conditions.append("allow = ?")
+            params.append(query.allow)
         if query.since is not None:
             conditions.append("recorded_at >= ?")
             params.append(query.since)
