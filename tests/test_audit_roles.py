@@ -7,7 +7,6 @@ makes its own writer role.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from services.audit.postgres_store import (
 )
 from services.common.settings import Settings
 from tests.ledger_backends import EVERY, decision
-from tests.postgres_server import fresh_database
+from tests.postgres_server import fresh_database, writer
 
 runner = CliRunner()
 
@@ -46,9 +45,8 @@ def new_roles(postgres_url: str) -> Roles:
     """A fresh database owned by the superuser of `postgres_url`, and a writer role name
     (not created yet) with its URL."""
     owner_url = fresh_database(postgres_url)
-    writer = f"kmt_writer_{secrets.token_hex(4)}"
-    password = secrets.token_urlsafe(12)
-    return Roles(owner_url, owner_url.replace("postgres@", f"{writer}:{password}@"), writer)
+    role, _, url = writer(owner_url, "writer")
+    return Roles(owner_url, url, role)
 
 
 def migrated(postgres_url: str) -> Roles:

@@ -10,7 +10,6 @@ Runs against the real PostgreSQL of `postgres_url`, migrated as `kmt audit init-
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from services.policy.bundle_signing import generate_policy_keys
 from services.policy.lifecycle import Lifecycle
 from services.policy.operator_api import create_app
 from services.policy.versions import VersionStore
-from tests.postgres_server import fresh_database
+from tests.postgres_server import fresh_database, writer
 from tests.test_policy_lifecycle import files_of
 from tests.test_policy_versions import candidate
 
@@ -49,18 +48,13 @@ class Deployment:
     settings: Settings
 
 
-def role_url(owner_url: str, service: str) -> tuple[str, str]:
-    role = f"kmt_{service}_{secrets.token_hex(4)}"
-    return role, owner_url.replace("postgres@", f"{role}:{secrets.token_urlsafe(12)}@")
-
-
 @pytest.fixture
 def deployment(postgres_url: str, tmp_path: Path, configure: Callable[..., Settings]) -> Deployment:
     """The ledger with audit's writer and the lifecycle's appender; the operator API's
     settings: its own keys (`keys/policy`, the public half beside it) and the appender URL."""
     owner = fresh_database(postgres_url)
-    _, audit_url = role_url(owner, "audit")
-    policy_role, policy_url = role_url(owner, "policy")
+    *_, audit_url = writer(owner, "audit")
+    policy_role, _, policy_url = writer(owner, "policy")
     made = runner.invoke(audit_cli, ["init-db", owner, "--writer-url", audit_url])
     assert made.exit_code == 0, made.output
     made = runner.invoke(audit_cli, ["init-db", owner, "--writer-url", policy_url, "--appender"])
