@@ -41,11 +41,11 @@ from services.common.models import (
     DisclosureCreated,
     DisclosureLifecycle,
     Melding,
-    PolicyActivated,
     Reason,
     SharingDecided,
     StaffAccessed,
 )
+from services.common.policy_events import PolicyActivated
 from services.keyring.vault import MeldingErased, Opener
 from services.observability.tracing import trace_id_of
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from services.common import models
 from services.common.alert_event import AlertRaised
 from services.common.facts import MeldingReceived, PolicyFacts
+from services.common.policy_events import PolicyActivated, PolicySwitched
 from services.common.status_event import MeldingStatus
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -19,8 +20,8 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "sharing.decided": models.SharingDecided,
     "disclosure.created": models.DisclosureCreated,
     "disclosure.lifecycle": models.DisclosureLifecycle,
-    "policy.activated": models.PolicyActivated,
-    "policy.switched": models.PolicySwitched,
+    "policy.activated": PolicyActivated,
+    "policy.switched": PolicySwitched,
     "staff.accessed": models.StaffAccessed,
     "audit.recorded": models.AuditRecorded,
     "deadletter": models.DeadLetter,

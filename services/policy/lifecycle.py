@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from services.audit.entry import Draft, Entry, EntryType
 from services.audit.ledger import Appended, Ledger, Query
-from services.common.models import PolicySwitched
+from services.common.policy_events import PolicySwitched
 from services.common.settings import Settings
 from services.common.staff import StaffMember, load_staff
 from services.policy import switches

@@ -39,7 +39,8 @@ from services.common.events import (
     parse_data,
     parse_event,
 )
-from services.common.models import Decision, PolicySwitched
+from services.common.models import Decision
+from services.common.policy_events import PolicySwitched
 from services.common.settings import Settings
 from services.common.topics import POLICY_SWITCHES
 

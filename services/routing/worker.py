@@ -33,7 +33,8 @@ from services.common.events import (
     parse_event,
 )
 from services.common.facts import MeldingReceived, PolicyFacts
-from services.common.models import Decision, PolicyActivated, SharingDecided
+from services.common.models import Decision, SharingDecided
+from services.common.policy_events import PolicyActivated
 from services.common.settings import Settings
 from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
 from services.observability import health, metrics
