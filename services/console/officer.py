@@ -177,22 +177,23 @@ def subject(bsn: str, naam: str, geboortedatum: str, kenmerk: str) -> dict[str, 
 Field = Annotated[str, Form(max_length=500)]
 
 
+def subject_form(
+    bsn: Field = "", naam: Field = "", geboortedatum: Field = "", kenmerk: Field = ""
+) -> dict[str, str]:
+    """The inzageverzoek's fields as the officer filled them in (the form shows them again)."""
+    return {"bsn": bsn, "naam": naam, "geboortedatum": geboortedatum, "kenmerk": kenmerk}
+
+
+SubjectForm = Annotated[dict[str, str], Depends(subject_form)]
+
+
 @router.get("/inzage")
 async def access_form(request: Request, who: Officer) -> Response:
     return page(request, "inzage.html.j2", "Inzageverzoek (AVG art. 15)", who, report=None, form={})
 
 
 @router.post("/inzage", dependencies=[Depends(require_csrf)])
-async def access_report(
-    request: Request,
-    who: Officer,
-    staff: Api,
-    bsn: Field = "",
-    naam: Field = "",
-    geboortedatum: Field = "",
-    kenmerk: Field = "",
-) -> Response:
-    form = {"bsn": bsn, "naam": naam, "geboortedatum": geboortedatum, "kenmerk": kenmerk}
+async def access_report(request: Request, who: Officer, staff: Api, form: SubjectForm) -> Response:
     try:
         report = await staff.json(
             who, "audit", "POST", "/v1/audit/subjects/report", json=subject(**form)
@@ -214,18 +215,10 @@ async def access_report(
 
 
 @router.post("/inzage/overzicht.{kind}", dependencies=[Depends(require_csrf)])
-async def access_download(
-    who: Officer,
-    staff: Api,
-    kind: str,
-    bsn: Field = "",
-    naam: Field = "",
-    geboortedatum: Field = "",
-    kenmerk: Field = "",
-) -> Response:
+async def access_download(who: Officer, staff: Api, kind: str, form: SubjectForm) -> Response:
     if kind not in ("pdf", "html"):
         raise Refused(404, "Alleen als PDF of HTML.")
-    body = subject(bsn, naam, geboortedatum, kenmerk)
+    body = subject(**form)
     answer = await staff.call(who, "audit", "POST", f"/v1/audit/subjects/report.{kind}", json=body)
     media = "application/pdf" if kind == "pdf" else "text/html; charset=utf-8"
     name = answer.headers.get("Content-Disposition", "").split("filename=")[-1].strip('"')
