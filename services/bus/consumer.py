@@ -34,7 +34,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -104,6 +105,21 @@ def is_outage(exc: BaseException) -> bool:
     return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
+@contextmanager
+def _consuming(record: Record, service: str) -> Iterator[None]:
+    """The record's consumer span, with its retry gauge cleared however handling ends."""
+    with tracing.step(
+        f"{service} {record.topic}",
+        tracing.header_traceparent(record.headers),
+        SpanKind.CONSUMER,
+        {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset},
+    ):
+        try:
+            yield
+        finally:
+            RETRYING.done(service, record.topic, record.partition, record.offset)
+
+
 async def handle_reliably(
     record: Record,
     handler: Handler,
@@ -117,63 +133,46 @@ async def handle_reliably(
     outage; the latter two are dead-lettered with an alarm. An unsigned or wrongly signed
     record never reaches the handler: it is dead-lettered like any malformed one. Raises
     only when the dead letter itself cannot be published (the record then comes again)."""
-    position = (service, record.topic, record.partition, record.offset)
-    with tracing.step(
-        f"{service} {record.topic}",
-        tracing.header_traceparent(record.headers),
-        SpanKind.CONSUMER,
-        {"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset},
-    ):
-        try:
-            await _handle_reliably(record, handler, publisher, settings, service, verifier)
-        finally:
-            RETRYING.done(*position)
-
-
-async def _handle_reliably(
-    record: Record,
-    handler: Handler,
-    publisher: Publisher,
-    settings: Settings,
-    service: str,
-    verifier: EventVerifier,
-) -> None:
-    backoff = Backoff(settings.retry_max_seconds)
-    attempts = 0
-    failing_since: float | None = None  # first failure not explained by an outage
-    while True:
-        attempts += 1
-        try:
-            verifier.verify(record.topic, record.key, record.value, record.headers)
-            await handler(record)
-            return
-        except MalformedEvent as exc:
-            await dead_letter(publisher, settings, record, service, str(exc))
-            return
-        except Exception as exc:  # logged by type only: a message may quote personal data
-            outage = is_outage(exc)
-            now = time.monotonic()
-            failing_since = None if outage else (failing_since or now)
-            if failing_since is not None and now - failing_since >= settings.retry_give_up_seconds:
-                reason = (
-                    f"opgegeven na {attempts} pogingen in {now - failing_since:.0f} s: "
-                    f"{type(exc).__name__}"
-                )
-                await dead_letter(publisher, settings, record, service, reason)
+    with _consuming(record, service):
+        backoff = Backoff(settings.retry_max_seconds)
+        attempts = 0
+        failing_since: float | None = None  # first failure not explained by an outage
+        while True:
+            attempts += 1
+            try:
+                verifier.verify(record.topic, record.key, record.value, record.headers)
+                await handler(record)
                 return
-            delay = backoff.next()
-            RETRYING.failing(service, record.topic, record.partition, record.offset)
-            log.warning(
-                "%s: %s[%d]@%d mislukt (%s%s); opnieuw over %.1f s",
-                service,
-                record.topic,
-                record.partition,
-                record.offset,
-                type(exc).__name__,
-                ", storing" if outage else "",
-                delay,
-            )
-            await asyncio.sleep(delay)
+            except MalformedEvent as exc:
+                await dead_letter(publisher, settings, record, service, str(exc))
+                return
+            except Exception as exc:  # logged by type only: a message may quote personal data
+                outage = is_outage(exc)
+                now = time.monotonic()
+                failing_since = None if outage else (failing_since or now)
+                if (
+                    failing_since is not None
+                    and now - failing_since >= settings.retry_give_up_seconds
+                ):
+                    reason = (
+                        f"opgegeven na {attempts} pogingen in {now - failing_since:.0f} s: "
+                        f"{type(exc).__name__}"
+                    )
+                    await dead_letter(publisher, settings, record, service, reason)
+                    return
+                delay = backoff.next()
+                RETRYING.failing(service, record.topic, record.partition, record.offset)
+                log.warning(
+                    "%s: %s[%d]@%d mislukt (%s%s); opnieuw over %.1f s",
+                    service,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                    ", storing" if outage else "",
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
 
 async def dead_letter(
