@@ -99,6 +99,10 @@ def test_privacy_officer_finds_the_trail_verifies_and_downloads_an_inzage_report
     page.get_by_label("Melding-id").fill(melding_id)
     page.get_by_role("button", name="Zoeken").click()
     accessible(page, "trail-gevonden")
+    page.get_by_label("Besluit").select_option("nee")  # audit searches, across all entries
+    page.get_by_role("button", name="Zoeken").click()
+    expect(page.locator("tbody tr")).to_have_count(2)  # gemeente and Veilig Thuis: no
+    expect(page.locator("tbody tr", has_text="niet delen")).to_have_count(2)
     page.get_by_role("link", name=f"tijdlijn van melding {melding_id}").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(melding_id)
     decisions = page.locator(".console-timeline__step--decision")

@@ -79,6 +79,11 @@ async def trail(
             params["recipient"] = ontvanger
         if grondslag.strip():
             params["legal_basis"] = grondslag.strip()
+        if soort in ACTIVITIES:
+            params["type"] = soort
+        if besluit in ("ja", "nee"):  # a decision's (or a review's) outcome
+            params["allow"] = besluit == "ja"
+            params.setdefault("type", "decision")
         try:
             if van:
                 params["since"] = day_start(date.fromisoformat(van))
@@ -93,7 +98,7 @@ async def trail(
                 error = exc.reason
             else:
                 next_cursor = found["next_cursor"]
-                entries = [e for e in found["entries"] if _matches(e, besluit, soort)]
+                entries = found["entries"]
     query = dict(request.query_params)
     query.pop("cursor", None)
     return page(
@@ -110,12 +115,6 @@ async def trail(
         decisions=DECISIONS,
         kinds=sorted(ACTIVITIES.items(), key=lambda item: item[1]),
     )
-
-
-def _matches(entry: dict[str, Any], decision: str, kind: str) -> bool:
-    if kind and entry["type"] != kind:
-        return False
-    return not decision or (entry["type"] == "decision" and entry["allow"] == (decision == "ja"))
 
 
 @router.get("/meldingen/{melding_id}")
