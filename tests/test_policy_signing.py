@@ -165,7 +165,8 @@ def test_compose_opa_loads_only_signed_bundles_and_holds_no_private_key() -> Non
     ]
     holders = [name for name, service in services.items()
                if any("keys/policy" in str(v) for v in service.get("volumes", []))]  # fmt: skip
-    assert holders == ["policy-initial"]
+    # the signing key: only where versions are built (the first one, then the operators')
+    assert holders == ["policy-initial", "operator-api"]
     assert set(opa_service["networks"]) == {"policy", "bundles"}
     assert {n for n, s in services.items() if "bundles" in (s.get("networks") or [])} == {
         "opa",
