@@ -162,6 +162,21 @@ def observe(app: FastAPI, settings: Settings, service: str, checks: dict[str, Ch
     app.router.routes.append(Route("/ready", ready, include_in_schema=False))
 
 
+def probe(path: str, checks: dict[str, Check]) -> tuple[HTTPStatus, bytes, str] | None:
+    """The status, body and content type of `/metrics`, `/health` or `/ready` for a server
+    without FastAPI (`serve_side_port`, the policy bundle server); None for any other path."""
+    if path == "/metrics":
+        body, kind = metrics.exposition()
+        return HTTPStatus.OK, body, kind
+    if path == "/health":
+        return HTTPStatus.OK, b'{"status": "ok"}', "application/json"
+    if path == "/ready":
+        ok, said = answer(checks)
+        status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+        return status, json.dumps(said).encode(), "application/json"
+    return None
+
+
 def serve_side_port(
     settings: Settings, service: str, port: int, checks: dict[str, Check]
 ) -> ThreadingHTTPServer | None:
@@ -171,17 +186,10 @@ def serve_side_port(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path == "/metrics":
-                body, kind = metrics.exposition()
-                self._answer(HTTPStatus.OK, body, kind)
-            elif self.path == "/health":
-                self._answer(HTTPStatus.OK, b'{"status": "ok"}', "application/json")
-            elif self.path == "/ready":
-                ok, said = answer(every)
-                status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-                self._answer(status, json.dumps(said).encode(), "application/json")
-            else:
-                self._answer(HTTPStatus.NOT_FOUND, b'{"status": "onbekend"}', "application/json")
+            found = probe(self.path, every)
+            if found is None:
+                found = HTTPStatus.NOT_FOUND, b'{"status": "onbekend"}', "application/json"
+            self._answer(*found)
 
         def _answer(self, status: HTTPStatus, body: bytes, kind: str) -> None:
             self.send_response(status)

@@ -2,7 +2,8 @@
 
 No label ever holds personal data or an identifier of a melding, disclosure or partner: only
 service and consumer names, topics and partitions, HTTP route templates (`/v1/x/{id}`, never
-the path itself), recipient kinds, outcomes, entry types and policy revisions.
+the path itself), recipient kinds, outcomes, entry types, lifecycle steps, HTTP statuses and
+policy revisions.
 `tests/test_observability.py` checks every label value that appears.
 """
 
@@ -53,6 +54,22 @@ RETRY_SECONDS = Gauge(
 )
 DEAD_LETTERS = Counter(
     "kmt_dead_letters", "Records set aside on the dead-letter topic", ["consumer", "topic"]
+)
+POLICY_STEPS = Counter(
+    "kmt_policy_steps",
+    "Policy lifecycle steps asked of the operator API, by step and outcome (done, refused,"
+    " not_announced, failed)",
+    ["step", "outcome"],
+)
+BUNDLE_REQUESTS = Counter(
+    "kmt_policy_bundle_requests",
+    "Bundle requests the bundle server answered, by status",
+    ["status"],
+)
+BUNDLE_LONG_POLLS = Counter(
+    "kmt_policy_bundle_long_polls",
+    "Long polls the bundle server held, by how they ended (switched, expired)",
+    ["ended"],
 )
 
 

@@ -4,7 +4,9 @@
 (`VersionStore.active`), with its SHA-256 as `ETag`, and `304 Not Modified` when OPA already
 has it; `404` before any version is active. OPA verifies the signature itself and keeps its
 bundle when a download fails verification, so this server is trusted for nothing but
-availability. `GET /health` answers 200.
+availability. `GET /health` answers 200, `GET /ready` 200 while an intact version is active
+(else 503), `GET /metrics` counts the bundle requests by status and the long polls by how they
+ended (`services/observability`).
 
 Long polling (OPA's `polling.long_polling_timeout_seconds`, `opa_bundle_args`): OPA asks with
 `Prefer: …wait=N` and the ETag it has; while the active version is still that one the server
@@ -27,6 +29,7 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from services.observability import health, metrics
 from services.policy.bundle_signing import BUNDLE_RESOURCE
 from services.policy.versions import VersionError, VersionStore
 
@@ -43,7 +46,15 @@ class BundleServer(ThreadingHTTPServer):
 
     def __init__(self, store: VersionStore, address: tuple[str, int]) -> None:
         self.store = store
+        self.checks = {"beleidsversie": self.check_active}
         super().__init__(address, _Handler)
+
+    def check_active(self) -> None:
+        """Ready: a version is active and its bundle matches its manifest."""
+        active = self.store.active()
+        if active is None:
+            raise health.NotReady("geen actieve beleidsversie")
+        self.store.load(active)
 
     @property
     def url(self) -> str:
@@ -61,33 +72,34 @@ class _Handler(BaseHTTPRequestHandler):
     server: BundleServer
 
     def do_GET(self) -> None:
-        if self.path == "/health":
-            self._answer(HTTPStatus.OK, b"{}", "application/json")
-        elif self.path == f"/{BUNDLE_RESOURCE}":
-            self._bundle()
+        if self.path == f"/{BUNDLE_RESOURCE}":
+            metrics.BUNDLE_REQUESTS.labels(str(int(self._bundle()))).inc()
+        elif (found := health.probe(self.path, self.server.checks)) is not None:
+            self._answer(*found)
         else:
             self._answer(HTTPStatus.NOT_FOUND, b"", "text/plain")
 
-    def _bundle(self) -> None:
+    def _bundle(self) -> HTTPStatus:
+        """Answer the active bundle, `304`, `404` or `503`; which one."""
         store = self.server.store
         active = store.active()
         if active is None:
-            self._answer(HTTPStatus.NOT_FOUND, b"", "text/plain")
-            return
+            return self._answer(HTTPStatus.NOT_FOUND, b"", "text/plain")
         try:
             version = store.load(active)
         except VersionError as exc:  # a damaged store: OPA keeps what it has
             log.error("actieve beleidsversie onbruikbaar: %s", exc)
-            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"", "text/plain")
-            return
+            return self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"", "text/plain")
         etag = f'"{version.bundle_sha256}"'
         if self.headers.get("If-None-Match") == etag:
-            if self._switched_within(self._wait_seconds(), active):
-                self._bundle()  # the new active version, at once
-            else:
-                self._answer(HTTPStatus.NOT_MODIFIED, b"", LONG_POLL_TYPE, etag)
-            return
-        self._answer(HTTPStatus.OK, version.bundle.read_bytes(), LONG_POLL_TYPE, etag)
+            wait = self._wait_seconds()
+            switched = self._switched_within(wait, active)
+            if wait:
+                metrics.BUNDLE_LONG_POLLS.labels("switched" if switched else "expired").inc()
+            if switched:
+                return self._bundle()  # the new active version, at once
+            return self._answer(HTTPStatus.NOT_MODIFIED, b"", LONG_POLL_TYPE, etag)
+        return self._answer(HTTPStatus.OK, version.bundle.read_bytes(), LONG_POLL_TYPE, etag)
 
     def _wait_seconds(self) -> float:
         found = _WAIT.search(self.headers.get("Prefer", ""))
@@ -102,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
         return False
 
-    def _answer(self, status: HTTPStatus, body: bytes, kind: str, etag: str = "") -> None:
+    def _answer(self, status: HTTPStatus, body: bytes, kind: str, etag: str = "") -> HTTPStatus:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -111,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+        return status
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: OPA polls every few seconds, and its own log names each activation."""

@@ -32,6 +32,8 @@ from services.common.openapi import problems
 from services.common.settings import Settings
 from services.common.staff import require_role
 from services.keyring.vault import input_key_file
+from services.observability import health as probes
+from services.observability import metrics
 from services.policy.dry_run import DryRunFailed, Report, over_history
 from services.policy.engine import find_opa_binary
 from services.policy.lifecycle import (
@@ -100,17 +102,28 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
     app = FastAPI(title="KMT beleidsbeheer", version="1", **documentation(docs))
     app.state.staff_file = settings.staff_file
     install_error_handlers(app, MAX_BODY_BYTES)
+    probes.observe(
+        app,
+        settings,
+        "operator-api",
+        {"ledger": lambda: _ledger_reachable(settings), "broker": probes.broker(settings)},
+    )
 
     def run(step: Any, *args: Any) -> Outcome:
         ledger = open_appender(settings)
+        result = "failed"
         try:
             outcome: Outcome = step(Lifecycle.of(settings, ledger), *args)
+            result = "done"
             return outcome
         except Refused as exc:
+            result = "refused"
             raise HTTPException(409, str(exc)) from None
         except NotAnnounced as exc:
+            result = "not_announced"
             raise HTTPException(503, f"niet af: {exc}") from None
         finally:
+            metrics.POLICY_STEPS.labels(step.__name__, result).inc()
             ledger.close()
 
     async def answer(step: Any, *args: Any) -> Step:
@@ -201,6 +214,16 @@ def create_app(settings: Settings, docs: bool = True) -> FastAPI:
         return await asyncio.to_thread(read)
 
     return app
+
+
+def _ledger_reachable(settings: Settings) -> None:
+    """Ready: the ledger store the steps are appended to answers (PostgreSQL or SQLite).
+    The bus, to announce activations, is the other check."""
+    ledger = open_appender(settings)
+    try:
+        ledger.size()
+    finally:
+        ledger.close()
 
 
 def _relative(name: str) -> PurePosixPath:
