@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 
 from services.audit.backends import SQLITE_FILE
 from services.audit.main import build_app
@@ -108,3 +109,15 @@ def test_no_receipt_while_the_ledger_cannot_commit(service: tuple[Settings, Test
     receipts = read(settings, topics.AUDIT_RECEIPTS, 1)
     assert [r["data"]["event_id"] for r in receipts] == [decided.id]
     assert receipts[0]["data"]["seq"] == 0
+
+
+def test_metrics_still_answer_once_the_ledger_is_closed(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """The checkpoint-age gauge reads the ledger at each scrape; a ledger that cannot be read
+    gives no figure (NaN), not a failed /metrics for the whole process."""
+    settings = settings_factory()
+    generate_all(settings.keys_dir)
+    with TestClient(build_app(settings)):
+        pass  # the app started, then shut down and closed its ledger
+    assert "kmt_ledger_checkpoint_age_seconds NaN" in generate_latest().decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -108,8 +109,12 @@ def build_app(settings: Settings) -> FastAPI:
 
 
 def checkpoint_age(ledger: Ledger) -> float:
-    """Seconds since the last signed checkpoint (since the epoch when none was signed yet)."""
-    signed = ledger.last_checkpoint_at()
+    """Seconds since the last signed checkpoint (since the epoch when none was signed yet);
+    NaN while the ledger cannot be read, so /metrics still answers (and /ready says why)."""
+    try:
+        signed = ledger.last_checkpoint_at()
+    except Exception:  # a closed or unreachable store: no figure, not a failed scrape
+        return math.nan
     return time.time() - (datetime.fromisoformat(signed).timestamp() if signed else 0.0)
 
 
