@@ -32,6 +32,7 @@ class Track:
 
     phase: str
     sent: float
+    melding_id: str | None = None
     accepted: float | None = None
     status: int | None = None
     recorded: float | None = None
@@ -76,6 +77,16 @@ class Track:
     def finished(self) -> float | None:
         return (self.released or self.decided) if self.done else None
 
+    def stage(self) -> str:
+        """Where a melding that is not done stopped, for the report: ids and counts only."""
+        if self.recorded is None:
+            return "melding not recorded"
+        if self.decided is None:
+            return f"{len(self.decisions)} of {RECIPIENTS} decisions recorded"
+        if self.disclosed is None:
+            return f"{len(self.disclosures)} of {self.allowed} disclosures recorded"
+        return f"{len(self.releases)} of {len(self.disclosures)} disclosures released"
+
     def add(self, entry: dict[str, Any]) -> None:
         at = datetime.fromisoformat(entry["recorded_at"]).timestamp()
         kind = entry["type"]
@@ -107,6 +118,7 @@ class Follower:
     def follow(self, melding_id: str, track: Track) -> None:
         """Track a melding (its entries read before its 202 came back are filed now)."""
         self._tracks[melding_id] = track
+        track.melding_id = melding_id
         for entry in self._unclaimed.pop(melding_id, []):
             track.add(entry)
 

@@ -53,6 +53,7 @@ def summarize(tracks: list[Track], load: dict[str, Any]) -> dict[str, Any]:
         "refused": dict(Counter(str(t.status) for t in tracks if t.status != 202)),
         "done": len(done),
         "incomplete": len(accepted) - len(done),
+        "stalled": {t.melding_id or "?": t.stage() for t in accepted if not t.done},
         "with_disclosures": len(with_disclosures),
         "disclosures_released": sum(len(t.releases) for t in done),
         "allowed_per_recipient": dict(sorted(allowed.items())),
@@ -80,7 +81,8 @@ def phase_table(title: str, phase: dict[str, Any]) -> str:
         f"### {title}",
         "",
         f"- sent {phase['sent']}, accepted (202) {phase['accepted']}, other answers: "
-        f"{refused}; done {phase['done']}, not done in time {phase['incomplete']}",
+        f"{refused}; done {phase['done']}, not done in time {phase['incomplete']}"
+        + "".join(f"\n  - {melding}: {stage}" for melding, stage in phase["stalled"].items()),
         f"- {phase['with_disclosures']} meldingen with disclosures, "
         f"{phase['disclosures_released']} disclosures released; allowed per recipient: "
         + ", ".join(f"{r} {n}" for r, n in phase["allowed_per_recipient"].items()),

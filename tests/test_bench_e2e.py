@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ from tests.postgres_server import fresh_database, provision_services
 from tests.stack import Stack
 
 TINY = ["-n", "5", "-c", "2", "--rate", "2", "--seconds", "2", "--raw-records", "100",
-        "--poll-ms", "100", "--timeout", "45"]  # fmt: skip
+        "--poll-ms", "100", "--timeout", "120"]  # fmt: skip
+"""A phase may take up to two minutes on a loaded machine (the suite runs two test files at
+once, and a consumer group may rebalance); a melding not done by then fails the test."""
 
 
 def test_bench_runs_end_to_end(stack: Stack) -> None:
@@ -45,16 +48,17 @@ def test_bench_runs_with_two_instances_per_service(
         assert len(two.intake_urls) == 2
         result = asyncio.run(measure(two, options))
     assert result["deployment"] == {"instances": 2, "backend": "PostgreSQL"}
-    assert_complete(result, options)
+    assert_complete(result, options, logs)
     for intake in ("intake", "intake-2"):  # round robin: each took half of the 14 meldingen
         assert (logs / f"{intake}.log").read_text().count(" aangenomen van ") == 7
 
 
-def assert_complete(result: dict[str, Any], options: Any) -> None:
+def assert_complete(result: dict[str, Any], options: Any, logs: Path | None = None) -> None:
     result["machine"] = {"cpus": 2, "cpu_model": "test", "python": "3"}
     burst, rate = result["phases"]["burst"], result["phases"]["rate"]
-    assert (burst["sent"], burst["accepted"], burst["done"]) == (5, 5, 5)
-    assert (rate["sent"], rate["accepted"], rate["done"]) == (4, 4, 4)
+    why = (burst["stalled"], rate["stalled"], warnings(logs))
+    assert (burst["sent"], burst["accepted"], burst["done"]) == (5, 5, 5), why
+    assert (rate["sent"], rate["accepted"], rate["done"]) == (4, 4, 4), why
     for phase in (burst, rate):
         assert phase["latency"]["post_decided"]["n"] == phase["done"]
         assert phase["latency"]["post_recorded"]["n"] == phase["done"]
@@ -69,12 +73,27 @@ def assert_complete(result: dict[str, Any], options: Any) -> None:
     json.dumps(result)
 
 
+def warnings(logs: Path | None) -> list[str]:
+    """The services' warnings and errors, to say why a melding was not done in time."""
+    if logs is None:
+        return []
+    return [
+        f"{log.name}: {line[:300]}"
+        for log in sorted(logs.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "WARNING" in line or "ERROR" in line
+    ][-60:]
+
+
 def test_released_only_when_every_disclosure_is() -> None:
     track = Track("burst", sent=0.0)
     entry = {"recorded_at": "2026-01-01T00:00:01.000000Z", "melding_id": "m"}
+    assert track.stage() == "melding not recorded"
+    track.add({**entry, "type": "melding"})
     track.add({**entry, "type": "decision", "recipient": "riec", "allow": True})
     track.add({**entry, "type": "decision", "recipient": "veilig_thuis", "allow": False})
     assert track.decided is None and not track.done  # two of three decisions
+    assert track.stage() == "2 of 3 decisions recorded"
     track.add({**entry, "type": "decision", "recipient": "gemeente_veiligheid", "allow": True})
     assert track.decided is not None and not track.done  # no disclosure recorded yet
     track.add({**entry, "type": "disclosure", "disclosure_id": "d1"})
