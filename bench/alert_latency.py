@@ -47,6 +47,8 @@ class Sent:
     sent: float
     acute: bool
     melding_id: str | None = None
+    accepted: float | None = None
+    """When its 202 came back: the part of the latency that is intake's."""
 
 
 def load(count: int, seed: int, acute_share: float) -> list[dict[str, Any]]:
@@ -70,6 +72,7 @@ class Poster:
         response = await self.http.post(self.url, json=melding, headers=headers)
         if response.status_code == 202:
             sent.melding_id = str(response.json()["melding_id"])
+            sent.accepted = time.time()
 
     async def burst(self, meldingen: list[dict[str, Any]], concurrency: int) -> list[Sent]:
         queue = list(reversed(meldingen))
@@ -128,7 +131,10 @@ def figures(sent: list[Sent], http: HttpSink, smtp: SmtpSink) -> dict[str, Any]:
     hooks, mails = arrivals(http, smtp)
     acute = [s for s in sent if s.acute and s.melding_id]
     result: dict[str, Any] = {"meldingen": len(sent), "acute": len(acute)}
-    for name, arrived in (("webhook", hooks), ("email", mails)):
+    accepted: dict[str, float] = {
+        s.melding_id: s.accepted for s in acute if s.melding_id and s.accepted is not None
+    }
+    for name, arrived in (("202", accepted), ("webhook", hooks), ("email", mails)):
         latencies = [arrived[s.melding_id] - s.sent for s in acute if s.melding_id in arrived]
         result[name] = {
             "received": len(latencies),
@@ -176,7 +182,7 @@ def render(phases: dict[str, Any], options: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, phase in phases.items():
-        for channel in ("webhook", "email"):
+        for channel in ("202", "webhook", "email"):
             f = phase[channel]
             ms = [
                 f"{f[k] * 1000:.0f} ms" if f[k] is not None else "-"

@@ -42,14 +42,15 @@ from services.policy.engine import PolicyEngine, decide_all
 from services.policy.switches import Switches, follow
 from services.routing.alerts import alert_of, raise_at_once
 from services.routing.history import PolicyInputs
+from services.routing.ordered_acks import OrderedAcks
 
 log = logging.getLogger(__name__)
 SOURCE = "kmt/routing"
 CONCURRENCY = 4
 """Meldingen handled at once, each waiting for OPA, its acks and its history commits while
-the others go on. faust commits a partition's offset only up to its lowest melding not yet
-acked, so a crash redelivers every melding not finished, and the same melding twice at once
-publishes the same event ids and keeps one history entry."""
+the others go on; acked in arrival order (`services.routing.ordered_acks`: faust itself may
+commit past a melding still in flight), so a crash redelivers every melding not finished, and
+the same melding twice at once publishes the same event ids and keeps one history entry."""
 
 
 class Router:
@@ -167,25 +168,33 @@ def create_app(settings: Settings) -> faust.App:
 
     app.service(Resources)
 
-    @app.agent(meldingen, concurrency=CONCURRENCY)
+    @app.agent(meldingen)  # one actor: `OrderedAcks` runs CONCURRENCY meldingen at once
     async def route(stream: Any) -> None:
         await Resources.ready.wait()
         router = Resources.router
         assert router is not None
         unacked = stream.noack()
-        async for event in unacked.events():
-            await handle_reliably(
-                _record(event.message),
-                router,
-                router.publisher,
-                settings,
-                "routing",
-                Resources.verifier,
-            )
+
+        async def ack(event: Any) -> None:
             await unacked.ack(event)
             message = event.message
             highwater = app.consumer.highwater(message.tp)
             metrics.set_lag(group, message.topic, message.partition, highwater, message.offset + 1)
+
+        acks: OrderedAcks[Any] = OrderedAcks(ack, CONCURRENCY)
+        try:
+            async for event in unacked.events():
+                handling = handle_reliably(
+                    _record(event.message),
+                    router,
+                    router.publisher,
+                    settings,
+                    "routing",
+                    Resources.verifier,
+                )
+                await acks.submit(event, handling)
+        finally:
+            await acks.close()
 
     @app.agent(meldingen)
     async def acute_lane(stream: Any) -> None:
