@@ -124,6 +124,8 @@ def create_app(settings: Settings) -> faust.App:
         settings.group("routing"),
         broker=f"kafka://{settings.kafka_bootstrap.replace(',', ';kafka://')}",
         processing_guarantee="at_least_once",
+        broker_session_timeout=10.0,  # aiokafka's default, as the other services have: a
+        # killed instance's partitions move after 10 s, not faust's 60 s
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=False,  # topics are created by `kmt topics ensure`
         topic_disable_leader=True,  # no leader-only tasks; avoids an internal topic
