@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import psycopg
 import pytest
 
 from services.audit.postgres_store import init_schema as init_ledger
+from services.devstack.paths import free_port
 from services.state.migrate import init_schema as init_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +35,6 @@ def postgres_bin() -> Path:
     if not candidates:
         raise RuntimeError("PostgreSQL ontbreekt: voer provision/postgres.sh uit")
     return candidates[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -56,7 +50,7 @@ def running_postgres(*, fsync: bool = False) -> Iterator[str]:
     if os.geteuid() == 0:
         account = pwd.getpwnam("postgres")
         os.chown(directory, account.pw_uid, account.pw_gid)
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_server_user(
             [
