@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +130,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def figures(sent: list[Sent], http: HttpSink, smtp: SmtpSink) -> dict[str, Any]:
     hooks, mails = arrivals(http, smtp)
+    raised = {  # routing's moment, carried in the webhook's body
+        body["melding_id"]: datetime.fromisoformat(body["raised_at"]).timestamp()
+        for body in (json.loads(r.body) for r in http.at("/oncall"))
+    }
     acute = [s for s in sent if s.acute and s.melding_id]
     result: dict[str, Any] = {"meldingen": len(sent), "acute": len(acute)}
     accepted: dict[str, float] = {
         s.melding_id: s.accepted for s in acute if s.melding_id and s.accepted is not None
     }
-    for name, arrived in (("202", accepted), ("webhook", hooks), ("email", mails)):
+    steps = (("202", accepted), ("alert raised", raised), ("webhook", hooks), ("email", mails))
+    for name, arrived in steps:
         latencies = [arrived[s.melding_id] - s.sent for s in acute if s.melding_id in arrived]
         result[name] = {
             "received": len(latencies),
@@ -182,7 +188,7 @@ def render(phases: dict[str, Any], options: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, phase in phases.items():
-        for channel in ("202", "webhook", "email"):
+        for channel in ("202", "alert raised", "webhook", "email"):
             f = phase[channel]
             ms = [
                 f"{f[k] * 1000:.0f} ms" if f[k] is not None else "-"
