@@ -87,7 +87,8 @@ def test_networks_keep_opa_and_postgres_to_their_clients() -> None:
     }  # fmt: skip
     assert on("state") == {
         "state-db", "intake", "routing", "sharing",
-        "intake-migrate", "routing-migrate", "sharing-migrate", "policy-dry-run",
+        "intake-migrate", "routing-migrate", "sharing-migrate", "dry-run-migrate",
+        "policy-dry-run",
     }  # fmt: skip
 
 
@@ -107,7 +108,9 @@ def test_each_replicated_service_has_its_own_state_role_and_only_migrations_own(
     assert services["audit"]["deploy"]["replicas"] >= 2
     knows_owner = [n for n, s in kmt_services().items()
                    if "KMT_STATE_OWNER_DB_URL" in s.get("environment", {})]  # fmt: skip
-    assert sorted(knows_owner) == ["intake-migrate", "routing-migrate", "sharing-migrate"]
+    assert sorted(knows_owner) == [
+        "dry-run-migrate", "intake-migrate", "routing-migrate", "sharing-migrate",
+    ]  # fmt: skip
 
 
 def test_the_console_holds_only_its_session_key_and_reaches_no_bus_or_database() -> None:
@@ -161,9 +164,10 @@ def test_the_operator_api_holds_only_the_policy_keys_and_an_appending_ledger_rol
 
 
 def test_the_dry_run_runs_as_routing_and_holds_nothing_of_the_policy() -> None:
-    """Routing's history key, key store and state role to open the sealed history; the
-    lifecycle's appending ledger role to record the step; versions read-only; no bus, no
-    policy signing key. A tool: only `docker compose run` starts it."""
+    """Routing's history key and key store to open the sealed history, with a state role of
+    its own that may only read it (`kmt state init-db dry-run`); the lifecycle's appending
+    ledger role to record the step; versions read-only; no bus, no policy signing key. A
+    tool: only `docker compose run` starts it, and its migration with it."""
     services = compose()["services"]
     dry = hardened("policy-dry-run")
     assert dry["profiles"] == ["tools"] and dry["restart"] == "no"
@@ -171,7 +175,12 @@ def test_the_dry_run_runs_as_routing_and_holds_nothing_of_the_policy() -> None:
     assert "policy-versions:/var/lib/kmt/policy:ro" in dry["volumes"]
     assert sorted(dry["networks"]) == ["ledger", "state"]
     env = dry["environment"]
-    assert env["KMT_STATE_DB_URL"] == services["routing"]["environment"]["KMT_STATE_DB_URL"]
+    migrate = services["dry-run-migrate"]
+    assert migrate["command"] == ["state", "init-db", "dry-run"]
+    assert migrate["profiles"] == ["tools"] and "dry-run-migrate" in dry["depends_on"]
+    assert env["KMT_STATE_DB_URL"] == migrate["environment"]["KMT_STATE_DB_URL"]
+    role = env["KMT_STATE_DB_URL"].split("//")[1].split(":")[0]
+    assert role not in services["routing"]["environment"]["KMT_STATE_DB_URL"]
     assert env["KMT_KEYSTORE_FILE"] == services["routing"]["environment"]["KMT_KEYSTORE_FILE"]
     assert env["KMT_AUDIT_DB_URL"] == services["operator-api"]["environment"]["KMT_AUDIT_DB_URL"]
     assert not any(n.startswith("KMT_KAFKA") for n in env)

@@ -224,3 +224,39 @@ def test_a_service_before_the_migration_says_what_to_run_and_the_owner_is_refuse
         env={"KMT_STATE_OWNER_DB_URL": empty, "KMT_STATE_DB_URL": empty},
     )  # fmt: skip
     assert result.exit_code == 1 and "eigenaar zelf" in result.output
+
+
+def test_the_dry_runs_role_reads_routings_history_and_can_change_nothing(
+    postgres_url: str,
+) -> None:
+    """`kmt state init-db dry-run`: the dry run in a deployment reads routing's history with
+    a role of its own, which may not add, change or remove a record, nor read other stores."""
+    owner, routing = migrated(postgres_url, "routing")
+    role, password = "kmt_dry_run_" + secrets.token_hex(3), secrets.token_hex(8)
+    dry_run = owner.replace("postgres@", f"{role}:{password}@")
+    for service in ("dry-run", "intake"):  # intake's tables exist too: the role must not see them
+        result = runner.invoke(
+            app, ["state", "init-db", service],
+            env={"KMT_STATE_OWNER_DB_URL": owner,
+                 "KMT_STATE_DB_URL": dry_run if service == "dry-run" else routing},
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    with psycopg.connect(routing, autocommit=True) as raw:
+        raw.execute("INSERT INTO policy_inputs VALUES ('m1', '2026-11-22T12:00:00Z', 'verzegeld')")
+    with psycopg.connect(dry_run, autocommit=True) as raw:
+        assert raw.execute("SELECT melding_id FROM policy_inputs").fetchall() == [("m1",)]
+        for forbidden in (
+            "INSERT INTO policy_inputs VALUES ('m2', '2026-11-22T12:00:00Z', 'vals')",
+            "UPDATE policy_inputs SET sealed = 'vals'",
+            "DELETE FROM policy_inputs",
+            "TRUNCATE policy_inputs",
+            "SELECT * FROM idempotency_records",
+            "CREATE TABLE extra (x INTEGER)",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                raw.execute(forbidden)
+    database = Database.on_postgres(dry_run)
+    try:
+        database.ensure_schema("", ["policy_inputs"], "routing")  # what PolicyInputs checks
+    finally:
+        database.close()

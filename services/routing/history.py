@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS policy_inputs (
 """
 GRANTS = {"policy_inputs": "SELECT, INSERT"}
 """What routing's writer role may do in PostgreSQL: keep records and read them back."""
+DRY_RUN_GRANTS = {"policy_inputs": "SELECT"}
+"""What the dry run's role may do: read the records, never add or change one."""
 READER = "routing"
 KEY_SUFFIX = "/beleidsinvoer"
 

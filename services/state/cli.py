@@ -9,7 +9,10 @@ import typer
 from services.common.postgres_roles import WriterRoleRefused, is_postgres, role_of
 from services.state.migrate import SERVICES, init_schema
 
-cli = typer.Typer(no_args_is_help=True, help="De toestandsdatabase van intake, routing en sharing.")
+cli = typer.Typer(
+    no_args_is_help=True,
+    help="De toestandsdatabase van intake, routing, sharing en alerts (en de proefdraai).",
+)
 
 
 @cli.command("init-db")

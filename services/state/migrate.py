@@ -20,7 +20,8 @@ from services.routing import history
 from services.sharing import acute, outbox, partner_webhooks
 
 MIGRATE_LOCK = 0x4B4D54_5354  # "KMT" "ST": one migration of the state database at a time
-SERVICES = ("intake", "routing", "sharing", "alerts")
+SERVICES = ("intake", "routing", "sharing", "alerts", "dry-run")
+"""`dry-run` is `kmt policy dry-run` in a deployment: routing's history, read-only."""
 ALERTS_PREFIX = "alert_"  # services.alerts.service.PREFIX (that module needs the bus)
 
 
@@ -28,6 +29,8 @@ def stores(service: str) -> list[tuple[str, dict[str, str]]]:
     """(schema, privileges per table) of each store `service` keeps in the state database."""
     if service == "routing":
         return [(history.SCHEMA, history.GRANTS)]
+    if service == "dry-run":
+        return [(history.SCHEMA, history.DRY_RUN_GRANTS)]
     if service == "alerts":
         return [(deliveries.schema(ALERTS_PREFIX), deliveries.grants(ALERTS_PREFIX))]
     replay = (replay_schema(service), {replay_table(service): REPLAY_GRANTS})
