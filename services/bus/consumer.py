@@ -26,6 +26,12 @@ of its `traceparent` header (`services.observability.tracing`).
 Every dead letter raises an operator alarm: an ERROR log line starting `ALARM dead-letter`
 with the consumer, the record's position and the reason (ids and paths only, never values),
 beside the dead-letter event itself (`kmt.deadletter.v1`).
+
+Partitions are assigned by range, not round robin: the topics keyed by melding id have the
+same number of partitions (`services.common.topics`), so one instance gets a melding and its
+decisions. With round robin, sharing's melding could go to one instance and its decision
+to another, each handling it in a batch transaction that did not yet see the other's;
+neither then processed the decision, and the disclosure was never made.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from opentelemetry.trace import SpanKind
 
@@ -247,6 +254,22 @@ async def handle_batch(
         await handle_reliably(record, handling.one, publisher, settings, service, verifier)
 
 
+def group_consumer(settings: Settings, service: str, topics: list[str]) -> AIOKafkaConsumer:
+    """`service`'s member of its consumer group: manual commits, committed records only,
+    partitions by range (see above)."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.group(service),
+        client_id=f"kmt-{service}",
+        **bus_login(settings, service).aiokafka(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+
+
 async def consume_forever(
     settings: Settings,
     *,
@@ -259,16 +282,7 @@ async def consume_forever(
     handling = handler if isinstance(handler, Handling) else Handling(handler)
     verifier = load_verifier(settings)
     consumer_group = settings.group(service)
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=consumer_group,
-        client_id=f"kmt-{service}",
-        **bus_login(settings, service).aiokafka(),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
+    consumer = group_consumer(settings, service, topics)
     await consumer.start()
     try:
         if started is not None:
