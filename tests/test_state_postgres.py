@@ -260,3 +260,31 @@ def test_the_dry_runs_role_reads_routings_history_and_can_change_nothing(
         database.ensure_schema("", ["policy_inputs"], "routing")  # what PolicyInputs checks
     finally:
         database.close()
+
+
+def test_a_melding_and_its_decision_kept_at_once_by_two_instances_see_each_other(
+    sharing_url: str,
+) -> None:
+    """Instance A keeps a decision in a batch transaction and finds no melding; instance B
+    keeps that melding meanwhile in its own. B must wait for A (the melding's lock) and then
+    find the decision waiting: otherwise neither processes it and nothing is disclosed."""
+    first, second = outbox(sharing_url), outbox(sharing_url)
+    found: dict[str, list[tuple[str, str]]] = {}
+    started = threading.Event()
+
+    def keep_melding() -> None:
+        started.set()
+        with second.transaction():
+            second.keep_melding("x", "verzegeld")
+            found["waiting"] = second.unprocessed_decisions("x")
+
+    with first.transaction():
+        first.keep_decision("besluit-x", "x", "riec", "{}")
+        assert first.melding("x") is None
+        other = threading.Thread(target=keep_melding)
+        other.start()
+        started.wait(5)
+        other.join(0.5)
+        assert other.is_alive() and not found  # B waits for A's transaction
+    other.join(10)
+    assert found["waiting"] == [("besluit-x", "{}")]

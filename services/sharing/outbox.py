@@ -6,16 +6,14 @@ it (`enqueue`, inside the same `transaction`); `services.bus.relay` publishes th
 until the broker acknowledged them. A change is therefore never made without its event,
 whichever publish fails or whenever the process dies.
 
-A melding is kept only until its three decisions are processed, then deleted, and meanwhile
-encrypted (AES-256-GCM under the store key, bound to its melding id). Disclosures hold the
-JWE and non-personal metadata; one waiting for review also what the reviewer judges, sealed
-under the melding's data key (`services.sharing.reviews`).
+A melding is kept, encrypted (AES-256-GCM under the store key, bound to its id), only until
+its three decisions are processed. Disclosures hold the JWE and non-personal metadata; one
+waiting for review also what the reviewer judges, sealed under the melding's data key.
 
-Several sharing instances share one PostgreSQL outbox (`KMT_STATE_DB_URL`) and one store key
-(the same `<keys_dir>/sharing` folder): each runs a relay, and a relay claims the events it
-publishes for `LEASE_SECONDS` (rows another relay is claiming are passed by), so two relays
-do not publish the same events, and the events of an instance that died are published by
-another once their claim ran out.
+Several sharing instances share one PostgreSQL outbox (`KMT_STATE_DB_URL`) and store key;
+each runs a relay that claims the events it publishes for `LEASE_SECONDS` (rows another
+relay claims are passed by), so no two publish the same events, and a dead instance's are
+published by another once their claim ran out.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ from services.common.settings import Settings
 from services.state.database import Database, open_state, serial
 
 LEASE_SECONDS = 15.0
-"""How long a relay's claim on events lasts: long enough to publish a batch, short enough
-that another instance soon publishes what a dead one claimed."""
+"""A relay's claim on events: long enough to publish a batch, short enough for a takeover."""
 RELEASE_LOCK = 0x4B4D54_5245  # "KMT" "RE": one release at a time takes the next release_seq
 
 
@@ -199,8 +196,10 @@ class Outbox:
     # meldingen and decisions -------------------------------------------------------------
 
     def keep_melding(self, melding_id: str, body: str) -> bool:
-        """Keep a melding until its decisions are processed; False if it was done already."""
+        """Keep a melding until its decisions are processed; False if it was done already.
+        Under the melding's lock, as `keep_decision`: across instances each sees the other."""
         with self.transaction() as db:
+            db.lock(f"melding:{melding_id}")
             if db.execute(
                 "SELECT 1 FROM meldingen_done WHERE melding_id = ?", (melding_id,)
             ).fetchone():
@@ -228,6 +227,7 @@ class Outbox:
 
     def keep_decision(self, event_id: str, melding_id: str, recipient: str, body: str) -> None:
         with self.transaction() as db:
+            db.lock(f"melding:{melding_id}")
             db.execute(
                 "INSERT INTO decisions (event_id, melding_id, recipient, body) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",

@@ -11,6 +11,7 @@ and change its own service's rows (`services.state.migrate`).
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -94,9 +95,11 @@ class Database:
         """Appended to a SELECT that claims rows: rows another instance claims are passed by."""
         return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
 
-    def lock(self, key: int) -> None:
-        """Serialise the enclosing transaction with every other that takes `key` (SQLite's
-        `BEGIN IMMEDIATE` serialises all writers already)."""
+    def lock(self, key: int | str) -> None:
+        """Serialise the enclosing transaction with every other that takes `key`, a number
+        or a name (SQLite's `BEGIN IMMEDIATE` serialises all writers already)."""
+        if isinstance(key, str):
+            key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
         if self.postgres:
             self.execute("SELECT pg_advisory_xact_lock(?)", (key,))
 
