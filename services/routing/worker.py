@@ -1,7 +1,8 @@
 """Routing: a faust-streaming worker that asks the policy engine about every melding (one
 question for all three recipients) and publishes one `sharing.decided` per recipient, the
 three sent together and their acks awaited together, with an `alert.raised` when the
-policies flag acute danger (`services.routing.alerts`).
+policies flag acute danger (`services.routing.alerts`); acute meldingen raise theirs at
+once as well, on a lane of their own (`services.routing.fast_lane`).
 
 Acks are manual (`noack`): an event is acked only after all its decisions were published, so
 a crash or a stop mid-way redelivers it. Decision event ids derive from the melding event id,
@@ -40,7 +41,8 @@ from services.common.topics import ALERTS, DECISIONS, MELDINGEN, POLICY
 from services.observability import health, metrics
 from services.policy.engine import PolicyEngine, decide_all
 from services.policy.switches import Switches, follow
-from services.routing.alerts import alert_of, raise_at_once
+from services.routing import fast_lane
+from services.routing.alerts import alert_of
 from services.routing.history import PolicyInputs
 from services.routing.ordered_acks import OrderedAcks
 
@@ -160,6 +162,7 @@ def create_app(settings: Settings) -> faust.App:
             following = follow(settings, Resources.verifier, switches)
             Resources.following = asyncio.create_task(following)
             Resources.ready.set()
+            fast_lane.start(settings, Resources.verifier, SOURCE)  # acute alerts, not queued
 
         async def on_stop(self) -> None:
             if Resources.following is not None:
@@ -197,23 +200,6 @@ def create_app(settings: Settings) -> faust.App:
                 await acks.submit(event, handling)
         finally:
             await acks.close()
-
-    @app.agent(meldingen)
-    async def acute_lane(stream: Any) -> None:
-        """Acute meldingen raise their alert without queueing behind the others
-        (`services.routing.alerts.raise_at_once`)."""
-        await Resources.ready.wait()
-        router = Resources.router
-        assert router is not None
-        async for event in stream.events():
-            await raise_at_once(
-                _record(event.message),
-                Resources.verifier,
-                router.decide,
-                router.publisher,
-                settings.topic_prefix,
-                SOURCE,
-            )
 
     return app
 
