@@ -35,13 +35,15 @@ def alerted(settings: Settings) -> set[str]:
 
 def test_the_fast_lane_alone_raises_the_alert_of_an_acute_melding(intake_only: Stack) -> None:
     before = intake_only.submit(submission("06.json"))  # acute, before the lane started
-    fast_lane.start(intake_only.settings, load_verifier(intake_only.settings), "kmt/routing")
-    time.sleep(3)  # the lane has assigned its partitions and sought to their end
-    acute = intake_only.submit(submission("06.json"))
-    calm = submission("01.json")
-    calm["signals"]["acute_danger"] = False
-    ordinary = intake_only.submit(calm)
-
-    eventually(lambda: acute in alerted(intake_only.settings), timeout=30)
+    lane = fast_lane.start(intake_only.settings, load_verifier(intake_only.settings), "kmt/routing")
+    try:
+        time.sleep(3)  # the lane has assigned its partitions and sought to their end
+        acute = intake_only.submit(submission("06.json"))
+        calm = submission("01.json")
+        calm["signals"]["acute_danger"] = False
+        ordinary = intake_only.submit(calm)
+        eventually(lambda: acute in alerted(intake_only.settings), timeout=30)
+    finally:
+        lane.stop()
     raised = alerted(intake_only.settings)
     assert ordinary not in raised and before not in raised

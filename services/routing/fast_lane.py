@@ -37,15 +37,32 @@ log = logging.getLogger(__name__)
 SERVICE = "routing"
 
 
-def start(settings: Settings, verifier: EventVerifier, source: str) -> threading.Thread:
-    """Run the lane on a daemon thread (it ends with routing's process)."""
-    thread = threading.Thread(
-        target=lambda: asyncio.run(_run(settings, verifier, source)),
-        name="kmt-routing-fast-lane",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+class Lane:
+    """The running lane: a daemon thread (it ends with routing's process at the latest)."""
+
+    def __init__(self, settings: Settings, verifier: EventVerifier, source: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._task = self._loop.create_task(_run(settings, verifier, source))
+        self._thread = threading.Thread(target=self._serve, name="kmt-routing-fast-lane")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._loop.close()
+
+    def stop(self) -> None:
+        """Stop reading, close the consumer and the publisher, and wait for the thread."""
+        self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout=10)
+
+
+def start(settings: Settings, verifier: EventVerifier, source: str) -> Lane:
+    return Lane(settings, verifier, source)
 
 
 async def _run(settings: Settings, verifier: EventVerifier, source: str) -> None:

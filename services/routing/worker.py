@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> faust.App:
 
         router: Router | None = None
         following: asyncio.Task[None] | None = None
+        lane: fast_lane.Lane | None = None  # acute alerts, not queued behind the rest
         verifier = load_verifier(settings)
         ready = asyncio.Event()
 
@@ -162,9 +163,11 @@ def create_app(settings: Settings) -> faust.App:
             following = follow(settings, Resources.verifier, switches)
             Resources.following = asyncio.create_task(following)
             Resources.ready.set()
-            fast_lane.start(settings, Resources.verifier, SOURCE)  # acute alerts, not queued
+            Resources.lane = fast_lane.start(settings, Resources.verifier, SOURCE)
 
         async def on_stop(self) -> None:
+            if Resources.lane is not None:
+                await asyncio.to_thread(Resources.lane.stop)
             if Resources.following is not None:
                 Resources.following.cancel()
             if Resources.router is not None:
