@@ -100,6 +100,19 @@ class Backoff:
         return delay
 
 
+async def restarting(what: str, run: Callable[[], Awaitable[None]], cap: float = 10.0) -> None:
+    """Run `run` for good: when it fails (the broker or OPA gone), log `what` stopped, by
+    the error's type only, and start it again after a pause that grows up to `cap` s."""
+    backoff = Backoff(cap)
+    while True:
+        try:
+            await run()
+        except Exception as exc:
+            delay = backoff.next()
+            log.warning("%s gestopt (%s); opnieuw over %.1f s", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether `exc` says a dependency is down rather than that this record is at fault: an
     `Outage`, an OS-level error (connection refused, timeout), a Kafka error the client

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from fastapi import FastAPI
 
-from services.bus.consumer import Backoff, Handler, Handling, consume_forever
+from services.bus.consumer import Handler, Handling, consume_forever, restarting
 from services.bus.kafka import Publisher
 from services.common.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -46,21 +43,12 @@ async def supervise(
     publisher: Publisher,
 ) -> None:
     """Keep the consumer running: if it fails (broker gone), start it again after a pause."""
-    backoff = Backoff(cap=10.0)
-    while True:
-        try:
-            await consume_forever(
-                settings, service=service, topics=topics, handler=handler, publisher=publisher
-            )
-        except Exception as exc:
-            delay = backoff.next()
-            log.warning(
-                "%s: consumer gestopt (%s); herstart over %.1f s",
-                service,
-                type(exc).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay)
+    await restarting(
+        f"{service}: consumer",
+        lambda: consume_forever(
+            settings, service=service, topics=topics, handler=handler, publisher=publisher
+        ),
+    )
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:

@@ -25,8 +25,8 @@ def _own_ports() -> Iterator[int]:
     """This process's ports, in turn from a random start: the tests run in several processes
     (pytest-xdist's `gw0`, `gw1`, ...), and each takes its own block of `PORTS`, so no two
     hand out the same port, and one process hands a port out again only after all others."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    number = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(number) if number.isdigit() else 0
     count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), index + 1)
     size = len(PORTS) // count
     block = PORTS[index * size : (index + 1) * size]

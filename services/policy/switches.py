@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.bus.client import bus_login
-from services.bus.consumer import Backoff
+from services.bus.consumer import restarting
 from services.bus.kafka import Publisher
 from services.bus.principals import LIFECYCLE
 from services.bus.signing import EventVerifier
@@ -122,15 +122,7 @@ async def follow(settings: Settings, verifier: EventVerifier, switches: Switches
     """Read the switches topic from its beginning, for good (as `routing`, no group); when
     the broker goes away, start again after a pause (from the beginning: the last switch
     read is the one that holds)."""
-    backoff = Backoff(cap=10.0)
-    while True:
-        try:
-            await _follow(settings, verifier, switches)
-        except Exception as exc:
-            delay = backoff.next()
-            log.warning("beleidswissels: lezen gestopt (%s); opnieuw over %.1f s",
-                        type(exc).__name__, delay)  # fmt: skip
-            await asyncio.sleep(delay)
+    await restarting("beleidswissels: lezen", lambda: _follow(settings, verifier, switches))
 
 
 async def _follow(settings: Settings, verifier: EventVerifier, switches: Switches) -> None:

@@ -16,13 +16,12 @@ acute melding it decides, under the same event id: one alert either way.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.bus.client import bus_login
-from services.bus.consumer import Backoff, Record
+from services.bus.consumer import Record, restarting
 from services.bus.kafka import Publisher
 from services.bus.signing import EventVerifier
 from services.common.facts import PolicyFacts
@@ -33,7 +32,6 @@ from services.policy.engine import PolicyEngine, decide_all
 from services.policy.switches import Switches, follow
 from services.routing.alerts import raise_at_once
 
-log = logging.getLogger(__name__)
 SERVICE = "routing"
 
 
@@ -42,7 +40,8 @@ class Lane:
 
     def __init__(self, settings: Settings, verifier: EventVerifier, source: str) -> None:
         self._loop = asyncio.new_event_loop()
-        self._task = self._loop.create_task(_run(settings, verifier, source))
+        lane = restarting("routing: snelle baan", lambda: _lane(settings, verifier, source))
+        self._task = self._loop.create_task(lane)
         self._thread = threading.Thread(target=self._serve, name="kmt-routing-fast-lane")
         self._thread.daemon = True
         self._thread.start()
@@ -63,19 +62,6 @@ class Lane:
 
 def start(settings: Settings, verifier: EventVerifier, source: str) -> Lane:
     return Lane(settings, verifier, source)
-
-
-async def _run(settings: Settings, verifier: EventVerifier, source: str) -> None:
-    """The lane for good: when the broker or OPA goes away, start again after a pause."""
-    backoff = Backoff(cap=10.0)
-    while True:
-        try:
-            await _lane(settings, verifier, source)
-        except Exception as exc:  # by type only
-            delay = backoff.next()
-            log.warning("routing: snelle baan gestopt (%s); opnieuw over %.1f s",
-                        type(exc).__name__, delay)  # fmt: skip
-            await asyncio.sleep(delay)
 
 
 async def _lane(settings: Settings, verifier: EventVerifier, source: str) -> None:
